@@ -1,0 +1,58 @@
+//! The `console` sink: prints events to standard output, one per line, as JSON or as
+//! their `message` (`encoding = "text"`). Acknowledges once the batch is flushed.
+
+use crate::ack::BatchStatus;
+use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
+use crate::components::file::sink::{Encoding, encode};
+use serde::Deserialize;
+use std::io::Write;
+
+/// Options of the `console` sink.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsoleConfig {
+    /// `json` (default) or `text`.
+    #[serde(default)]
+    encoding: Encoding,
+}
+
+pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
+    let config: ConsoleConfig = parse_options(options)?;
+    Ok(Built::sink(Console(config.encoding)).claim(Resource::File("<stdout>".into())))
+}
+
+struct Console(Encoding);
+
+impl Sink for Console {
+    fn run(self: Box<Self>, mut cx: SinkContext) -> BoxFuture {
+        Box::pin(async move {
+            let mut buf = Vec::new();
+            while let Some(batch) = cx.input.recv().await {
+                buf.clear();
+                for e in &batch {
+                    encode(e, self.0, &mut buf);
+                }
+                cx.metrics.received(batch.len() as u64, 0);
+                let written = {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&buf).and_then(|_| out.flush())
+                };
+                let status = match written {
+                    Ok(()) => {
+                        cx.metrics.sent(batch.len() as u64, buf.len() as u64);
+                        BatchStatus::Delivered
+                    }
+                    Err(e) => {
+                        tracing::error!(component = %cx.id, error = %e, "Cannot write to standard output.");
+                        cx.metrics.error("io", 1);
+                        BatchStatus::Errored
+                    }
+                };
+                for e in batch {
+                    e.finalize(status);
+                }
+            }
+            Ok(())
+        })
+    }
+}

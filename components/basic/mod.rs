@@ -1,0 +1,45 @@
+//! Small local components: `stdin` and `generator` sources, `console` and
+//! `blackhole` sinks.
+
+mod blackhole;
+mod console;
+mod generator;
+mod stdin;
+
+use crate::component::{ComponentDef, Kind};
+
+/// The `stdin` source.
+pub const STDIN: ComponentDef = ComponentDef {
+    kind: Kind::Source,
+    name: "stdin",
+    doc: "Reads lines from standard input; when it closes, pipe drains and exits (batch jobs).",
+    build: stdin::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `generator` source.
+pub const GENERATOR: ComponentDef = ComponentDef {
+    kind: Kind::Source,
+    name: "generator",
+    doc: "Emits synthetic log lines or JSON events, at a rate or as fast as possible, a count or forever.",
+    build: generator::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `console` sink.
+pub const CONSOLE: ComponentDef = ComponentDef {
+    kind: Kind::Sink,
+    name: "console",
+    doc: "Prints events to standard output as JSON lines or text.",
+    build: console::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `blackhole` sink.
+pub const BLACKHOLE: ComponentDef = ComponentDef {
+    kind: Kind::Sink,
+    name: "blackhole",
+    doc: "Discards events (acknowledging them); for tests and benchmarks.",
+    build: blackhole::build,
+    example: include_str!("example.toml"),
+};

@@ -1,0 +1,27 @@
+//! Local files: the `file` source (tail with checkpoints) and the `file` sink.
+
+mod checkpoint;
+mod fingerprint;
+mod lines;
+pub mod sink;
+pub mod source;
+
+use crate::component::{ComponentDef, Kind};
+
+/// The `file` source.
+pub const SOURCE: ComponentDef = ComponentDef {
+    kind: Kind::Source,
+    name: "file",
+    doc: "Tails files matched by globs; survives rotation, restarts and kill -9 without losing a line.",
+    build: source::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `file` sink.
+pub const SINK: ComponentDef = ComponentDef {
+    kind: Kind::Sink,
+    name: "file",
+    doc: "Writes JSON lines or text to files named by a template, optionally gzip; acknowledges after fsync.",
+    build: sink::build,
+    example: include_str!("example.toml"),
+};

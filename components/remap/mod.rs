@@ -1,0 +1,35 @@
+//! VRL transforms: `remap` (reshape events), `filter` (keep events matching a
+//! condition) and `route` (send events to named outputs by condition).
+
+mod filter;
+mod remap;
+mod route;
+
+use crate::component::{ComponentDef, Kind};
+
+/// The `remap` transform.
+pub const REMAP: ComponentDef = ComponentDef {
+    kind: Kind::Transform,
+    name: "remap",
+    doc: "Reshapes events with a VRL program; failures are counted and can go to output `ID.dropped`.",
+    build: remap::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `filter` transform.
+pub const FILTER: ComponentDef = ComponentDef {
+    kind: Kind::Transform,
+    name: "filter",
+    doc: "Keeps the events for which a VRL condition is true.",
+    build: filter::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `route` transform.
+pub const ROUTE: ComponentDef = ComponentDef {
+    kind: Kind::Transform,
+    name: "route",
+    doc: "Sends events to outputs `ID.NAME` by VRL conditions; the rest to `ID._unmatched`.",
+    build: route::build,
+    example: include_str!("example.toml"),
+};

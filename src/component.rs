@@ -1,0 +1,302 @@
+//! What a component is to the engine: a registry entry ([`ComponentDef`]) that builds a
+//! running [`Source`], [`Transform`] or [`Sink`] from its TOML options, and the
+//! contexts the engine hands each one when it runs.
+
+use crate::event::{Event, EventBatch};
+use crate::metrics::ComponentMetrics;
+use crate::shutdown::ShutdownSignal;
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// A boxed future returned by running components.
+pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// The three kinds of component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Source,
+    Transform,
+    Sink,
+}
+
+impl Kind {
+    /// The topology table holding this kind (`sources`, `transforms`, `sinks`).
+    pub fn table(self) -> &'static str {
+        match self {
+            Kind::Source => "sources",
+            Kind::Transform => "transforms",
+            Kind::Sink => "sinks",
+        }
+    }
+    /// The singular name (`source`, `transform`, `sink`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Source => "source",
+            Kind::Transform => "transform",
+            Kind::Sink => "sink",
+        }
+    }
+}
+
+/// A component type in the registry.
+pub struct ComponentDef {
+    /// Source, transform or sink.
+    pub kind: Kind,
+    /// The `type` value naming it in a topology.
+    pub name: &'static str,
+    /// One line saying what it does (shown by `pipe list`).
+    pub doc: &'static str,
+    /// Builds the component from its options (the table minus `type` and `inputs`).
+    pub build: fn(&BuildContext, toml::Value) -> Result<Built, BuildError>,
+    /// A minimal topology using it, checked by the registry test.
+    pub example: &'static str,
+}
+
+/// What the engine knows about a component before it runs.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The component id.
+    pub id: String,
+    /// The topology's data directory; components keep state under `data_dir/<id>/`.
+    pub data_dir: PathBuf,
+}
+
+impl BuildContext {
+    /// The component's own state directory, `data_dir/<id>`.
+    pub fn state_dir(&self) -> PathBuf {
+        self.data_dir.join(&self.id)
+    }
+}
+
+/// Something a component uses exclusively; two components may not claim the same one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Resource {
+    /// A file path (or path template) written by the component.
+    File(String),
+    /// A listening address.
+    Port(String),
+}
+
+/// A built component, ready to run.
+pub struct Built {
+    /// Named outputs besides the default one (e.g. `dropped`), used as `id.name`.
+    pub outputs: Vec<String>,
+    /// What it claims exclusively.
+    pub resources: Vec<Resource>,
+    /// The runnable part.
+    pub body: Body,
+}
+
+/// The runnable part of a built component.
+pub enum Body {
+    Source(Box<dyn Source>),
+    Transform(Box<dyn Transform>),
+    Sink(Box<dyn Sink>),
+}
+
+impl Built {
+    /// A source with only the default output.
+    pub fn source(s: impl Source + 'static) -> Self {
+        Built { outputs: vec![], resources: vec![], body: Body::Source(Box::new(s)) }
+    }
+    /// A transform with the given named outputs.
+    pub fn transform(t: impl Transform + 'static, outputs: Vec<String>) -> Self {
+        Built { outputs, resources: vec![], body: Body::Transform(Box::new(t)) }
+    }
+    /// A sink.
+    pub fn sink(s: impl Sink + 'static) -> Self {
+        Built { outputs: vec![], resources: vec![], body: Body::Sink(Box::new(s)) }
+    }
+    /// Adds a resource claim.
+    pub fn claim(mut self, r: Resource) -> Self {
+        self.resources.push(r);
+        self
+    }
+}
+
+/// A configuration problem found while building one component.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BuildError {
+    /// The offending option, when one is to blame.
+    pub key: Option<String>,
+    /// What is wrong, and what would be right.
+    pub message: String,
+}
+
+impl BuildError {
+    /// An error blaming option `key`.
+    pub fn key(key: &str, message: impl Into<String>) -> Self {
+        BuildError { key: Some(key.to_string()), message: message.into() }
+    }
+}
+
+/// Deserializes a component's options, naming the unknown or mistyped key.
+pub fn parse_options<T: DeserializeOwned>(options: toml::Value) -> Result<T, BuildError> {
+    T::deserialize(options).map_err(|e| {
+        let message = e.message().trim().to_string();
+        let key = unknown_field(&message).map(|(k, _)| k).or_else(|| missing_field(&message));
+        BuildError { key, message }
+    })
+}
+
+/// From serde's "unknown field `x`, expected one of `a`, `b`" the key and the
+/// expected names.
+pub fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (name, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_string).collect();
+    Some((name.to_string(), expected))
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_string())
+}
+
+/// The best "did you mean" among `candidates` for a misspelled `word`.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Sends batches to every consumer of one output. A batch goes to each consumer; all
+/// but the last get copies sharing the acknowledgement handles.
+#[derive(Clone, Default)]
+pub struct Fanout {
+    senders: Vec<mpsc::Sender<EventBatch>>,
+}
+
+impl Fanout {
+    /// Adds a consumer.
+    pub fn add(&mut self, tx: mpsc::Sender<EventBatch>) {
+        self.senders.push(tx);
+    }
+
+    /// True when nobody consumes this output.
+    pub fn is_empty(&self) -> bool {
+        self.senders.is_empty()
+    }
+
+    /// Sends `batch` to every consumer, waiting for room (backpressure). Returns
+    /// false when every consumer is gone. With no consumer the events are dropped on
+    /// purpose and count as delivered.
+    pub async fn send(&self, batch: EventBatch) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        let Some((last, rest)) = self.senders.split_last() else {
+            for e in batch {
+                e.finalize(crate::ack::BatchStatus::Delivered);
+            }
+            return true;
+        };
+        let mut alive = false;
+        for tx in rest {
+            let copy: EventBatch = batch.iter().map(Event::duplicate).collect();
+            alive |= tx.send(copy).await.is_ok();
+        }
+        alive |= last.send(batch).await.is_ok();
+        alive
+    }
+}
+
+/// The outputs of a source or transform: the default one and any named ones.
+#[derive(Clone, Default)]
+pub struct Outputs {
+    /// The default output (`id`).
+    pub default: Fanout,
+    /// Named outputs (`id.name`), in the order the component declared them.
+    pub named: Vec<(String, Fanout)>,
+}
+
+impl Outputs {
+    /// The named output `name`, if declared.
+    pub fn named(&self, name: &str) -> Option<&Fanout> {
+        self.named.iter().find(|(n, _)| n == name).map(|(_, f)| f)
+    }
+}
+
+/// Handed to a running source.
+pub struct SourceContext {
+    /// The component id.
+    pub id: String,
+    /// Where its events go.
+    pub out: Outputs,
+    /// Fires when the source should stop reading.
+    pub shutdown: ShutdownSignal,
+    /// Its counters.
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+/// A source: runs until its input ends or shutdown fires, then lets its outputs close
+/// and returns once what it emitted is acknowledged.
+pub trait Source: Send {
+    /// Runs the source.
+    fn run(self: Box<Self>, cx: SourceContext) -> BoxFuture;
+}
+
+/// Where a transform puts its results for one input batch.
+#[derive(Default)]
+pub struct TransformOutput {
+    /// Events for the default output.
+    pub default: EventBatch,
+    /// Events for named outputs, indexed like [`Built::outputs`].
+    pub named: Vec<EventBatch>,
+}
+
+impl TransformOutput {
+    /// An empty output for a transform with `named` named outputs.
+    pub fn new(named: usize) -> Self {
+        TransformOutput { default: Vec::new(), named: (0..named).map(|_| Vec::new()).collect() }
+    }
+}
+
+/// A synchronous transform over batches. The engine runs it on every core when
+/// [`Transform::clone_box`] gives copies, keeping batch order.
+pub trait Transform: Send {
+    /// Transforms one batch.
+    fn transform(&mut self, batch: EventBatch, out: &mut TransformOutput, metrics: &ComponentMetrics);
+    /// A copy for parallel work, if the transform keeps no state across batches.
+    fn clone_box(&self) -> Option<Box<dyn Transform>> {
+        None
+    }
+}
+
+/// Handed to a running sink.
+pub struct SinkContext {
+    /// The component id.
+    pub id: String,
+    /// Batches from every input; closed when all inputs are done.
+    pub input: mpsc::Receiver<EventBatch>,
+    /// Its counters.
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+/// A sink: consumes until its input closes, finalizing every event once durable.
+pub trait Sink: Send {
+    /// Runs the sink.
+    fn run(self: Box<Self>, cx: SinkContext) -> BoxFuture;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_field_message_is_parsed() {
+        let (k, exp) = unknown_field("unknown field `incude`, expected one of `include`, `exclude`").unwrap();
+        assert_eq!(k, "incude");
+        assert_eq!(exp, vec!["include", "exclude"]);
+        assert_eq!(did_you_mean("incude", exp.iter().map(String::as_str)), Some("include"));
+        assert_eq!(did_you_mean("zzz", ["include"]), None);
+    }
+}

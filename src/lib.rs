@@ -1,0 +1,22 @@
+//! The `pipe` engine: topology configuration, events and their acknowledgements, the
+//! running graph, and the component registry.
+//!
+//! The engine in `src/` knows no component by name. Components live in
+//! `components/` (one folder per family) and reach the engine through the
+//! [`components::REGISTRY`] table; the engine builds whatever the topology names from
+//! that table. Entry points: [`config::load`] turns TOML files into a validated
+//! [`config::Topology`], and [`topology::run`] runs it until its sources finish or a
+//! shutdown signal arrives.
+
+pub mod ack;
+pub mod component;
+pub mod config;
+pub mod event;
+pub mod metrics;
+pub mod shutdown;
+pub mod template;
+pub mod topology;
+pub mod vrl_program;
+
+#[path = "../components/mod.rs"]
+pub mod components;

@@ -1,0 +1,136 @@
+//! Templates that render per event: `{{ field }}` (a dotted path into the event)
+//! and strftime specifiers (`%Y-%m-%d`) applied to the event's time, e.g.
+//! `/logs/{{ service }}-%Y-%m-%d:%H.log`. Used for file paths, and later topics,
+//! index names and archive partitions.
+
+use crate::event::{Event, value_to_string};
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Utc};
+use vrl::value::Value;
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    source: String,
+    parts: Vec<Part>,
+    time_field: String,
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    /// Literal text, possibly holding strftime specifiers.
+    Text { text: String, has_time: bool },
+    /// A field path.
+    Field(String),
+}
+
+/// Why a template cannot be parsed or rendered.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TemplateError {
+    #[error("unclosed `{{{{` in template {0:?}")]
+    Unclosed(String),
+    #[error("invalid strftime specifier in {0:?}")]
+    BadTime(String),
+    #[error("the event has no field `{0}` that the template needs")]
+    MissingField(String),
+}
+
+impl Template {
+    /// Parses `source`; event time comes from `time_field` (falling back to now).
+    pub fn parse(source: &str, time_field: &str) -> Result<Self, TemplateError> {
+        let mut parts = Vec::new();
+        let mut rest = source;
+        while let Some(start) = rest.find("{{") {
+            push_text(&mut parts, &rest[..start])?;
+            let after = &rest[start + 2..];
+            let end = after.find("}}").ok_or_else(|| TemplateError::Unclosed(source.to_string()))?;
+            parts.push(Part::Field(after[..end].trim().to_string()));
+            rest = &after[end + 2..];
+        }
+        push_text(&mut parts, rest)?;
+        Ok(Template { source: source.to_string(), parts, time_field: time_field.to_string() })
+    }
+
+    /// The template as written.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the template renders the same for every event.
+    pub fn is_static(&self) -> bool {
+        self.parts.iter().all(|p| matches!(p, Part::Text { has_time: false, .. }))
+    }
+
+    /// Renders the template for `event`.
+    pub fn render(&self, event: &Event) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        let mut time: Option<DateTime<Utc>> = None;
+        for part in &self.parts {
+            match part {
+                Part::Text { text, has_time: false } => out.push_str(text),
+                Part::Text { text, has_time: true } => {
+                    let t = *time.get_or_insert_with(|| match event.get_path(&self.time_field) {
+                        Some(Value::Timestamp(t)) => *t,
+                        _ => Utc::now(),
+                    });
+                    use std::fmt::Write;
+                    let _ = write!(out, "{}", t.format(text));
+                }
+                Part::Field(path) => match event.get_path(path) {
+                    Some(v) if !matches!(v, Value::Null) => out.push_str(&value_to_string(v)),
+                    _ => return Err(TemplateError::MissingField(path.clone())),
+                },
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn push_text(parts: &mut Vec<Part>, text: &str) -> Result<(), TemplateError> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    let items: Vec<Item> = StrftimeItems::new(text).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(TemplateError::BadTime(text.to_string()));
+    }
+    let has_time = items.iter().any(|i| !matches!(i, Item::Literal(_) | Item::Space(_)));
+    parts.push(Part::Text { text: text.to_string(), has_time });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vrl::value::ObjectMap;
+
+    fn event(service: &str, ts: &str) -> Event {
+        let mut m = ObjectMap::new();
+        m.insert("service".into(), Value::from(service));
+        m.insert("timestamp".into(), Value::Timestamp(ts.parse().unwrap()));
+        Event::from_map(m)
+    }
+
+    #[test]
+    fn renders_fields_and_time() {
+        let t = Template::parse("/logs/{{ service }}-%Y-%m-%d:%H.log", "timestamp").unwrap();
+        let e = event("api", "2026-11-25T13:04:05Z");
+        assert_eq!(t.render(&e).unwrap(), "/logs/api-2026-11-25:13.log");
+        assert!(!t.is_static());
+    }
+
+    #[test]
+    fn field_values_are_not_strftime() {
+        let t = Template::parse("{{ service }}", "timestamp").unwrap();
+        assert_eq!(t.render(&event("a%Yb", "2026-11-25T13:04:05Z")).unwrap(), "a%Yb");
+    }
+
+    #[test]
+    fn errors() {
+        assert!(matches!(Template::parse("{{ x", "t"), Err(TemplateError::Unclosed(_))));
+        assert!(matches!(Template::parse("%Q%", "t"), Err(TemplateError::BadTime(_))));
+        let t = Template::parse("{{ nope }}", "timestamp").unwrap();
+        assert_eq!(t.render(&event("a", "2026-11-25T13:04:05Z")), Err(TemplateError::MissingField("nope".into())));
+        assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
+    }
+}

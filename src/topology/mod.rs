@@ -1,0 +1,165 @@
+//! Running a topology: wiring outputs to inputs over bounded channels, spawning every
+//! component, and shutting down gracefully.
+//!
+//! Each transform and sink owns one input channel holding at most
+//! [`CHANNEL_BATCHES`] batches; every upstream output feeds it through a
+//! [`Fanout`]. A full channel makes the sender wait, so a slow sink slows the
+//! sources instead of growing memory. On SIGINT/SIGTERM the sources stop reading; as
+//! their outputs close, every downstream component drains, flushes and finishes, and
+//! the sources write their last checkpoints from the acknowledgements that come back.
+
+mod transform;
+
+use crate::component::{Body, Fanout, Kind, Outputs, SinkContext, SourceContext};
+use crate::config::Topology;
+use crate::metrics::{ComponentMetrics, Snapshot};
+use crate::shutdown;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// Batches a component's input channel holds before senders wait.
+pub const CHANNEL_BATCHES: usize = 4;
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Report {
+    /// Every component's counters at the end.
+    pub metrics: Vec<Snapshot>,
+    /// True when the shutdown deadline passed before every component finished.
+    pub timed_out: bool,
+    /// Components that failed, with their error.
+    pub failures: Vec<(String, String)>,
+}
+
+/// Runs `topology` until every source has finished (and everything drained) or a
+/// shutdown signal arrives; then waits up to its shutdown timeout for the drain.
+pub async fn run(topology: Topology) -> Report {
+    let Topology { shutdown_timeout, nodes, .. } = topology;
+    let (trigger, signal) = shutdown::channel();
+
+    // One input channel per consumer, fed by the fan-outs of the outputs it names.
+    let mut fanouts: HashMap<String, Fanout> = HashMap::new();
+    let mut receivers: HashMap<String, mpsc::Receiver<crate::event::EventBatch>> = HashMap::new();
+    for n in &nodes {
+        if n.kind == Kind::Source {
+            continue;
+        }
+        let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        for input in &n.inputs {
+            fanouts.entry(input.clone()).or_default().add(tx.clone());
+        }
+        receivers.insert(n.id.clone(), rx);
+    }
+    let mut outputs_of = |id: &str, named: &[String]| Outputs {
+        default: fanouts.remove(id).unwrap_or_default(),
+        named: named.iter().map(|o| (o.clone(), fanouts.remove(&format!("{id}.{o}")).unwrap_or_default())).collect(),
+    };
+
+    let mut all_metrics: Vec<Arc<ComponentMetrics>> = Vec::new();
+    let mut sources = JoinSet::new();
+    let mut others = JoinSet::new();
+    for n in nodes {
+        let metrics = ComponentMetrics::new(&n.id, n.kind.name());
+        all_metrics.push(metrics.clone());
+        let id = n.id.clone();
+        match n.built.body {
+            Body::Source(s) => {
+                let out = outputs_of(&n.id, &n.built.outputs);
+                if out.default.is_empty() && out.named.iter().all(|(_, f)| f.is_empty()) {
+                    tracing::warn!(component = %id, "Source feeds no component; its events are discarded.");
+                }
+                let cx = SourceContext { id: id.clone(), out, shutdown: signal.clone(), metrics };
+                sources.spawn(async move { (id, s.run(cx).await) });
+            }
+            Body::Transform(t) => {
+                let out = outputs_of(&n.id, &n.built.outputs);
+                let rx = receivers.remove(&n.id).expect("every transform has an input channel");
+                others.spawn(async move { (id, transform::run(t, rx, out, metrics).await) });
+            }
+            Body::Sink(s) => {
+                let input = receivers.remove(&n.id).expect("every sink has an input channel");
+                let cx = SinkContext { id: id.clone(), input, metrics };
+                others.spawn(async move { (id, s.run(cx).await) });
+            }
+        }
+    }
+    drop(fanouts);
+    tracing::info!(components = all_metrics.len(), "Topology started.");
+
+    let mut failures = Vec::new();
+    let mut record = |res: Result<(String, Result<(), String>), tokio::task::JoinError>| match res {
+        Ok((_, Ok(()))) => {}
+        Ok((id, Err(e))) => {
+            tracing::error!(component = %id, error = %e, "Component failed.");
+            failures.push((id, e));
+        }
+        Err(e) => failures.push(("?".into(), format!("task panicked or was cancelled: {e}"))),
+    };
+
+    // Phase 1: run until the sources finish by themselves or a signal arrives.
+    let mut signalled = false;
+    let mut signals = Signals::new();
+    while !sources.is_empty() {
+        tokio::select! {
+            res = sources.join_next() => if let Some(res) = res { record(res) },
+            name = signals.next() => {
+                tracing::info!(signal = name, "Shutting down: stopping sources, draining and flushing.");
+                signalled = true;
+                break;
+            }
+        }
+    }
+    trigger.trigger();
+
+    // Phase 2: let everything drain, within the deadline.
+    let deadline = tokio::time::sleep(shutdown_timeout);
+    tokio::pin!(deadline);
+    let mut timed_out = false;
+    loop {
+        tokio::select! {
+            res = sources.join_next(), if !sources.is_empty() => if let Some(res) = res { record(res) },
+            res = others.join_next(), if !others.is_empty() => if let Some(res) = res { record(res) },
+            _ = &mut deadline => { timed_out = true; break; }
+            name = signals.next(), if signalled => {
+                tracing::warn!(signal = name, "Second signal: exiting without waiting for the drain.");
+                timed_out = true;
+                break;
+            }
+            else => break,
+        }
+    }
+    if timed_out {
+        tracing::error!(timeout_secs = shutdown_timeout.as_secs(), "Shutdown did not finish in time; unacknowledged events will be read again on the next start.");
+    }
+    Report { metrics: all_metrics.iter().map(|m| m.snapshot()).collect(), timed_out, failures }
+}
+
+/// SIGINT and SIGTERM as a stream of names.
+struct Signals {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
+    }
+
+    async fn next(&mut self) -> &'static str {
+        async fn recv(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = recv(&mut self.int) => "SIGINT",
+            _ = recv(&mut self.term) => "SIGTERM",
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The task that runs one transform: receives batches, runs the transform on as many
+//! cores as it allows (in order), and sends each output to its consumers.
+
+use crate::component::{Outputs, Transform, TransformOutput};
+use crate::event::EventBatch;
+use crate::metrics::ComponentMetrics;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+type Done = (Box<dyn Transform>, TransformOutput);
+
+/// Runs `transform` until its input closes and every result is sent.
+pub async fn run(transform: Box<dyn Transform>, mut input: mpsc::Receiver<EventBatch>, out: Outputs, metrics: Arc<ComponentMetrics>) -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut idle: Vec<Box<dyn Transform>> = (1..cores).map_while(|_| transform.clone_box()).collect();
+    idle.push(transform);
+    let parallelism = idle.len();
+    let named = out.named.len();
+    let mut inflight: VecDeque<JoinHandle<Done>> = VecDeque::new();
+    let mut input_open = true;
+    loop {
+        if input_open && inflight.len() < parallelism {
+            tokio::select! {
+                biased;
+                done = async { inflight.front_mut().expect("guarded").await }, if !inflight.is_empty() => {
+                    inflight.pop_front();
+                    let (t, result) = done.map_err(|e| format!("transform task failed: {e}"))?;
+                    idle.push(t);
+                    emit(&out, result, &metrics).await;
+                }
+                batch = input.recv() => match batch {
+                    Some(batch) => {
+                        let mut t = idle.pop().expect("fewer tasks in flight than instances");
+                        let metrics = metrics.clone();
+                        inflight.push_back(tokio::spawn(async move {
+                            metrics.received(batch.len() as u64, 0);
+                            let mut result = TransformOutput::new(named);
+                            t.transform(batch, &mut result, &metrics);
+                            (t, result)
+                        }));
+                    }
+                    None => input_open = false,
+                },
+            }
+        } else if let Some(h) = inflight.pop_front() {
+            let (t, result) = h.await.map_err(|e| format!("transform task failed: {e}"))?;
+            idle.push(t);
+            emit(&out, result, &metrics).await;
+        } else if !input_open {
+            return Ok(());
+        }
+    }
+}
+
+async fn emit(out: &Outputs, result: TransformOutput, metrics: &ComponentMetrics) {
+    let TransformOutput { default, named } = result;
+    let mut sent = default.len();
+    out.default.send(default).await;
+    for ((_, fanout), batch) in out.named.iter().zip(named) {
+        sent += batch.len();
+        fanout.send(batch).await;
+    }
+    metrics.sent(sent as u64, 0);
+}
