@@ -25,8 +25,6 @@ pub struct Line<'a> {
     pub bytes: &'a [u8],
     /// Offset of the line's first byte.
     pub offset: u64,
-    /// True when the line was cut to the limit.
-    pub truncated: bool,
 }
 
 /// Reads lines from one file, remembering where it is.
@@ -102,11 +100,11 @@ impl LineReader {
                     if line.len() > max_line_bytes {
                         stats.oversize += 1;
                         if oversize == Oversize::Truncate {
-                            emit(Line { bytes: &line[..max_line_bytes], offset, truncated: true });
+                            emit(Line { bytes: &line[..max_line_bytes], offset });
                             stats.lines += 1;
                         }
                     } else {
-                        emit(Line { bytes: line, offset, truncated: false });
+                        emit(Line { bytes: line, offset });
                         stats.lines += 1;
                     }
                 }
@@ -121,7 +119,7 @@ impl LineReader {
                 stats.oversize += 1;
                 if oversize == Oversize::Truncate {
                     let offset = self.buf_offset + self.start as u64;
-                    emit(Line { bytes: &self.buf[self.start..self.start + max_line_bytes], offset, truncated: true });
+                    emit(Line { bytes: &self.buf[self.start..self.start + max_line_bytes], offset });
                     stats.lines += 1;
                 }
                 self.discarding = true;
@@ -163,13 +161,13 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn lines_of(content: &[u8], max: usize, mode: Oversize) -> (Vec<(String, u64, bool)>, LineReader) {
+    fn lines_of(content: &[u8], max: usize, mode: Oversize) -> (Vec<(String, u64)>, LineReader) {
         let mut f = tempfile::tempfile().unwrap();
         f.write_all(content).unwrap();
         let mut r = LineReader::new(0);
         let mut out = Vec::new();
         loop {
-            let s = r.read(&f, 3, max, mode, |l| out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset, l.truncated))).unwrap();
+            let s = r.read(&f, 3, max, mode, |l| out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset))).unwrap();
             if s.eof {
                 break;
             }
@@ -180,7 +178,7 @@ mod tests {
     #[test]
     fn splits_lines_and_holds_partial() {
         let (out, r) = lines_of(b"a\r\n\nbc\nde", 100, Oversize::Truncate);
-        assert_eq!(out, vec![("a".into(), 0, false), ("".into(), 3, false), ("bc".into(), 4, false)]);
+        assert_eq!(out, vec![("a".into(), 0), ("".into(), 3), ("bc".into(), 4)]);
         assert_eq!(r.safe_pos(), 7);
         assert_eq!(r.partial(), b"de");
     }
@@ -190,13 +188,13 @@ mod tests {
         let mut content = vec![b'x'; 3 * CHUNK];
         content.extend_from_slice(b"\nok\n");
         let (out, r) = lines_of(&content, 10, Oversize::Truncate);
-        assert_eq!(out, vec![("x".repeat(10), 0, true), ("ok".into(), 3 * CHUNK as u64 + 1, false)]);
+        assert_eq!(out, vec![("x".repeat(10), 0), ("ok".into(), 3 * CHUNK as u64 + 1)]);
         assert_eq!(r.safe_pos(), content.len() as u64);
         assert!(r.buf.capacity() <= 2 * CHUNK + 16);
         let (out, _) = lines_of(&content, 10, Oversize::Drop);
         assert_eq!(out.len(), 1);
         // An overlong line that ends inside the first chunk.
         let (out, _) = lines_of(b"0123456789abc\nz\n", 4, Oversize::Truncate);
-        assert_eq!(out, vec![("0123".into(), 0, true), ("z".into(), 14, false)]);
+        assert_eq!(out, vec![("0123".into(), 0), ("z".into(), 14)]);
     }
 }

@@ -25,6 +25,7 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -225,6 +226,14 @@ impl Tracked {
     }
 }
 
+/// Filesystem notifications: a wake-up channel for new data, and a flag for files
+/// created, renamed or removed (kept apart so a flood of writes never hides a rename).
+struct Wake {
+    _watcher: notify::RecommendedWatcher,
+    data: std_mpsc::Receiver<()>,
+    structural: Arc<AtomicBool>,
+}
+
 struct Tailer {
     config: FileSourceConfig,
     multiline: Option<(Rule, Duration)>,
@@ -237,26 +246,31 @@ struct Tailer {
     files: Vec<Tracked>,
     next_id: u64,
     host: Value,
-    wake: Option<(notify::RecommendedWatcher, std_mpsc::Receiver<bool>)>,
+    wake: Option<Wake>,
+    last_scan: Instant,
     stopped: bool,
 }
 
 impl Tailer {
     fn new(src: FileSource, id: String, out: Fanout, shutdown: ShutdownSignal, metrics: Arc<ComponentMetrics>, ck: mpsc::UnboundedSender<Message>, rt: tokio::runtime::Handle) -> Self {
         let host = Value::from(gethostname::gethostname().to_string_lossy().into_owned());
-        let mut t = Tailer { config: src.config, multiline: src.multiline, id, out, shutdown, metrics, ck, rt, files: Vec::new(), next_id: 1, host, wake: None, stopped: false };
+        let mut t = Tailer { config: src.config, multiline: src.multiline, id, out, shutdown, metrics, ck, rt, files: Vec::new(), next_id: 1, host, wake: None, last_scan: Instant::now(), stopped: false };
         t.wake = t.watch();
         t
     }
 
     /// Watches the directories the globs start from; without it, polling alone.
-    fn watch(&self) -> Option<(notify::RecommendedWatcher, std_mpsc::Receiver<bool>)> {
+    fn watch(&self) -> Option<Wake> {
         use notify::{EventKind, RecursiveMode, Watcher};
-        let (tx, rx) = std_mpsc::sync_channel::<bool>(1);
+        let (tx, data) = std_mpsc::sync_channel::<()>(1);
+        let structural = Arc::new(AtomicBool::new(false));
+        let flag = structural.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                let structural = matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_)));
-                let _ = tx.try_send(structural);
+                if matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_))) {
+                    flag.store(true, Ordering::Release);
+                }
+                let _ = tx.try_send(());
             }
         };
         let mut watcher = match notify::recommended_watcher(handler) {
@@ -273,7 +287,7 @@ impl Tailer {
                 tracing::debug!(component = %self.id, dir = %dir.display(), error = %e, "Cannot watch directory; polling it.");
             }
         }
-        Some((watcher, rx))
+        Some(Wake { _watcher: watcher, data, structural })
     }
 
     fn restore(&mut self, entries: Vec<Entry>) {
@@ -295,27 +309,18 @@ impl Tailer {
         let glob_interval = Duration::from_millis(self.config.glob_interval_ms);
         let poll = Duration::from_millis(self.config.poll_interval_ms);
         self.scan(true);
-        let mut last_scan = Instant::now();
-        let mut rescan = false;
         while !self.stopped && !self.shutdown.is_triggered() {
-            if rescan || last_scan.elapsed() >= glob_interval {
-                self.scan(false);
-                last_scan = Instant::now();
-                rescan = false;
+            if self.scan_if_due() {
+                self.forget_stale();
             }
             let progressed = self.read_all();
             self.flush_timeouts();
             self.close_rotated();
             if !progressed && !self.stopped {
-                let wait = poll.min(glob_interval.saturating_sub(last_scan.elapsed()));
+                let wait = poll.min(glob_interval.saturating_sub(self.last_scan.elapsed()));
                 match &self.wake {
-                    Some((_, rx)) => {
-                        if let Ok(structural) = rx.recv_timeout(wait) {
-                            rescan |= structural;
-                        }
-                        while let Ok(structural) = rx.try_recv() {
-                            rescan |= structural;
-                        }
+                    Some(w) => {
+                        let _ = w.data.recv_timeout(wait);
                     }
                     None => std::thread::sleep(wait),
                 }
@@ -326,6 +331,7 @@ impl Tailer {
 
     /// Expands the globs and matches what is found to known files.
     fn scan(&mut self, startup: bool) {
+        self.last_scan = Instant::now();
         let paths = self.discover();
         let now = Instant::now();
         for t in &mut self.files {
@@ -403,7 +409,11 @@ impl Tailer {
                 self.track(file, path, dev, ino, &prefix, offset, now);
             }
         }
-        // Forget files not seen for an hour.
+    }
+
+    /// Forgets files gone from the globs for an hour (their checkpoints too).
+    fn forget_stale(&mut self) {
+        let now = Instant::now();
         let ck = &self.ck;
         self.files.retain(|t| {
             let keep = t.file.is_some() || now.duration_since(t.last_seen) < Duration::from_secs(3600);
@@ -484,11 +494,19 @@ impl Tailer {
             if self.files[i].file.is_none() {
                 continue;
             }
-            if self.files[i].at_eof && !self.same_content(i) {
+            // Checked before every read (an fstat and a read of the first bytes): a
+            // file truncated and refilled while we were busy must not be read on from
+            // the old offset.
+            if !self.same_content(i) {
                 self.truncated(i);
                 continue;
             }
             progressed |= self.read_one(i);
+            if (self.files[i].fp.len as usize) < self.config.fingerprint_bytes {
+                // Grow a short fingerprint over what was just read, so a rewrite of
+                // those bytes is recognised.
+                self.same_content(i);
+            }
         }
         progressed
     }
@@ -585,19 +603,46 @@ impl Tailer {
         if batch.is_empty() {
             return;
         }
-        let out = &self.out;
-        let mut shutdown = self.shutdown.clone();
-        let sent = self.rt.block_on(async {
-            tokio::select! {
-                biased;
-                alive = out.send(batch) => alive,
-                _ = shutdown.wait() => false,
-            }
-        });
+        let sent = self.send_while_watching(batch);
         if sent {
             self.metrics.sent(n, bytes);
         } else {
             self.stopped = true;
+        }
+    }
+
+    /// Scans when a notification says a file was created, renamed or removed, or
+    /// when the glob interval has passed; true when it scanned.
+    fn scan_if_due(&mut self) -> bool {
+        let notified = self.wake.as_ref().is_some_and(|w| w.structural.swap(false, Ordering::AcqRel));
+        if notified || self.last_scan.elapsed() >= Duration::from_millis(self.config.glob_interval_ms) {
+            self.scan(false);
+            return true;
+        }
+        false
+    }
+
+    /// Sends a batch, waiting for room downstream; while it waits, keeps discovering
+    /// and opening new files, so a file rotated away and deleted during a long
+    /// backpressure stall is still held open and read later. False on shutdown.
+    fn send_while_watching(&mut self, batch: EventBatch) -> bool {
+        let out = self.out.clone();
+        let mut shutdown = self.shutdown.clone();
+        let rt = self.rt.clone();
+        let mut send = Box::pin(out.send(batch));
+        loop {
+            let done = rt.block_on(async {
+                tokio::select! {
+                    biased;
+                    alive = &mut send => Some(alive),
+                    _ = shutdown.wait() => Some(false),
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => None,
+                }
+            });
+            self.scan_if_due();
+            if let Some(alive) = done {
+                return alive;
+            }
         }
     }
 

@@ -117,7 +117,7 @@ pub async fn run(topology: Topology) -> Report {
     let deadline = tokio::time::sleep(shutdown_timeout);
     tokio::pin!(deadline);
     let mut timed_out = false;
-    loop {
+    while !sources.is_empty() || !others.is_empty() {
         tokio::select! {
             res = sources.join_next(), if !sources.is_empty() => if let Some(res) = res { record(res) },
             res = others.join_next(), if !others.is_empty() => if let Some(res) = res { record(res) },
@@ -127,7 +127,6 @@ pub async fn run(topology: Topology) -> Report {
                 timed_out = true;
                 break;
             }
-            else => break,
         }
     }
     if timed_out {

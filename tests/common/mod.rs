@@ -1,0 +1,200 @@
+//! Helpers for integration tests that run the real `pipe` binary as a child process.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub fn pipe_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_pipe"))
+}
+
+/// A running pipe process whose standard error is collected in a file.
+pub struct Pipe {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+}
+
+impl Pipe {
+    /// Starts `pipe -t topology` with its logs going to `log`.
+    pub fn start(topology: &Path, log: &Path) -> Pipe {
+        let stderr = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(pipe_bin()).arg("-t").arg(topology).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("start pipe");
+        Pipe { child, stderr_path: log.to_path_buf() }
+    }
+
+    /// Sends `signal` (e.g. libc SIGTERM = "TERM", "KILL").
+    pub fn signal(&self, signal: &str) {
+        let _ = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+    }
+
+    /// SIGTERM, then waits for the exit code (panics after `secs`).
+    pub fn stop(mut self, secs: u64) -> i32 {
+        self.signal("TERM");
+        wait_exit(&mut self.child, secs)
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(mut self) {
+        self.signal("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for `child` to exit within `secs`; returns its code.
+pub fn wait_exit(child: &mut Child, secs: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pipe did not exit within {secs}s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Counts newline characters in every file under `dir` (recursively).
+pub fn count_lines(dir: &Path) -> usize {
+    files_under(dir).iter().map(|f| fs::read(f).map(|b| b.iter().filter(|c| **c == b'\n').count()).unwrap_or(0)).sum()
+}
+
+/// Every regular file under `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else { return out };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Waits until `check` is true or `secs` pass; returns whether it became true.
+pub fn wait_for(secs: u64, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check()
+}
+
+/// The `message` field of every JSON line in every file under `dir`, with the number
+/// of lines that were not JSON (torn by a crash).
+pub fn messages(dir: &Path) -> (Vec<String>, usize) {
+    let mut out = Vec::new();
+    let mut torn = 0;
+    for f in files_under(dir) {
+        let mut text = String::new();
+        let file = fs::File::open(&f).unwrap();
+        let reader: Box<dyn Read> = if f.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
+        BufReader::new(reader).read_to_string(&mut text).unwrap();
+        for line in text.lines() {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(v) => out.push(v["message"].as_str().unwrap_or_default().to_string()),
+                Err(_) => torn += 1,
+            }
+        }
+    }
+    (out, torn)
+}
+
+/// How often each numbered line (`line-0000042 ...`) arrived.
+pub fn tally(messages: &[String]) -> HashMap<u64, u32> {
+    let mut counts = HashMap::new();
+    for m in messages {
+        if let Some(n) = m.strip_prefix("line-").and_then(|r| r.get(..7)).and_then(|d| d.parse::<u64>().ok()) {
+            *counts.entry(n).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Missing and duplicated line numbers among `0..total`.
+pub fn missing_and_duplicates(counts: &HashMap<u64, u32>, total: u64) -> (Vec<u64>, u64) {
+    let missing: Vec<u64> = (0..total).filter(|n| !counts.contains_key(n)).collect();
+    let dups = counts.values().map(|c| (*c as u64).saturating_sub(1)).sum();
+    (missing, dups)
+}
+
+/// The numbered test line `n`, padded to about 100 bytes.
+pub fn line(n: u64) -> String {
+    format!("line-{n:07} {}\n", "x".repeat(88))
+}
+
+/// Lines of the log file that contain `needle`.
+pub fn log_lines_with(log: &Path, needle: &str) -> Vec<String> {
+    let Ok(f) = fs::File::open(log) else { return vec![] };
+    BufReader::new(f).lines().map_while(Result::ok).filter(|l| l.contains(needle)).collect()
+}
+
+/// A file-to-file topology: tails `include`, a small VRL remap, JSON lines out.
+pub fn tail_topology(dir: &Path, include: &str, extra_source: &str) -> PathBuf {
+    let text = format!(
+        r#"
+data_dir = "{data}"
+shutdown_timeout_secs = 20
+
+[sources.logs]
+type = "file"
+include = ["{include}"]
+{extra_source}
+
+[transforms.shape]
+type = "remap"
+inputs = ["logs"]
+source = '''
+.seen_by = "pipe"
+'''
+
+[sinks.out]
+type = "file"
+inputs = ["shape"]
+path = "{out}/out.log"
+"#,
+        data = dir.join("data").display(),
+        out = dir.join("out").display(),
+    );
+    let path = dir.join("topology.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+/// Waits until the log file says the topology started.
+pub fn wait_started(log: &Path) {
+    assert!(wait_for(30, || !log_lines_with(log, "Topology started").is_empty()), "pipe did not start: {}", fs::read_to_string(log).unwrap_or_default());
+}
+
+/// The last `n` lines of a file.
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Consecutive numbers grouped as (first, last) ranges, at most 20.
+pub fn ranges(numbers: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &n in numbers {
+        match out.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => out.push((n, n)),
+        }
+    }
+    out.truncate(20);
+    out
+}
