@@ -85,7 +85,8 @@ impl Checkpointer {
         let mut dirty = false;
         let mut last_write = Instant::now();
         loop {
-            let msg = match tokio::time::timeout(self.interval, rx.recv()).await {
+            let wait = if dirty { self.interval.saturating_sub(last_write.elapsed()) } else { self.interval };
+            let msg = match tokio::time::timeout(wait, rx.recv()).await {
                 Ok(Some(m)) => Some(m),
                 Ok(None) => break,
                 Err(_) => None,

@@ -60,7 +60,8 @@ pub struct FileSourceConfig {
     /// in ms (default 250).
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
-    /// How often acknowledged offsets are written to disk, in ms (default 100).
+    /// How often acknowledged offsets are written to disk, in ms (default 25). Lower
+    /// means fewer lines read again after a crash.
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
     /// How long a file that left the globs (renamed away, deleted) is kept open after
@@ -109,7 +110,7 @@ fn default_poll_interval_ms() -> u64 {
     250
 }
 fn default_checkpoint_interval_ms() -> u64 {
-    100
+    25
 }
 fn default_rotate_wait_ms() -> u64 {
     5000

@@ -1,0 +1,64 @@
+//! Bad input through the real binary: invalid UTF-8, NUL bytes, a 20 MB line and
+//! empty lines. Pipe keeps running, every good line arrives, and the bad ones are
+//! counted.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::Write;
+
+#[test]
+fn garbage_never_blocks_good_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), "");
+    let log = dir.path().join("pipe.log");
+    let pipe = Pipe::start(&topology, &log);
+    wait_started(&log);
+
+    let mut f = fs::File::create(input.join("bad.log")).unwrap();
+    let mut good = 0u64;
+    let mut write_good = |f: &mut fs::File| {
+        f.write_all(line(good).as_bytes()).unwrap();
+        good += 1;
+    };
+    write_good(&mut f);
+    f.write_all(b"invalid \xff\xfe utf-8 \xc3\x28 here\n").unwrap();
+    write_good(&mut f);
+    f.write_all(b"nul \0 bytes \0\0 inside\n").unwrap();
+    f.write_all(b"\n\n\n").unwrap();
+    write_good(&mut f);
+    let huge = vec![b'z'; 20 * 1024 * 1024];
+    f.write_all(&huge).unwrap();
+    f.write_all(b"\n").unwrap();
+    for _ in 0..1000 {
+        write_good(&mut f);
+    }
+    f.flush().unwrap();
+    drop(f);
+
+    let out = dir.path().join("out");
+    let total = good;
+    let arrived = wait_for(60, || tally(&messages(&out).0).len() as u64 >= total);
+    // Still alive and still reading: append more after the garbage.
+    let mut f = fs::OpenOptions::new().append(true).open(input.join("bad.log")).unwrap();
+    f.write_all(line(total).as_bytes()).unwrap();
+    let more = wait_for(30, || tally(&messages(&out).0).contains_key(&total));
+    assert_eq!(pipe.stop(30), 0);
+    assert!(arrived && more, "good lines missing:\n{}", tail(&log, 20));
+
+    let (msgs, _) = messages(&out);
+    let counts = tally(&msgs);
+    let (missing, dups) = missing_and_duplicates(&counts, total + 1);
+    assert!(missing.is_empty() && dups == 0, "missing {missing:?}, {dups} duplicates");
+    assert!(msgs.iter().any(|m| m.starts_with("invalid \u{fffd}\u{fffd} utf-8 \u{fffd}( here")), "invalid UTF-8 is replaced, not dropped");
+    assert!(msgs.iter().any(|m| m == "nul \0 bytes \0\0 inside"));
+    assert_eq!(msgs.iter().filter(|m| m.is_empty()).count(), 3, "empty lines are events too");
+    let cut = msgs.iter().find(|m| m.starts_with('z')).expect("the 20 MB line is truncated, not lost");
+    assert_eq!(cut.len(), 100 * 1024);
+    let counters = log_lines_with(&log, "Component counters at exit. component=logs").join("\n");
+    assert!(counters.contains("invalid_utf8: 1") || counters.contains("\"invalid_utf8\": 1"), "{counters}");
+    assert!(counters.contains("line_too_long"), "{counters}");
+}

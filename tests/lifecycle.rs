@@ -1,0 +1,89 @@
+//! The process lifecycle through the real binary: graceful shutdown writes the
+//! checkpoint so a restart reads nothing twice; `read_from = "end"`; a stdin topology
+//! works as a batch job and exits 0 when its input ends.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+#[test]
+fn sigterm_then_restart_reads_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    let body: String = (0..5000).map(line).collect();
+    fs::write(input.join("a.log"), body).unwrap();
+    let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), "");
+    let log = dir.path().join("pipe.log");
+    let out = dir.path().join("out");
+
+    let pipe = Pipe::start(&topology, &log);
+    assert!(wait_for(30, || count_lines(&out) >= 5000));
+    assert_eq!(pipe.stop(30), 0);
+
+    let more: String = (5000..6000).map(line).collect();
+    fs::OpenOptions::new().append(true).open(input.join("a.log")).unwrap().write_all(more.as_bytes()).unwrap();
+    let pipe = Pipe::start(&topology, &log);
+    assert!(wait_for(30, || count_lines(&out) >= 6000));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(pipe.stop(30), 0);
+    let (msgs, _) = messages(&out);
+    let (missing, dups) = missing_and_duplicates(&tally(&msgs), 6000);
+    assert!(missing.is_empty(), "missing {}", missing.len());
+    assert_eq!(dups, 0, "a graceful stop must checkpoint everything delivered");
+}
+
+#[test]
+fn read_from_end_skips_existing_lines_but_not_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    fs::write(input.join("old.log"), (0..100).map(line).collect::<String>()).unwrap();
+    let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), "read_from = \"end\"");
+    let log = dir.path().join("pipe.log");
+    let out = dir.path().join("out");
+    let pipe = Pipe::start(&topology, &log);
+    wait_started(&log);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    fs::OpenOptions::new().append(true).open(input.join("old.log")).unwrap().write_all(line(100).as_bytes()).unwrap();
+    fs::write(input.join("new.log"), (200..210).map(line).collect::<String>()).unwrap();
+    assert!(wait_for(30, || count_lines(&out) >= 11));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(pipe.stop(30), 0);
+    let mut got: Vec<u64> = tally(&messages(&out).0).keys().copied().collect();
+    got.sort();
+    let mut want = vec![100];
+    want.extend(200..210);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn stdin_batch_job_exits_zero_when_input_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.log");
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            "data_dir = \"{}\"\n[sources.in]\ntype = \"stdin\"\n[transforms.up]\ntype = \"remap\"\ninputs = [\"in\"]\nsource = '.message = upcase(string!(.message))'\n[sinks.out]\ntype = \"file\"\ninputs = [\"up\"]\npath = \"{}\"\nencoding = \"text\"\n",
+            dir.path().join("data").display(),
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(pipe_bin()).arg("-t").arg(&topology).arg("-q").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input: String = (0..20_000).map(|n| format!("hello {n}\n")).collect();
+    stdin.write_all(input.as_bytes()).unwrap();
+    stdin.write_all(b"last line without newline").unwrap();
+    drop(stdin);
+    assert_eq!(wait_exit(&mut child, 30), 0);
+    let text = fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 20_001);
+    assert_eq!(lines[0], "HELLO 0");
+    assert_eq!(lines[20_000], "LAST LINE WITHOUT NEWLINE");
+}
