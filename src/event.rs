@@ -107,6 +107,25 @@ impl Drop for Event {
     }
 }
 
+/// A string value repeated on many events (a host name, a file path), interned for
+/// the life of the process: copies of it then cost no allocation and no reference
+/// count traffic between threads. Only for values from a small, bounded set.
+pub fn interned(text: &str) -> Value {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, OnceLock};
+    static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let text: &'static str = match table.get(text) {
+        Some(t) => t,
+        None => {
+            let leaked: &'static str = Box::leak(text.to_string().into_boxed_str());
+            table.insert(leaked);
+            leaked
+        }
+    };
+    Value::Bytes(bytes::Bytes::from_static(text.as_bytes()))
+}
+
 /// Renders a value as text: strings as they are, everything else as JSON.
 pub fn value_to_string(value: &Value) -> String {
     match value {

@@ -7,6 +7,11 @@ use pipe::config::{self, EXIT_CONFIG, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Events are allocated on one thread and freed on another, many small maps each:
+// mimalloc does this several times cheaper than the system allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXAMPLES: &str = "\
 Examples:
   pipe --topology topologies/all-in-one.toml       run a topology

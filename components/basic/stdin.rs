@@ -53,7 +53,7 @@ impl Source for Stdin {
                     }
                 }
             });
-            let host = Value::from(gethostname::gethostname().to_string_lossy().into_owned());
+            let host = crate::event::interned(&gethostname::gethostname().to_string_lossy());
             let mut partial: Vec<u8> = Vec::new();
             loop {
                 let chunk = tokio::select! {

@@ -254,7 +254,7 @@ struct Tailer {
 
 impl Tailer {
     fn new(src: FileSource, id: String, out: Fanout, shutdown: ShutdownSignal, metrics: Arc<ComponentMetrics>, ck: mpsc::UnboundedSender<Message>, rt: tokio::runtime::Handle) -> Self {
-        let host = Value::from(gethostname::gethostname().to_string_lossy().into_owned());
+        let host = crate::event::interned(&gethostname::gethostname().to_string_lossy());
         let mut t = Tailer { config: src.config, multiline: src.multiline, id, out, shutdown, metrics, ck, rt, files: Vec::new(), next_id: 1, host, wake: None, last_scan: Instant::now(), stopped: false };
         t.wake = t.watch();
         t
@@ -529,7 +529,7 @@ impl Tailer {
         let path_value = &t.path_value;
         let mut make = |message: &[u8], offset: u64| {
             bytes_in += message.len() as u64 + 1;
-            let text = match std::str::from_utf8(message) {
+            let text = match simdutf8::basic::from_utf8(message) {
                 Ok(s) => Bytes::copy_from_slice(s.as_bytes()),
                 Err(_) => {
                     invalid_utf8 += 1;
@@ -701,7 +701,7 @@ impl Tailer {
 }
 
 fn path_value(path: &Path) -> Value {
-    Value::from(path.to_string_lossy().into_owned())
+    crate::event::interned(&path.to_string_lossy())
 }
 
 /// The directory a glob starts from, and whether it may descend (`**`).
