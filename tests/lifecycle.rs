@@ -87,3 +87,70 @@ fn stdin_batch_job_exits_zero_when_input_ends() {
     assert_eq!(lines[0], "HELLO 0");
     assert_eq!(lines[20_000], "LAST LINE WITHOUT NEWLINE");
 }
+
+#[test]
+fn multiline_groups_stack_traces() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), "[sources.logs.multiline]\nstart_pattern = '^\\d{4}-'\ntimeout_ms = 300");
+    let log = dir.path().join("pipe.log");
+    let out = dir.path().join("out");
+    let text = "2026-11-27 10:00:00 ERROR boom\n  at a.b(C.java:1)\n  at d.e(F.java:2)\n2026-11-27 10:00:01 INFO fine\n2026-11-27 10:00:02 ERROR again\nCaused by: x\n";
+    fs::write(input.join("app.log"), text).unwrap();
+    let pipe = Pipe::start(&topology, &log);
+    assert!(wait_for(30, || count_lines(&out) >= 3), "{}", tail(&log, 20));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(pipe.stop(30), 0);
+    let (msgs, _) = messages(&out);
+    assert_eq!(msgs, vec![
+        "2026-11-27 10:00:00 ERROR boom\n  at a.b(C.java:1)\n  at d.e(F.java:2)".to_string(),
+        "2026-11-27 10:00:01 INFO fine".to_string(),
+        "2026-11-27 10:00:02 ERROR again\nCaused by: x".to_string(),
+    ]);
+}
+
+#[test]
+fn generator_to_templated_gzip_files_then_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("t.toml");
+    let out = dir.path().join("out");
+    fs::write(
+        &topology,
+        format!(
+            r#"data_dir = "{data}"
+[sources.gen]
+type = "generator"
+count = 10000
+[transforms.parse]
+type = "remap"
+inputs = ["gen"]
+source = '. = merge(., object!(parse_json!(.message)))'
+[sinks.out]
+type = "file"
+inputs = ["parse"]
+path = "{out}/{{{{ service }}}}/%Y/{{{{ level }}}}.log.gz"
+compression = "gzip"
+"#,
+            data = dir.path().join("data").display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(pipe_bin()).arg("-t").arg(&topology).arg("-q").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    assert_eq!(wait_exit(&mut child, 30), 0, "a topology whose sources all finish exits by itself");
+    let files = files_under(&out);
+    assert_eq!(files.len(), 4 * 3, "4 services x 3 levels: {files:?}");
+    let mut total = 0;
+    for f in &files {
+        let service = f.parent().unwrap().parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(fs::File::open(f).unwrap()), &mut text).unwrap();
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["service"], service.as_str());
+            total += 1;
+        }
+    }
+    assert_eq!(total, 10_000);
+}
