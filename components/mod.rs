@@ -43,16 +43,31 @@ mod tests {
     fn registry_is_consistent_and_examples_validate() {
         let mut seen = HashSet::new();
         for def in REGISTRY {
-            assert!(seen.insert((def.kind.name(), def.name)), "duplicate {} {}", def.kind.name(), def.name);
-            assert!(!def.doc.is_empty() && def.doc.ends_with('.'), "{} needs a one-line doc", def.name);
+            assert!(
+                seen.insert((def.kind.name(), def.name)),
+                "duplicate {} {}",
+                def.kind.name(),
+                def.name
+            );
+            assert!(
+                !def.doc.is_empty() && def.doc.ends_with('.'),
+                "{} needs a one-line doc",
+                def.name
+            );
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("example.toml");
             std::fs::write(&path, def.example).unwrap();
-            let overrides = crate::config::Overrides { data_dir: Some(dir.path().to_path_buf()) };
+            let overrides = crate::config::Overrides {
+                data_dir: Some(dir.path().to_path_buf()),
+            };
             if let Err(e) = crate::config::load(&[path], &overrides) {
                 panic!("example of {} {} does not validate:\n{e}", def.kind.name(), def.name);
             }
-            assert!(def.example.contains(&format!("type = \"{}\"", def.name)), "example of {} does not use it", def.name);
+            assert!(
+                def.example.contains(&format!("type = \"{}\"", def.name)),
+                "example of {} does not use it",
+                def.name
+            );
         }
     }
 }

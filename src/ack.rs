@@ -51,7 +51,10 @@ impl BatchNotifier {
     /// A new notifier and the receiver that resolves when every event is finalized.
     pub fn new() -> (Arc<Self>, BatchReceiver) {
         let (tx, rx) = oneshot::channel();
-        let notifier = Arc::new(BatchNotifier { status: AtomicU8::new(0), tx: Some(tx) });
+        let notifier = Arc::new(BatchNotifier {
+            status: AtomicU8::new(0),
+            tx: Some(tx),
+        });
         (notifier, rx)
     }
 
@@ -81,10 +84,10 @@ pub struct Finalizers(Vec<Arc<BatchNotifier>>);
 impl Finalizers {
     /// Keeps a notifier, skipping it when it is the same as the last one kept.
     pub fn push(&mut self, n: Arc<BatchNotifier>) {
-        if let Some(last) = self.0.last() {
-            if Arc::ptr_eq(last, &n) {
-                return;
-            }
+        if let Some(last) = self.0.last()
+            && Arc::ptr_eq(last, &n)
+        {
+            return;
         }
         self.0.push(n);
     }

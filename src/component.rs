@@ -101,15 +101,27 @@ pub enum Body {
 impl Built {
     /// A source with only the default output.
     pub fn source(s: impl Source + 'static) -> Self {
-        Built { outputs: vec![], resources: vec![], body: Body::Source(Box::new(s)) }
+        Built {
+            outputs: vec![],
+            resources: vec![],
+            body: Body::Source(Box::new(s)),
+        }
     }
     /// A transform with the given named outputs.
     pub fn transform(t: impl Transform + 'static, outputs: Vec<String>) -> Self {
-        Built { outputs, resources: vec![], body: Body::Transform(Box::new(t)) }
+        Built {
+            outputs,
+            resources: vec![],
+            body: Body::Transform(Box::new(t)),
+        }
     }
     /// A sink.
     pub fn sink(s: impl Sink + 'static) -> Self {
-        Built { outputs: vec![], resources: vec![], body: Body::Sink(Box::new(s)) }
+        Built {
+            outputs: vec![],
+            resources: vec![],
+            body: Body::Sink(Box::new(s)),
+        }
     }
     /// Adds a resource claim.
     pub fn claim(mut self, r: Resource) -> Self {
@@ -131,7 +143,10 @@ pub struct BuildError {
 impl BuildError {
     /// An error blaming option `key`.
     pub fn key(key: &str, message: impl Into<String>) -> Self {
-        BuildError { key: Some(key.to_string()), message: message.into() }
+        BuildError {
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
     }
 }
 
@@ -139,7 +154,9 @@ impl BuildError {
 pub fn parse_options<T: DeserializeOwned>(options: toml::Value) -> Result<T, BuildError> {
     T::deserialize(options).map_err(|e| {
         let message = e.message().trim().to_string();
-        let key = unknown_field(&message).map(|(k, _)| k).or_else(|| missing_field(&message));
+        let key = unknown_field(&message)
+            .map(|(k, _)| k)
+            .or_else(|| missing_field(&message));
         BuildError { key, message }
     })
 }
@@ -256,7 +273,10 @@ pub struct TransformOutput {
 impl TransformOutput {
     /// An empty output for a transform with `named` named outputs.
     pub fn new(named: usize) -> Self {
-        TransformOutput { default: Vec::new(), named: (0..named).map(|_| Vec::new()).collect() }
+        TransformOutput {
+            default: Vec::new(),
+            named: (0..named).map(|_| Vec::new()).collect(),
+        }
     }
 }
 

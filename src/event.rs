@@ -25,7 +25,11 @@ pub struct Event {
 impl Event {
     /// An event with the given fields and no acknowledgement handle.
     pub fn new(value: Value) -> Self {
-        Event { value, metadata: Value::Object(ObjectMap::new()), finalizer: None }
+        Event {
+            value,
+            metadata: Value::Object(ObjectMap::new()),
+            finalizer: None,
+        }
     }
 
     /// An event made of `fields`.
@@ -42,12 +46,20 @@ impl Event {
     /// The same fields with the same acknowledgement handle; the copy must be
     /// finalized like the original.
     pub fn duplicate(&self) -> Self {
-        Event { value: self.value.clone(), metadata: self.metadata.clone(), finalizer: self.finalizer.clone() }
+        Event {
+            value: self.value.clone(),
+            metadata: self.metadata.clone(),
+            finalizer: self.finalizer.clone(),
+        }
     }
 
     /// A new event with other fields that stays tied to this event's batch.
     pub fn derive(&self, value: Value) -> Self {
-        Event { value, metadata: self.metadata.clone(), finalizer: self.finalizer.clone() }
+        Event {
+            value,
+            metadata: self.metadata.clone(),
+            finalizer: self.finalizer.clone(),
+        }
     }
 
     /// Reports this event's fate to its source.
@@ -114,7 +126,10 @@ pub fn interned(text: &str) -> Value {
     use std::collections::HashSet;
     use std::sync::{Mutex, OnceLock};
     static TABLE: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
-    let mut table = TABLE.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut table = TABLE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     let text: &'static str = match table.get(text) {
         Some(t) => t,
         None => {

@@ -68,9 +68,13 @@ fn init_logging(cli: &Cli) {
         1 => "debug",
         _ => "trace",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PIPE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -92,7 +96,9 @@ fn main() -> ExitCode {
 }
 
 fn overrides(cli: &Cli) -> Overrides {
-    Overrides { data_dir: cli.data_dir.clone() }
+    Overrides {
+        data_dir: cli.data_dir.clone(),
+    }
 }
 
 fn list() -> ExitCode {
@@ -109,7 +115,17 @@ fn validate(files: &[PathBuf], cli: &Cli) -> ExitCode {
     match config::load(files, &overrides(cli)) {
         Ok(t) => {
             let count = |k: Kind| t.nodes.iter().filter(|n| n.kind == k).count();
-            println!("ok: {} ({} sources, {} transforms, {} sinks)", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" + "), count(Kind::Source), count(Kind::Transform), count(Kind::Sink));
+            println!(
+                "ok: {} ({} sources, {} transforms, {} sinks)",
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" + "),
+                count(Kind::Source),
+                count(Kind::Transform),
+                count(Kind::Sink)
+            );
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -128,7 +144,10 @@ fn run(cli: &Cli) -> ExitCode {
         }
     };
     if let Err(e) = std::fs::create_dir_all(&topology.data_dir) {
-        eprintln!("data_dir {}: cannot create it: {e} (set data_dir in the topology, --data-dir or PIPE_DATA_DIR)", topology.data_dir.display());
+        eprintln!(
+            "data_dir {}: cannot create it: {e} (set data_dir in the topology, --data-dir or PIPE_DATA_DIR)",
+            topology.data_dir.display()
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -51,7 +51,11 @@ fn bump(map: &Mutex<BTreeMap<String, u64>>, key: &str, n: u64) {
 impl ComponentMetrics {
     /// Counters for component `id` of `kind`.
     pub fn new(id: &str, kind: &'static str) -> Arc<Self> {
-        Arc::new(ComponentMetrics { id: id.to_string(), kind, ..Default::default() })
+        Arc::new(ComponentMetrics {
+            id: id.to_string(),
+            kind,
+            ..Default::default()
+        })
     }
     /// Counts events (and their bytes) received.
     pub fn received(&self, events: u64, bytes: u64) {
@@ -73,11 +77,17 @@ impl ComponentMetrics {
     }
     /// Sets gauge `name` (e.g. `checkpoint./var/log/app.log`).
     pub fn gauge(&self, name: &str, value: u64) {
-        self.gauges.lock().unwrap_or_else(|e| e.into_inner()).insert(name.to_string(), value);
+        self.gauges
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), value);
     }
     /// True at most once a second: lets per-event warnings be logged without flooding.
     pub fn log_due(&self) -> bool {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         self.last_log_sec.swap(now, Ordering::Relaxed) != now
     }
     /// A copy of every counter.

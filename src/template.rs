@@ -43,12 +43,18 @@ impl Template {
         while let Some(start) = rest.find("{{") {
             push_text(&mut parts, &rest[..start])?;
             let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| TemplateError::Unclosed(source.to_string()))?;
+            let end = after
+                .find("}}")
+                .ok_or_else(|| TemplateError::Unclosed(source.to_string()))?;
             parts.push(Part::Field(after[..end].trim().to_string()));
             rest = &after[end + 2..];
         }
         push_text(&mut parts, rest)?;
-        Ok(Template { source: source.to_string(), parts, time_field: time_field.to_string() })
+        Ok(Template {
+            source: source.to_string(),
+            parts,
+            time_field: time_field.to_string(),
+        })
     }
 
     /// The template as written.
@@ -58,7 +64,9 @@ impl Template {
 
     /// True when the template renders the same for every event.
     pub fn is_static(&self) -> bool {
-        self.parts.iter().all(|p| matches!(p, Part::Text { has_time: false, .. }))
+        self.parts
+            .iter()
+            .all(|p| matches!(p, Part::Text { has_time: false, .. }))
     }
 
     /// Renders the template for `event`.
@@ -95,7 +103,10 @@ fn push_text(parts: &mut Vec<Part>, text: &str) -> Result<(), TemplateError> {
         return Err(TemplateError::BadTime(text.to_string()));
     }
     let has_time = items.iter().any(|i| !matches!(i, Item::Literal(_) | Item::Space(_)));
-    parts.push(Part::Text { text: text.to_string(), has_time });
+    parts.push(Part::Text {
+        text: text.to_string(),
+        has_time,
+    });
     Ok(())
 }
 
@@ -130,7 +141,10 @@ mod tests {
         assert!(matches!(Template::parse("{{ x", "t"), Err(TemplateError::Unclosed(_))));
         assert!(matches!(Template::parse("%Q%", "t"), Err(TemplateError::BadTime(_))));
         let t = Template::parse("{{ nope }}", "timestamp").unwrap();
-        assert_eq!(t.render(&event("a", "2026-11-25T13:04:05Z")), Err(TemplateError::MissingField("nope".into())));
+        assert_eq!(
+            t.render(&event("a", "2026-11-25T13:04:05Z")),
+            Err(TemplateError::MissingField("nope".into()))
+        );
         assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
     }
 }

@@ -41,7 +41,11 @@ impl VrlProgram {
     /// Runs the program on `event`, modifying it in place, and returns its value.
     pub fn run(&mut self, event: &mut Event) -> Result<Value, RunError> {
         let mut secrets = Secrets::default();
-        let mut target = TargetValueRef { value: &mut event.value, metadata: &mut event.metadata, secrets: &mut secrets };
+        let mut target = TargetValueRef {
+            value: &mut event.value,
+            metadata: &mut event.metadata,
+            secrets: &mut secrets,
+        };
         let result = self.runtime.resolve(&mut target, &self.program, &self.timezone);
         self.runtime.clear();
         result.map_err(|e| match e {
@@ -53,7 +57,11 @@ impl VrlProgram {
 
 impl Clone for VrlProgram {
     fn clone(&self) -> Self {
-        VrlProgram { program: self.program.clone(), runtime: Runtime::default(), timezone: self.timezone }
+        VrlProgram {
+            program: self.program.clone(),
+            runtime: Runtime::default(),
+            timezone: self.timezone,
+        }
     }
 }
 

@@ -52,13 +52,30 @@ fn garbage_never_blocks_good_lines() {
     let (msgs, _) = messages(&out);
     let counts = tally(&msgs);
     let (missing, dups) = missing_and_duplicates(&counts, total + 1);
-    assert!(missing.is_empty() && dups == 0, "missing {missing:?}, {dups} duplicates");
-    assert!(msgs.iter().any(|m| m.starts_with("invalid \u{fffd}\u{fffd} utf-8 \u{fffd}( here")), "invalid UTF-8 is replaced, not dropped");
+    assert!(
+        missing.is_empty() && dups == 0,
+        "missing {missing:?}, {dups} duplicates"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("invalid \u{fffd}\u{fffd} utf-8 \u{fffd}( here")),
+        "invalid UTF-8 is replaced, not dropped"
+    );
     assert!(msgs.iter().any(|m| m == "nul \0 bytes \0\0 inside"));
-    assert_eq!(msgs.iter().filter(|m| m.is_empty()).count(), 3, "empty lines are events too");
-    let cut = msgs.iter().find(|m| m.starts_with('z')).expect("the 20 MB line is truncated, not lost");
+    assert_eq!(
+        msgs.iter().filter(|m| m.is_empty()).count(),
+        3,
+        "empty lines are events too"
+    );
+    let cut = msgs
+        .iter()
+        .find(|m| m.starts_with('z'))
+        .expect("the 20 MB line is truncated, not lost");
     assert_eq!(cut.len(), 100 * 1024);
     let counters = log_lines_with(&log, "Component counters at exit. component=logs").join("\n");
-    assert!(counters.contains("invalid_utf8: 1") || counters.contains("\"invalid_utf8\": 1"), "{counters}");
+    assert!(
+        counters.contains("invalid_utf8: 1") || counters.contains("\"invalid_utf8\": 1"),
+        "{counters}"
+    );
     assert!(counters.contains("line_too_long"), "{counters}");
 }

@@ -10,7 +10,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn pipe(args: &[&str], dir: &Path) -> Output {
-    Command::new(pipe_bin()).args(args).current_dir(dir).env_remove("PIPE_DATA_DIR").output().unwrap()
+    Command::new(pipe_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("PIPE_DATA_DIR")
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -21,7 +26,12 @@ fn every_shipped_topology_validates() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let out = pipe(&["validate", path.to_str().unwrap()], root);
-            assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
             checked += 1;
         }
     }
@@ -40,7 +50,12 @@ fn mistake(files: &[(&str, &str)], expected: &[&str]) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = pipe(&args, dir.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "expected exit 78 for {files:?}, got {:?}: {stderr}", out.status);
+    assert_eq!(
+        out.status.code(),
+        Some(78),
+        "expected exit 78 for {files:?}, got {:?}: {stderr}",
+        out.status
+    );
     for e in expected {
         assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
     }
@@ -50,77 +65,154 @@ const SOURCE: &str = "[sources.logs]\ntype = \"generator\"\ncount = 1\n";
 
 #[test]
 fn unknown_type_gets_did_you_mean() {
-    mistake(&[("t.toml", "[sources.logs]\ntype = \"fiel\"\n")], &["t.toml:2:", "sources.logs", "key `type`", "unknown source type `fiel`", "did you mean `file`"]);
+    mistake(
+        &[("t.toml", "[sources.logs]\ntype = \"fiel\"\n")],
+        &[
+            "t.toml:2:",
+            "sources.logs",
+            "key `type`",
+            "unknown source type `fiel`",
+            "did you mean `file`",
+        ],
+    );
 }
 
 #[test]
 fn unknown_key_gets_did_you_mean_and_line() {
-    mistake(&[("t.toml", "data_dir = \"/tmp/x\"\n[sources.logs]\ntype = \"file\"\nincude = [\"/tmp/*.log\"]\n")], &["t.toml:4:", "sources.logs", "key `incude`", "did you mean `include`"]);
+    mistake(
+        &[(
+            "t.toml",
+            "data_dir = \"/tmp/x\"\n[sources.logs]\ntype = \"file\"\nincude = [\"/tmp/*.log\"]\n",
+        )],
+        &["t.toml:4:", "sources.logs", "key `incude`", "did you mean `include`"],
+    );
 }
 
 #[test]
 fn unknown_top_level_key() {
-    mistake(&[("t.toml", &format!("data_dri = \"/tmp\"\n{SOURCE}"))], &["t.toml:1:", "data_dri", "did you mean `data_dir`"]);
+    mistake(
+        &[("t.toml", &format!("data_dri = \"/tmp\"\n{SOURCE}"))],
+        &["t.toml:1:", "data_dri", "did you mean `data_dir`"],
+    );
 }
 
 #[test]
 fn missing_input() {
-    mistake(&[("t.toml", &format!("{SOURCE}[sinks.out]\ntype = \"console\"\ninputs = [\"lgos\"]\n"))], &["t.toml:6:", "sinks.out", "key `inputs`", "`lgos` names no source or transform", "did you mean `logs`"]);
+    mistake(
+        &[(
+            "t.toml",
+            &format!("{SOURCE}[sinks.out]\ntype = \"console\"\ninputs = [\"lgos\"]\n"),
+        )],
+        &[
+            "t.toml:6:",
+            "sinks.out",
+            "key `inputs`",
+            "`lgos` names no source or transform",
+            "did you mean `logs`",
+        ],
+    );
 }
 
 #[test]
 fn unknown_named_output() {
-    let t = format!("{SOURCE}[transforms.parse]\ntype = \"remap\"\ninputs = [\"logs\"]\nsource = \".a = 1\"\nreroute_dropped = true\n[sinks.out]\ntype = \"console\"\ninputs = [\"parse.drop\"]\n");
-    mistake(&[("t.toml", &t)], &["sinks.out", "component `parse` has no output `drop`", "it has: dropped"]);
+    let t = format!(
+        "{SOURCE}[transforms.parse]\ntype = \"remap\"\ninputs = [\"logs\"]\nsource = \".a = 1\"\nreroute_dropped = true\n[sinks.out]\ntype = \"console\"\ninputs = [\"parse.drop\"]\n"
+    );
+    mistake(
+        &[("t.toml", &t)],
+        &["sinks.out", "component `parse` has no output `drop`", "it has: dropped"],
+    );
 }
 
 #[test]
 fn glob_input_matching_nothing() {
-    mistake(&[("t.toml", &format!("{SOURCE}[sinks.out]\ntype = \"console\"\ninputs = [\"app_*\"]\n"))], &["sinks.out", "`app_*` matches no source or transform"]);
+    mistake(
+        &[(
+            "t.toml",
+            &format!("{SOURCE}[sinks.out]\ntype = \"console\"\ninputs = [\"app_*\"]\n"),
+        )],
+        &["sinks.out", "`app_*` matches no source or transform"],
+    );
 }
 
 #[test]
 fn cycle() {
-    let t = format!("{SOURCE}[transforms.a]\ntype = \"remap\"\ninputs = [\"logs\", \"b\"]\nsource = \".x = 1\"\n[transforms.b]\ntype = \"remap\"\ninputs = [\"a\"]\nsource = \".y = 1\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"b\"]\n");
+    let t = format!(
+        "{SOURCE}[transforms.a]\ntype = \"remap\"\ninputs = [\"logs\", \"b\"]\nsource = \".x = 1\"\n[transforms.b]\ntype = \"remap\"\ninputs = [\"a\"]\nsource = \".y = 1\"\n[sinks.out]\ntype = \"console\"\ninputs = [\"b\"]\n"
+    );
     mistake(&[("t.toml", &t)], &["cycle:", "b -> a -> b"]);
 }
 
 #[test]
 fn sink_without_inputs() {
-    mistake(&[("t.toml", &format!("{SOURCE}[sinks.out]\ntype = \"console\"\n"))], &["t.toml:4:", "sinks.out", "key `inputs`", "needs `inputs`"]);
+    mistake(
+        &[("t.toml", &format!("{SOURCE}[sinks.out]\ntype = \"console\"\n"))],
+        &["t.toml:4:", "sinks.out", "key `inputs`", "needs `inputs`"],
+    );
 }
 
 #[test]
 fn duplicate_id_across_files() {
     let second = "[sources.logs]\ntype = \"stdin\"\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"logs\"]\n";
-    mistake(&[("a.toml", SOURCE), ("b.toml", second)], &["b.toml:1:", "duplicate component id `logs`", "a.toml"]);
+    mistake(
+        &[("a.toml", SOURCE), ("b.toml", second)],
+        &["b.toml:1:", "duplicate component id `logs`", "a.toml"],
+    );
 }
 
 #[test]
 fn two_sinks_claiming_one_path() {
-    let t = format!("{SOURCE}[sinks.a]\ntype = \"file\"\ninputs = [\"logs\"]\npath = \"/tmp/same.log\"\n[sinks.b]\ntype = \"file\"\ninputs = [\"logs\"]\npath = \"/tmp/same.log\"\n");
-    mistake(&[("t.toml", &t)], &["sinks.b", "/tmp/same.log", "also claimed by component `a`"]);
+    let t = format!(
+        "{SOURCE}[sinks.a]\ntype = \"file\"\ninputs = [\"logs\"]\npath = \"/tmp/same.log\"\n[sinks.b]\ntype = \"file\"\ninputs = [\"logs\"]\npath = \"/tmp/same.log\"\n"
+    );
+    mistake(
+        &[("t.toml", &t)],
+        &["sinks.b", "/tmp/same.log", "also claimed by component `a`"],
+    );
 }
 
 #[test]
 fn vrl_compile_error_shows_vrl_diagnostic() {
-    let t = format!("{SOURCE}[transforms.parse]\ntype = \"remap\"\ninputs = [\"logs\"]\nsource = '. = parse_jsn!(.message)'\n[sinks.out]\ntype = \"console\"\ninputs = [\"parse\"]\n");
-    mistake(&[("t.toml", &t)], &["t.toml:7:", "transforms.parse", "key `source`", "parse_jsn", "error[E105]"]);
+    let t = format!(
+        "{SOURCE}[transforms.parse]\ntype = \"remap\"\ninputs = [\"logs\"]\nsource = '. = parse_jsn!(.message)'\n[sinks.out]\ntype = \"console\"\ninputs = [\"parse\"]\n"
+    );
+    mistake(
+        &[("t.toml", &t)],
+        &[
+            "t.toml:7:",
+            "transforms.parse",
+            "key `source`",
+            "parse_jsn",
+            "error[E105]",
+        ],
+    );
 }
 
 #[test]
 fn unset_variable_without_default() {
-    mistake(&[("t.toml", "data_dir = \"${PIPE_TEST_SURELY_UNSET}\"\n")], &["t.toml:1:", "PIPE_TEST_SURELY_UNSET", "not set"]);
+    mistake(
+        &[("t.toml", "data_dir = \"${PIPE_TEST_SURELY_UNSET}\"\n")],
+        &["t.toml:1:", "PIPE_TEST_SURELY_UNSET", "not set"],
+    );
 }
 
 #[test]
 fn invalid_toml() {
-    mistake(&[("t.toml", "[sources.logs\ntype = \"file\"\n")], &["t.toml:1:", "invalid TOML"]);
+    mistake(
+        &[("t.toml", "[sources.logs\ntype = \"file\"\n")],
+        &["t.toml:1:", "invalid TOML"],
+    );
 }
 
 #[test]
 fn bad_option_value() {
-    mistake(&[("t.toml", "[sources.logs]\ntype = \"file\"\ninclude = [\"/tmp/*.log\"]\nread_from = \"middle\"\n")], &["sources.logs", "middle", "beginning"]);
+    mistake(
+        &[(
+            "t.toml",
+            "[sources.logs]\ntype = \"file\"\ninclude = [\"/tmp/*.log\"]\nread_from = \"middle\"\n",
+        )],
+        &["sources.logs", "middle", "beginning"],
+    );
 }
 
 #[test]
@@ -145,7 +237,16 @@ fn list_and_version() {
     let dir = tempfile::tempdir().unwrap();
     let out = pipe(&["list"], dir.path());
     let text = String::from_utf8_lossy(&out.stdout);
-    for name in ["file", "stdin", "generator", "remap", "filter", "route", "console", "blackhole"] {
+    for name in [
+        "file",
+        "stdin",
+        "generator",
+        "remap",
+        "filter",
+        "route",
+        "console",
+        "blackhole",
+    ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
     let out = pipe(&["--version"], dir.path());

@@ -61,8 +61,21 @@ fn kill_9_every_second_loses_nothing() {
     let (msgs, torn) = messages(&out);
     let counts = tally(&msgs);
     let (missing, dups) = missing_and_duplicates(&counts, LINES);
-    eprintln!("kill -9 x{kills}: {} lines out, {} missing, {dups} duplicates ({:.2}%), {torn} torn lines repaired", msgs.len(), missing.len(), dups as f64 * 100.0 / LINES as f64);
+    eprintln!(
+        "kill -9 x{kills}: {} lines out, {} missing, {dups} duplicates ({:.2}%), {torn} torn lines repaired",
+        msgs.len(),
+        missing.len(),
+        dups as f64 * 100.0 / LINES as f64
+    );
     assert!(kills >= 5, "expected several kills, got {kills}");
-    assert!(complete && missing.is_empty(), "missing {} lines, ranges {:?}", missing.len(), ranges(&missing));
-    assert!((dups as f64) < LINES as f64 * 0.05, "duplicates {dups} are 5% or more of {LINES}");
+    assert!(
+        complete && missing.is_empty(),
+        "missing {} lines, ranges {:?}",
+        missing.len(),
+        ranges(&missing)
+    );
+    assert!(
+        (dups as f64) < LINES as f64 * 0.05,
+        "duplicates {dups} are 5% or more of {LINES}"
+    );
 }

@@ -65,9 +65,18 @@ fn run_and_collect(dir: &Path, rotate: impl FnMut(&Path) -> fs::File) -> (u32, V
         let _ = fs::copy(&log, std::env::temp_dir().join("pipe-failed-test.log"));
         let (m, _) = messages(&out);
         let (missing, dups) = missing_and_duplicates(&tally(&m), LINES);
-        eprintln!("{} missing in ranges {:?}, {dups} duplicates", missing.len(), ranges(&missing));
+        eprintln!(
+            "{} missing in ranges {:?}, {dups} duplicates",
+            missing.len(),
+            ranges(&missing)
+        );
     }
-    assert!(arrived, "not every line arrived in time: {} of {LINES}\n{}", count_lines(&out), tail(&log, 40));
+    assert!(
+        arrived,
+        "not every line arrived in time: {} of {LINES}\n{}",
+        count_lines(&out),
+        tail(&log, 40)
+    );
     let (messages, torn) = messages(&out);
     (rotations, messages, torn, log)
 }
@@ -82,10 +91,21 @@ fn rename_rotation_loses_and_repeats_nothing() {
     });
     let counts = tally(&messages);
     let (missing, dups) = missing_and_duplicates(&counts, LINES);
-    eprintln!("rename rotation: {rotations} rotations, {} lines out, {} missing, {dups} duplicates", messages.len(), missing.len());
-    assert!(rotations >= 5, "the writer should have rotated at least 5 times, did {rotations}");
+    eprintln!(
+        "rename rotation: {rotations} rotations, {} lines out, {} missing, {dups} duplicates",
+        messages.len(),
+        missing.len()
+    );
+    assert!(
+        rotations >= 5,
+        "the writer should have rotated at least 5 times, did {rotations}"
+    );
     assert_eq!(torn, 0);
-    assert!(missing.is_empty(), "missing lines, first: {:?}", &missing[..missing.len().min(10)]);
+    assert!(
+        missing.is_empty(),
+        "missing lines, first: {:?}",
+        &missing[..missing.len().min(10)]
+    );
     assert_eq!(dups, 0, "a renamed file must never be read twice");
 }
 
@@ -103,11 +123,25 @@ fn copytruncate_rotation_loses_nothing_and_reports_each_truncation() {
     let counts = tally(&messages);
     let (missing, dups) = missing_and_duplicates(&counts, LINES);
     let reported = log_lines_with(&log, "truncated or rewritten in place").len();
-    eprintln!("copytruncate: {rotations} truncations, {reported} reported, {} lines out, {} missing, {dups} duplicates", messages.len(), missing.len());
+    eprintln!(
+        "copytruncate: {rotations} truncations, {reported} reported, {} lines out, {} missing, {dups} duplicates",
+        messages.len(),
+        missing.len()
+    );
     assert_eq!(torn, 0);
-    assert!(missing.is_empty(), "missing lines, first: {:?}", &missing[..missing.len().min(10)]);
-    assert!(reported >= 1 && reported <= rotations as usize, "{reported} truncations reported for {rotations}");
+    assert!(
+        missing.is_empty(),
+        "missing lines, first: {:?}",
+        &missing[..missing.len().min(10)]
+    );
+    assert!(
+        reported >= 1 && reported <= rotations as usize,
+        "{reported} truncations reported for {rotations}"
+    );
     // A truncation of content never read (a copy made before pipe read any of it)
     // cannot be seen and loses nothing; under load a few of those happen.
-    assert!(reported as f64 >= rotations as f64 * 0.75, "most truncations must be reported: {reported} of {rotations}");
+    assert!(
+        reported as f64 >= rotations as f64 * 0.75,
+        "most truncations must be reported: {reported} of {rotations}"
+    );
 }

@@ -25,7 +25,12 @@ fn sigterm_then_restart_reads_nothing_twice() {
     assert_eq!(pipe.stop(30), 0);
 
     let more: String = (5000..6000).map(line).collect();
-    fs::OpenOptions::new().append(true).open(input.join("a.log")).unwrap().write_all(more.as_bytes()).unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(input.join("a.log"))
+        .unwrap()
+        .write_all(more.as_bytes())
+        .unwrap();
     let pipe = Pipe::start(&topology, &log);
     assert!(wait_for(30, || count_lines(&out) >= 6000));
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -48,7 +53,12 @@ fn read_from_end_skips_existing_lines_but_not_new_files() {
     let pipe = Pipe::start(&topology, &log);
     wait_started(&log);
     std::thread::sleep(std::time::Duration::from_millis(500));
-    fs::OpenOptions::new().append(true).open(input.join("old.log")).unwrap().write_all(line(100).as_bytes()).unwrap();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(input.join("old.log"))
+        .unwrap()
+        .write_all(line(100).as_bytes())
+        .unwrap();
     fs::write(input.join("new.log"), (200..210).map(line).collect::<String>()).unwrap();
     assert!(wait_for(30, || count_lines(&out) >= 11));
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -74,7 +84,15 @@ fn stdin_batch_job_exits_zero_when_input_ends() {
         ),
     )
     .unwrap();
-    let mut child = Command::new(pipe_bin()).arg("-t").arg(&topology).arg("-q").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(&topology)
+        .arg("-q")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let input: String = (0..20_000).map(|n| format!("hello {n}\n")).collect();
     stdin.write_all(input.as_bytes()).unwrap();
@@ -93,7 +111,11 @@ fn multiline_groups_stack_traces() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");
     fs::create_dir_all(&input).unwrap();
-    let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), "[sources.logs.multiline]\nstart_pattern = '^\\d{4}-'\ntimeout_ms = 300");
+    let topology = tail_topology(
+        dir.path(),
+        &format!("{}/*.log", input.display()),
+        "[sources.logs.multiline]\nstart_pattern = '^\\d{4}-'\ntimeout_ms = 300",
+    );
     let log = dir.path().join("pipe.log");
     let out = dir.path().join("out");
     let text = "2026-11-27 10:00:00 ERROR boom\n  at a.b(C.java:1)\n  at d.e(F.java:2)\n2026-11-27 10:00:01 INFO fine\n2026-11-27 10:00:02 ERROR again\nCaused by: x\n";
@@ -103,11 +125,14 @@ fn multiline_groups_stack_traces() {
     std::thread::sleep(std::time::Duration::from_millis(300));
     assert_eq!(pipe.stop(30), 0);
     let (msgs, _) = messages(&out);
-    assert_eq!(msgs, vec![
-        "2026-11-27 10:00:00 ERROR boom\n  at a.b(C.java:1)\n  at d.e(F.java:2)".to_string(),
-        "2026-11-27 10:00:01 INFO fine".to_string(),
-        "2026-11-27 10:00:02 ERROR again\nCaused by: x".to_string(),
-    ]);
+    assert_eq!(
+        msgs,
+        vec![
+            "2026-11-27 10:00:00 ERROR boom\n  at a.b(C.java:1)\n  at d.e(F.java:2)".to_string(),
+            "2026-11-27 10:00:01 INFO fine".to_string(),
+            "2026-11-27 10:00:02 ERROR again\nCaused by: x".to_string(),
+        ]
+    );
 }
 
 #[test]
@@ -137,15 +162,40 @@ compression = "gzip"
         ),
     )
     .unwrap();
-    let mut child = Command::new(pipe_bin()).arg("-t").arg(&topology).arg("-q").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    assert_eq!(wait_exit(&mut child, 30), 0, "a topology whose sources all finish exits by itself");
+    let mut child = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(&topology)
+        .arg("-q")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(
+        wait_exit(&mut child, 30),
+        0,
+        "a topology whose sources all finish exits by itself"
+    );
     let files = files_under(&out);
     assert_eq!(files.len(), 4 * 3, "4 services x 3 levels: {files:?}");
     let mut total = 0;
     for f in &files {
-        let service = f.parent().unwrap().parent().unwrap().file_name().unwrap().to_str().unwrap().to_string();
+        let service = f
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(fs::File::open(f).unwrap()), &mut text).unwrap();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(fs::File::open(f).unwrap()),
+            &mut text,
+        )
+        .unwrap();
         for l in text.lines() {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["service"], service.as_str());

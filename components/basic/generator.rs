@@ -42,7 +42,10 @@ fn default_batch() -> usize {
 pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: GeneratorConfig = parse_options(options)?;
     if config.rate.is_some_and(|r| r <= 0.0 || !r.is_finite()) {
-        return Err(BuildError::key("rate", "must be a positive number of events per second"));
+        return Err(BuildError::key(
+            "rate",
+            "must be a positive number of events per second",
+        ));
     }
     if config.batch_size == 0 {
         return Err(BuildError::key("batch_size", "must be positive"));
@@ -82,7 +85,7 @@ impl Source for Generator {
                     // Emit what is due by now, waiting for the next one when nothing is.
                     let due = (started.elapsed().as_secs_f64() * rate) as u64 + 1;
                     if due <= seq {
-                        let wait = Duration::from_secs_f64((seq + 1) as f64 / rate) .saturating_sub(started.elapsed());
+                        let wait = Duration::from_secs_f64((seq + 1) as f64 / rate).saturating_sub(started.elapsed());
                         tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = cx.shutdown.wait() => break }
                         continue;
                     }

@@ -27,7 +27,10 @@ fn default_max_line_bytes() -> usize {
 
 pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: StdinConfig = parse_options(options)?;
-    Ok(Built::source(Stdin { max_line_bytes: config.max_line_bytes.max(1) }).claim(crate::component::Resource::File("<stdin>".into())))
+    Ok(Built::source(Stdin {
+        max_line_bytes: config.max_line_bytes.max(1),
+    })
+    .claim(crate::component::Resource::File("<stdin>".into())))
 }
 
 struct Stdin {
@@ -62,7 +65,9 @@ impl Source for Stdin {
                 };
                 let Some(chunk) = chunk else { break };
                 partial.extend_from_slice(&chunk);
-                let Some(last_nl) = memchr::memrchr(b'\n', &partial) else { continue };
+                let Some(last_nl) = memchr::memrchr(b'\n', &partial) else {
+                    continue;
+                };
                 let rest = partial.split_off(last_nl + 1);
                 let batch = self.lines(&partial, &host, &cx);
                 partial = rest;
@@ -85,7 +90,10 @@ impl Stdin {
         let now = chrono::Utc::now();
         let mut batch = Vec::new();
         let mut truncated = 0;
-        for mut line in data.split(|b| *b == b'\n').take(memchr::memchr_iter(b'\n', data).count()) {
+        for mut line in data
+            .split(|b| *b == b'\n')
+            .take(memchr::memchr_iter(b'\n', data).count())
+        {
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }
@@ -94,7 +102,10 @@ impl Stdin {
                 truncated += 1;
             }
             let mut m = ObjectMap::new();
-            m.insert(KeyString::from("message"), Value::Bytes(Bytes::from(String::from_utf8_lossy(line).into_owned())));
+            m.insert(
+                KeyString::from("message"),
+                Value::Bytes(Bytes::from(String::from_utf8_lossy(line).into_owned())),
+            );
             m.insert(KeyString::from("host"), host.clone());
             m.insert(KeyString::from("timestamp"), Value::Timestamp(now));
             batch.push(Event::from_map(m));

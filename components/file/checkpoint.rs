@@ -41,7 +41,9 @@ struct StoredFile {
 /// Loads the checkpoints at `path`; a missing file means none.
 pub fn load(path: &Path) -> Result<Vec<Entry>, String> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice::<StoredFile>(&bytes).map(|s| s.files).map_err(|e| format!("checkpoint file {} is unreadable: {e}", path.display())),
+        Ok(bytes) => serde_json::from_slice::<StoredFile>(&bytes)
+            .map(|s| s.files)
+            .map_err(|e| format!("checkpoint file {} is unreadable: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(format!("cannot read checkpoint file {}: {e}", path.display())),
     }
@@ -85,7 +87,11 @@ impl Checkpointer {
         let mut dirty = false;
         let mut last_write = Instant::now();
         loop {
-            let wait = if dirty { self.interval.saturating_sub(last_write.elapsed()) } else { self.interval };
+            let wait = if dirty {
+                self.interval.saturating_sub(last_write.elapsed())
+            } else {
+                self.interval
+            };
             let msg = match tokio::time::timeout(wait, rx.recv()).await {
                 Ok(Some(m)) => Some(m),
                 Ok(None) => break,
@@ -112,11 +118,11 @@ impl Checkpointer {
                         if status == BatchStatus::Rejected {
                             self.metrics.error("rejected_by_sink", 1);
                         }
-                        if let Some(e) = entries.get_mut(&id) {
-                            if end > e.offset {
-                                e.offset = end;
-                                dirty = true;
-                            }
+                        if let Some(e) = entries.get_mut(&id)
+                            && end > e.offset
+                        {
+                            e.offset = end;
+                            dirty = true;
                         }
                     }
                 }
@@ -136,7 +142,8 @@ impl Checkpointer {
         match store(&self.path, &list) {
             Ok(()) => {
                 for e in &list {
-                    self.metrics.gauge(&format!("checkpoint:{}", e.path.display()), e.offset);
+                    self.metrics
+                        .gauge(&format!("checkpoint:{}", e.path.display()), e.offset);
                 }
             }
             Err(e) => {
@@ -153,7 +160,13 @@ mod tests {
     use crate::ack::BatchNotifier;
 
     fn entry(offset: u64) -> Entry {
-        Entry { fingerprint: Fingerprint::of(b"x"), dev: 1, ino: 2, path: "a.log".into(), offset }
+        Entry {
+            fingerprint: Fingerprint::of(b"x"),
+            dev: 1,
+            ino: 2,
+            path: "a.log".into(),
+            offset,
+        }
     }
 
     #[tokio::test]
@@ -161,15 +174,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoints.json");
         let (tx, rx) = mpsc::unbounded_channel();
-        let cp = Checkpointer { path: path.clone(), interval: Duration::from_millis(10), metrics: ComponentMetrics::new("f", "source") };
+        let cp = Checkpointer {
+            path: path.clone(),
+            interval: Duration::from_millis(10),
+            metrics: ComponentMetrics::new("f", "source"),
+        };
         let task = tokio::spawn(cp.run(rx));
         tx.send(Message::Track { id: 1, entry: entry(0) }).unwrap();
         let (n1, r1) = BatchNotifier::new();
         let (n2, r2) = BatchNotifier::new();
         let (n3, r3) = BatchNotifier::new();
-        tx.send(Message::Batch { id: 1, end: 10, ack: r1 }).unwrap();
-        tx.send(Message::Batch { id: 1, end: 20, ack: r2 }).unwrap();
-        tx.send(Message::Batch { id: 1, end: 30, ack: r3 }).unwrap();
+        tx.send(Message::Batch {
+            id: 1,
+            end: 10,
+            ack: r1,
+        })
+        .unwrap();
+        tx.send(Message::Batch {
+            id: 1,
+            end: 20,
+            ack: r2,
+        })
+        .unwrap();
+        tx.send(Message::Batch {
+            id: 1,
+            end: 30,
+            ack: r3,
+        })
+        .unwrap();
         // The second batch is acknowledged first: nothing may move past the first.
         drop(n2);
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -24,7 +24,10 @@ pub struct Fingerprint {
 impl Fingerprint {
     /// The fingerprint of `bytes`.
     pub fn of(bytes: &[u8]) -> Self {
-        Fingerprint { len: bytes.len() as u32, hash: fnv1a(bytes) }
+        Fingerprint {
+            len: bytes.len() as u32,
+            hash: fnv1a(bytes),
+        }
     }
 
     /// True when `prefix` (the file's first bytes, at least as many as hashed) starts

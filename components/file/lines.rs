@@ -57,7 +57,13 @@ pub struct ReadStats {
 impl LineReader {
     /// A reader resuming at `offset` (which must be the start of a line).
     pub fn new(offset: u64) -> Self {
-        LineReader { buf: Vec::new(), start: 0, buf_offset: offset, discarding: false, safe_pos: offset }
+        LineReader {
+            buf: Vec::new(),
+            start: 0,
+            buf_offset: offset,
+            discarding: false,
+            safe_pos: offset,
+        }
     }
 
     /// Offset just past the last complete line consumed.
@@ -83,7 +89,14 @@ impl LineReader {
     }
 
     /// Reads up to `max_lines` lines, calling `emit` for each.
-    pub fn read(&mut self, file: &File, max_lines: usize, max_line_bytes: usize, oversize: Oversize, mut emit: impl FnMut(Line<'_>)) -> io::Result<ReadStats> {
+    pub fn read(
+        &mut self,
+        file: &File,
+        max_lines: usize,
+        max_line_bytes: usize,
+        oversize: Oversize,
+        mut emit: impl FnMut(Line<'_>),
+    ) -> io::Result<ReadStats> {
         let mut stats = ReadStats::default();
         let mut scan_from = self.start;
         while stats.lines < max_lines {
@@ -100,7 +113,10 @@ impl LineReader {
                     if line.len() > max_line_bytes {
                         stats.oversize += 1;
                         if oversize == Oversize::Truncate {
-                            emit(Line { bytes: &line[..max_line_bytes], offset });
+                            emit(Line {
+                                bytes: &line[..max_line_bytes],
+                                offset,
+                            });
                             stats.lines += 1;
                         }
                     } else {
@@ -119,7 +135,10 @@ impl LineReader {
                 stats.oversize += 1;
                 if oversize == Oversize::Truncate {
                     let offset = self.buf_offset + self.start as u64;
-                    emit(Line { bytes: &self.buf[self.start..self.start + max_line_bytes], offset });
+                    emit(Line {
+                        bytes: &self.buf[self.start..self.start + max_line_bytes],
+                        offset,
+                    });
                     stats.lines += 1;
                 }
                 self.discarding = true;
@@ -167,7 +186,11 @@ mod tests {
         let mut r = LineReader::new(0);
         let mut out = Vec::new();
         loop {
-            let s = r.read(&f, 3, max, mode, |l| out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset))).unwrap();
+            let s = r
+                .read(&f, 3, max, mode, |l| {
+                    out.push((String::from_utf8_lossy(l.bytes).into_owned(), l.offset))
+                })
+                .unwrap();
             if s.eof {
                 break;
             }

@@ -72,7 +72,8 @@ fn default_time_field() -> String {
 /// Builds the `file` sink.
 pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: FileSinkConfig = parse_options(options)?;
-    let template = Template::parse(&config.path, &config.time_field).map_err(|e| BuildError::key("path", e.to_string()))?;
+    let template =
+        Template::parse(&config.path, &config.time_field).map_err(|e| BuildError::key("path", e.to_string()))?;
     let claim = Resource::File(config.path.clone());
     Ok(Built::sink(FileSink { config, template }).claim(claim))
 }
@@ -164,12 +165,23 @@ impl Sink for FileSink {
 }
 
 impl FileSink {
-    fn write_all(&self, files: &mut HashMap<PathBuf, OpenFile>, staged: &mut HashMap<PathBuf, Vec<u8>>, metrics: &ComponentMetrics) -> Result<(), String> {
+    fn write_all(
+        &self,
+        files: &mut HashMap<PathBuf, OpenFile>,
+        staged: &mut HashMap<PathBuf, Vec<u8>>,
+        metrics: &ComponentMetrics,
+    ) -> Result<(), String> {
         let mut events = 0u64;
         let mut bytes = 0u64;
         for (path, data) in staged.drain() {
             if !files.contains_key(&path) {
-                files.insert(path.clone(), OpenFile { file: self.open(&path)?, last_write: Instant::now() });
+                files.insert(
+                    path.clone(),
+                    OpenFile {
+                        file: self.open(&path)?,
+                        last_write: Instant::now(),
+                    },
+                );
             }
             let f = files.get_mut(&path).expect("inserted above");
             events += memchr::memchr_iter(b'\n', &data).count() as u64;
@@ -177,11 +189,16 @@ impl FileSink {
                 Compression::None => data,
                 Compression::Gzip => {
                     let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4), GzLevel::fast());
-                    gz.write_all(&data).and_then(|_| gz.finish()).map_err(|e| format!("gzip: {e}"))?
+                    gz.write_all(&data)
+                        .and_then(|_| gz.finish())
+                        .map_err(|e| format!("gzip: {e}"))?
                 }
             };
             bytes += body.len() as u64;
-            f.file.write_all(&body).and_then(|_| f.file.sync_data()).map_err(|e| format!("{}: {e}", path.display()))?;
+            f.file
+                .write_all(&body)
+                .and_then(|_| f.file.sync_data())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
             f.last_write = Instant::now();
         }
         metrics.sent(events, bytes);
@@ -194,13 +211,20 @@ impl FileSink {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(ctx)?;
         }
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(ctx)?;
+        let mut file = OpenOptions::new()
+            .create(true)
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(ctx)?;
         let len = file.metadata().map_err(ctx)?.len();
         if len > 0 {
             match self.config.compression {
                 Compression::None => {
                     let mut last = [0u8; 1];
-                    file.seek(SeekFrom::Start(len - 1)).and_then(|_| file.read_exact(&mut last)).map_err(ctx)?;
+                    file.seek(SeekFrom::Start(len - 1))
+                        .and_then(|_| file.read_exact(&mut last))
+                        .map_err(ctx)?;
                     if last[0] != b'\n' {
                         tracing::warn!(path = %path.display(), "File ended with a torn line (an earlier crash); ending it before appending.");
                         file.write_all(b"\n").map_err(ctx)?;

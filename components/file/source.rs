@@ -134,21 +134,35 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
         }
     }
     if config.max_line_bytes == 0 || config.max_batch_events == 0 || config.fingerprint_bytes == 0 {
-        return Err(BuildError::key("max_line_bytes", "max_line_bytes, max_batch_events and fingerprint_bytes must be positive"));
+        return Err(BuildError::key(
+            "max_line_bytes",
+            "max_line_bytes, max_batch_events and fingerprint_bytes must be positive",
+        ));
     }
     let multiline = match &config.multiline {
         None => None,
         Some(m) => {
-            let compile = |key: &str, p: &String| regex::bytes::Regex::new(p).map_err(|e| BuildError::key(key, format!("invalid regex: {e}")));
+            let compile = |key: &str, p: &String| {
+                regex::bytes::Regex::new(p).map_err(|e| BuildError::key(key, format!("invalid regex: {e}")))
+            };
             let rule = match (&m.start_pattern, &m.continuation_pattern) {
                 (Some(p), None) => Rule::Start(compile("start_pattern", p)?),
                 (None, Some(p)) => Rule::Continuation(compile("continuation_pattern", p)?),
-                _ => return Err(BuildError::key("multiline", "set exactly one of `start_pattern` or `continuation_pattern`")),
+                _ => {
+                    return Err(BuildError::key(
+                        "multiline",
+                        "set exactly one of `start_pattern` or `continuation_pattern`",
+                    ));
+                }
             };
             Some((rule, Duration::from_millis(m.timeout_ms)))
         }
     };
-    Ok(Built::source(FileSource { config, multiline, state_dir: cx.state_dir() }))
+    Ok(Built::source(FileSource {
+        config,
+        multiline,
+        state_dir: cx.state_dir(),
+    }))
 }
 
 #[derive(Debug, Clone)]
@@ -178,10 +192,19 @@ impl Source for FileSource {
             let ck_path = self.state_dir.join("checkpoints.json");
             let loaded = checkpoint::load(&ck_path)?;
             let (ck_tx, ck_rx) = mpsc::unbounded_channel();
-            let checkpointer = Checkpointer { path: ck_path, interval: Duration::from_millis(self.config.checkpoint_interval_ms), metrics: cx.metrics.clone() };
+            let checkpointer = Checkpointer {
+                path: ck_path,
+                interval: Duration::from_millis(self.config.checkpoint_interval_ms),
+                metrics: cx.metrics.clone(),
+            };
             let ck_task = tokio::spawn(checkpointer.run(ck_rx));
             let handle = tokio::runtime::Handle::current();
-            let SourceContext { id, out, shutdown, metrics } = cx;
+            let SourceContext {
+                id,
+                out,
+                shutdown,
+                metrics,
+            } = cx;
             let tailer = tokio::task::spawn_blocking(move || {
                 let mut t = Tailer::new(*self, id, out.default, shutdown, metrics, ck_tx, handle);
                 t.restore(loaded);
@@ -223,7 +246,13 @@ struct Tracked {
 
 impl Tracked {
     fn entry(&self) -> Entry {
-        Entry { fingerprint: self.fp, dev: self.dev, ino: self.ino, path: self.path.clone(), offset: self.sent_end }
+        Entry {
+            fingerprint: self.fp,
+            dev: self.dev,
+            ino: self.ino,
+            path: self.path.clone(),
+            offset: self.sent_end,
+        }
     }
 }
 
@@ -253,9 +282,32 @@ struct Tailer {
 }
 
 impl Tailer {
-    fn new(src: FileSource, id: String, out: Fanout, shutdown: ShutdownSignal, metrics: Arc<ComponentMetrics>, ck: mpsc::UnboundedSender<Message>, rt: tokio::runtime::Handle) -> Self {
+    fn new(
+        src: FileSource,
+        id: String,
+        out: Fanout,
+        shutdown: ShutdownSignal,
+        metrics: Arc<ComponentMetrics>,
+        ck: mpsc::UnboundedSender<Message>,
+        rt: tokio::runtime::Handle,
+    ) -> Self {
         let host = crate::event::interned(&gethostname::gethostname().to_string_lossy());
-        let mut t = Tailer { config: src.config, multiline: src.multiline, id, out, shutdown, metrics, ck, rt, files: Vec::new(), next_id: 1, host, wake: None, last_scan: Instant::now(), stopped: false };
+        let mut t = Tailer {
+            config: src.config,
+            multiline: src.multiline,
+            id,
+            out,
+            shutdown,
+            metrics,
+            ck,
+            rt,
+            files: Vec::new(),
+            next_id: 1,
+            host,
+            wake: None,
+            last_scan: Instant::now(),
+            stopped: false,
+        };
         t.wake = t.watch();
         t
     }
@@ -268,7 +320,10 @@ impl Tailer {
         let flag = structural.clone();
         let handler = move |res: notify::Result<notify::Event>| {
             if let Ok(ev) = res {
-                if matches!(ev.kind, EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_))) {
+                if matches!(
+                    ev.kind,
+                    EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(notify::event::ModifyKind::Name(_))
+                ) {
                     flag.store(true, Ordering::Release);
                 }
                 let _ = tx.try_send(());
@@ -283,19 +338,42 @@ impl Tailer {
         };
         for pattern in &self.config.include {
             let (dir, recursive) = glob_root(pattern);
-            let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+            let mode = if recursive {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
             if let Err(e) = watcher.watch(&dir, mode) {
                 tracing::debug!(component = %self.id, dir = %dir.display(), error = %e, "Cannot watch directory; polling it.");
             }
         }
-        Some(Wake { _watcher: watcher, data, structural })
+        Some(Wake {
+            _watcher: watcher,
+            data,
+            structural,
+        })
     }
 
     fn restore(&mut self, entries: Vec<Entry>) {
         let now = Instant::now();
         for e in entries {
             let id = self.new_id();
-            let t = Tracked { id, fp: e.fingerprint, dev: e.dev, ino: e.ino, path_value: path_value(&e.path), path: e.path.clone(), file: None, reader: LineReader::new(e.offset), pending: None, in_glob: false, last_seen: now, last_data: now, at_eof: false, sent_end: e.offset };
+            let t = Tracked {
+                id,
+                fp: e.fingerprint,
+                dev: e.dev,
+                ino: e.ino,
+                path_value: path_value(&e.path),
+                path: e.path.clone(),
+                file: None,
+                reader: LineReader::new(e.offset),
+                pending: None,
+                in_glob: false,
+                last_seen: now,
+                last_data: now,
+                at_eof: false,
+                sent_end: e.offset,
+            };
             let _ = self.ck.send(Message::Track { id, entry: t.entry() });
             self.files.push(t);
         }
@@ -344,7 +422,11 @@ impl Tailer {
             if !meta.is_file() {
                 continue;
             }
-            match self.files.iter().position(|t| t.file.is_some() && t.dev == meta.dev() && t.ino == meta.ino()) {
+            match self
+                .files
+                .iter()
+                .position(|t| t.file.is_some() && t.dev == meta.dev() && t.ino == meta.ino())
+            {
                 Some(i) => {
                     if self.same_content(i) {
                         let t = &mut self.files[i];
@@ -352,7 +434,10 @@ impl Tailer {
                             tracing::info!(component = %self.id, from = %t.path.display(), to = %path.display(), "File was renamed; following it.");
                             t.path_value = path_value(&path);
                             t.path = path;
-                            let _ = self.ck.send(Message::Track { id: t.id, entry: t.entry() });
+                            let _ = self.ck.send(Message::Track {
+                                id: t.id,
+                                entry: t.entry(),
+                            });
                         }
                         let t = &mut self.files[i];
                         t.in_glob = true;
@@ -400,12 +485,23 @@ impl Tailer {
                 if prefix.len() > t.fp.len as usize {
                     t.fp = Fingerprint::of(&prefix);
                 }
-                let _ = self.ck.send(Message::Track { id: t.id, entry: t.entry() });
+                let _ = self.ck.send(Message::Track {
+                    id: t.id,
+                    entry: t.entry(),
+                });
             } else if self.files.iter().any(|t| t.file.is_some() && same(t)) {
                 tracing::debug!(component = %self.id, path = %path.display(), "File holds the same first bytes as a file being read; treating it as a copy.");
             } else {
-                let offset = if startup && self.config.read_from == ReadFrom::End { meta.len() } else { 0 };
-                let offset = if offset > 0 { line_start_before(&file, offset) } else { 0 };
+                let offset = if startup && self.config.read_from == ReadFrom::End {
+                    meta.len()
+                } else {
+                    0
+                };
+                let offset = if offset > 0 {
+                    line_start_before(&file, offset)
+                } else {
+                    0
+                };
                 tracing::info!(component = %self.id, path = %path.display(), offset, "Found new file.");
                 self.track(file, path, dev, ino, &prefix, offset, now);
             }
@@ -428,13 +524,33 @@ impl Tailer {
     #[allow(clippy::too_many_arguments)]
     fn track(&mut self, file: File, path: PathBuf, dev: u64, ino: u64, prefix: &[u8], offset: u64, now: Instant) {
         let id = self.new_id();
-        let t = Tracked { id, fp: Fingerprint::of(prefix), dev, ino, path_value: path_value(&path), path, file: Some(file), reader: LineReader::new(offset), pending: None, in_glob: true, last_seen: now, last_data: now, at_eof: false, sent_end: offset };
+        let t = Tracked {
+            id,
+            fp: Fingerprint::of(prefix),
+            dev,
+            ino,
+            path_value: path_value(&path),
+            path,
+            file: Some(file),
+            reader: LineReader::new(offset),
+            pending: None,
+            in_glob: true,
+            last_seen: now,
+            last_data: now,
+            at_eof: false,
+            sent_end: offset,
+        };
         let _ = self.ck.send(Message::Track { id, entry: t.entry() });
         self.files.push(t);
     }
 
     fn discover(&self) -> Vec<PathBuf> {
-        let excludes: Vec<glob::Pattern> = self.config.exclude.iter().filter_map(|p| glob::Pattern::new(p).ok()).collect();
+        let excludes: Vec<glob::Pattern> = self
+            .config
+            .exclude
+            .iter()
+            .filter_map(|p| glob::Pattern::new(p).ok())
+            .collect();
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         for pattern in &self.config.include {
@@ -459,13 +575,18 @@ impl Tailer {
         if meta.len() < t.reader.read_pos() {
             return false;
         }
-        let Ok(prefix) = fingerprint::read_prefix(file, full) else { return true };
+        let Ok(prefix) = fingerprint::read_prefix(file, full) else {
+            return true;
+        };
         if !t.fp.matches(&prefix) {
             return false;
         }
         if prefix.len() > t.fp.len as usize {
             t.fp = Fingerprint::of(&prefix);
-            let _ = self.ck.send(Message::Track { id: t.id, entry: t.entry() });
+            let _ = self.ck.send(Message::Track {
+                id: t.id,
+                entry: t.entry(),
+            });
         }
         true
     }
@@ -544,23 +665,31 @@ impl Tailer {
             m.insert(KeyString::from("offset"), Value::Integer(offset as i64));
             batch.push(Event::from_map(m).with_notifier(&notifier));
         };
-        let result = t.reader.read(file, max_events, max_line, oversize, |line| match multiline {
-            None => make(line.bytes, line.offset),
-            Some((rule, _)) => {
-                if rule.starts_event(line.bytes) || pending.is_none() {
-                    if let Some(p) = pending.take() {
-                        make(&p.message, p.offset);
+        let result = t
+            .reader
+            .read(file, max_events, max_line, oversize, |line| match multiline {
+                None => make(line.bytes, line.offset),
+                Some((rule, _)) => {
+                    if rule.starts_event(line.bytes) || pending.is_none() {
+                        if let Some(p) = pending.take() {
+                            make(&p.message, p.offset);
+                        }
+                        *pending = Some(Pending {
+                            message: line.bytes.to_vec(),
+                            offset: line.offset,
+                            last_line: Instant::now(),
+                        });
+                    } else if let Some(p) = pending.as_mut() {
+                        if p.message.len() < max_line {
+                            p.message.push(b'\n');
+                            p.message.extend_from_slice(
+                                &line.bytes[..line.bytes.len().min(max_line - p.message.len().min(max_line))],
+                            );
+                        }
+                        p.last_line = Instant::now();
                     }
-                    *pending = Some(Pending { message: line.bytes.to_vec(), offset: line.offset, last_line: Instant::now() });
-                } else if let Some(p) = pending.as_mut() {
-                    if p.message.len() < max_line {
-                        p.message.push(b'\n');
-                        p.message.extend_from_slice(&line.bytes[..line.bytes.len().min(max_line - p.message.len().min(max_line))]);
-                    }
-                    p.last_line = Instant::now();
                 }
-            }
-        });
+            });
         let stats = match result {
             Ok(s) => s,
             Err(e) => {
@@ -592,9 +721,19 @@ impl Tailer {
     }
 
     /// Sends a batch and hands its acknowledgement to the checkpointer.
-    fn emit(&mut self, id: u64, batch: EventBatch, end: u64, notifier: Arc<BatchNotifier>, ack: crate::ack::BatchReceiver, bytes: u64) {
+    fn emit(
+        &mut self,
+        id: u64,
+        batch: EventBatch,
+        end: u64,
+        notifier: Arc<BatchNotifier>,
+        ack: crate::ack::BatchReceiver,
+        bytes: u64,
+    ) {
         drop(notifier);
-        let Some(t) = self.files.iter_mut().find(|t| t.id == id) else { return };
+        let Some(t) = self.files.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
         if end <= t.sent_end && batch.is_empty() {
             return;
         }
@@ -615,7 +754,10 @@ impl Tailer {
     /// Scans when a notification says a file was created, renamed or removed, or
     /// when the glob interval has passed; true when it scanned.
     fn scan_if_due(&mut self) -> bool {
-        let notified = self.wake.as_ref().is_some_and(|w| w.structural.swap(false, Ordering::AcqRel));
+        let notified = self
+            .wake
+            .as_ref()
+            .is_some_and(|w| w.structural.swap(false, Ordering::AcqRel));
         if notified || self.last_scan.elapsed() >= Duration::from_millis(self.config.glob_interval_ms) {
             self.scan(false);
             return true;
@@ -652,7 +794,10 @@ impl Tailer {
         let Some((_, timeout)) = &self.multiline else { return };
         let timeout = *timeout;
         for i in 0..self.files.len() {
-            let due = self.files[i].pending.as_ref().is_some_and(|p| p.last_line.elapsed() >= timeout);
+            let due = self.files[i]
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.last_line.elapsed() >= timeout);
             if due {
                 self.emit_pending(i);
             }
@@ -665,7 +810,10 @@ impl Tailer {
         let t = &self.files[i];
         let mut m = ObjectMap::new();
         let bytes = p.message.len() as u64;
-        m.insert(KeyString::from("message"), Value::from(String::from_utf8_lossy(&p.message).into_owned()));
+        m.insert(
+            KeyString::from("message"),
+            Value::from(String::from_utf8_lossy(&p.message).into_owned()),
+        );
         m.insert(KeyString::from("file"), t.path_value.clone());
         m.insert(KeyString::from("host"), self.host.clone());
         m.insert(KeyString::from("timestamp"), Value::Timestamp(chrono::Utc::now()));
@@ -690,7 +838,11 @@ impl Tailer {
                 let line = t.reader.partial().to_vec();
                 let offset = t.reader.safe_pos();
                 t.reader.consume_partial();
-                t.pending = Some(Pending { message: line, offset, last_line: Instant::now() });
+                t.pending = Some(Pending {
+                    message: line,
+                    offset,
+                    last_line: Instant::now(),
+                });
                 self.emit_pending(i);
             }
             let t = &mut self.files[i];
@@ -710,11 +862,23 @@ fn glob_root(pattern: &str) -> (PathBuf, bool) {
     for part in Path::new(pattern).components() {
         let s = part.as_os_str().to_string_lossy();
         if s.contains(['*', '?', '[']) {
-            return (if root.as_os_str().is_empty() { PathBuf::from(".") } else { root }, pattern.contains("**"));
+            return (
+                if root.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    root
+                },
+                pattern.contains("**"),
+            );
         }
         root.push(part);
     }
-    (root.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")), false)
+    (
+        root.parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        false,
+    )
 }
 
 /// The start of the line holding byte `offset - 1`, for starting at a file's end

@@ -20,8 +20,15 @@ struct FilterConfig {
 
 pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: FilterConfig = parse_options(options)?;
-    let condition = VrlProgram::compile(&config.condition).map_err(|d| BuildError::key("condition", format!("VRL condition does not compile:\n{d}")))?;
-    Ok(Built::transform(Filter { condition, id: cx.id.clone() }, vec![]))
+    let condition = VrlProgram::compile(&config.condition)
+        .map_err(|d| BuildError::key("condition", format!("VRL condition does not compile:\n{d}")))?;
+    Ok(Built::transform(
+        Filter {
+            condition,
+            id: cx.id.clone(),
+        },
+        vec![],
+    ))
 }
 
 #[derive(Clone)]
@@ -31,7 +38,12 @@ pub(super) struct Filter {
 }
 
 /// Runs `condition` on `event`; errors and non-booleans count as false.
-pub(super) fn check(condition: &mut VrlProgram, event: &mut crate::event::Event, id: &str, metrics: &ComponentMetrics) -> bool {
+pub(super) fn check(
+    condition: &mut VrlProgram,
+    event: &mut crate::event::Event,
+    id: &str,
+    metrics: &ComponentMetrics,
+) -> bool {
     match condition.run(event) {
         Ok(Value::Boolean(b)) => b,
         Ok(other) => {

@@ -2,8 +2,8 @@
 //! condition) and `route` (send events to named outputs by condition).
 
 mod filter;
-mod remap;
 mod route;
+mod vrl_remap;
 
 use crate::component::{ComponentDef, Kind};
 
@@ -12,7 +12,7 @@ pub const REMAP: ComponentDef = ComponentDef {
     kind: Kind::Transform,
     name: "remap",
     doc: "Reshapes events with a VRL program; failures are counted and can go to output `ID.dropped`.",
-    build: remap::build,
+    build: vrl_remap::build,
     example: include_str!("example.toml"),
 };
 

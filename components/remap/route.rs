@@ -27,14 +27,24 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     let mut routes = Vec::new();
     for (name, condition) in &config.route {
         if name == UNMATCHED || name.contains(['.', '*']) {
-            return Err(BuildError::key(name, "route names may not be `_unmatched` or contain `.` or `*`"));
+            return Err(BuildError::key(
+                name,
+                "route names may not be `_unmatched` or contain `.` or `*`",
+            ));
         }
-        let program = VrlProgram::compile(condition).map_err(|d| BuildError::key(name, format!("VRL condition does not compile:\n{d}")))?;
+        let program = VrlProgram::compile(condition)
+            .map_err(|d| BuildError::key(name, format!("VRL condition does not compile:\n{d}")))?;
         routes.push(program);
     }
     let mut outputs: Vec<String> = config.route.keys().cloned().collect();
     outputs.push(UNMATCHED.into());
-    Ok(Built::transform(Route { routes, id: cx.id.clone() }, outputs))
+    Ok(Built::transform(
+        Route {
+            routes,
+            id: cx.id.clone(),
+        },
+        outputs,
+    ))
 }
 
 #[derive(Clone)]
@@ -47,7 +57,9 @@ impl Transform for Route {
     fn transform(&mut self, batch: EventBatch, out: &mut TransformOutput, metrics: &ComponentMetrics) {
         let unmatched = self.routes.len();
         for mut event in batch {
-            let matched: Vec<usize> = (0..self.routes.len()).filter(|&i| check(&mut self.routes[i], &mut event, &self.id, metrics)).collect();
+            let matched: Vec<usize> = (0..self.routes.len())
+                .filter(|&i| check(&mut self.routes[i], &mut event, &self.id, metrics))
+                .collect();
             match matched.split_last() {
                 None => out.named[unmatched].push(event),
                 Some((&last, rest)) => {
@@ -73,17 +85,31 @@ mod tests {
 
     #[test]
     fn routes_copies_and_unmatched() {
-        let cx = BuildContext { id: "r".into(), data_dir: "/tmp".into() };
-        let built = build(&cx, toml::from_str("[route]\nerr = '.level == \"error\"'\nall_err = 'starts_with(string!(.level), \"err\")'").unwrap()).unwrap();
+        let cx = BuildContext {
+            id: "r".into(),
+            data_dir: "/tmp".into(),
+        };
+        let built = build(
+            &cx,
+            toml::from_str("[route]\nerr = '.level == \"error\"'\nall_err = 'starts_with(string!(.level), \"err\")'")
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(built.outputs, vec!["err", "all_err", "_unmatched"]);
-        let crate::component::Body::Transform(mut t) = built.body else { panic!() };
+        let crate::component::Body::Transform(mut t) = built.body else {
+            panic!()
+        };
         let mk = |level: &str| {
             let mut e = Event::new(Value::Object(ObjectMap::new()));
             e.insert("level", level);
             e
         };
         let mut out = TransformOutput::new(3);
-        t.transform(vec![mk("error"), mk("info")], &mut out, &ComponentMetrics::new("r", "transform"));
+        t.transform(
+            vec![mk("error"), mk("info")],
+            &mut out,
+            &ComponentMetrics::new("r", "transform"),
+        );
         assert_eq!((out.named[0].len(), out.named[1].len(), out.named[2].len()), (1, 1, 1));
     }
 }

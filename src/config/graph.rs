@@ -36,12 +36,24 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
         for input in &n.inputs {
             if input.contains(['*', '?', '[']) {
                 let Ok(pattern) = glob::Pattern::new(input) else {
-                    errors.push(GraphError { node: i, key: Some("inputs"), message: format!("input `{input}` is not a valid glob") });
+                    errors.push(GraphError {
+                        node: i,
+                        key: Some("inputs"),
+                        message: format!("input `{input}` is not a valid glob"),
+                    });
                     continue;
                 };
-                let matched: Vec<&String> = nodes.iter().filter(|m| m.kind != Kind::Sink && m.id != n.id && pattern.matches(&m.id)).map(|m| &m.id).collect();
+                let matched: Vec<&String> = nodes
+                    .iter()
+                    .filter(|m| m.kind != Kind::Sink && m.id != n.id && pattern.matches(&m.id))
+                    .map(|m| &m.id)
+                    .collect();
                 if matched.is_empty() {
-                    errors.push(GraphError { node: i, key: Some("inputs"), message: format!("input `{input}` matches no source or transform") });
+                    errors.push(GraphError {
+                        node: i,
+                        key: Some("inputs"),
+                        message: format!("input `{input}` matches no source or transform"),
+                    });
                 }
                 resolved.extend(matched.into_iter().cloned());
             } else if outputs.iter().any(|(o, _)| o == input) {
@@ -49,17 +61,33 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
             } else {
                 let message = match input.split_once('.') {
                     Some((id, name)) if nodes.iter().any(|m| m.id == id && m.kind != Kind::Sink) => {
-                        let owner = nodes.iter().find(|m| m.id == id).map(|m| m.built.outputs.join(", ")).unwrap_or_default();
-                        let has = if owner.is_empty() { "it has only its default output".to_string() } else { format!("it has: {owner}") };
+                        let owner = nodes
+                            .iter()
+                            .find(|m| m.id == id)
+                            .map(|m| m.built.outputs.join(", "))
+                            .unwrap_or_default();
+                        let has = if owner.is_empty() {
+                            "it has only its default output".to_string()
+                        } else {
+                            format!("it has: {owner}")
+                        };
                         format!("input `{input}`: component `{id}` has no output `{name}` ({has})")
                     }
-                    _ if nodes.iter().any(|m| m.id == *input && m.kind == Kind::Sink) => format!("input `{input}` is a sink; sinks cannot feed other components"),
+                    _ if nodes.iter().any(|m| m.id == *input && m.kind == Kind::Sink) => {
+                        format!("input `{input}` is a sink; sinks cannot feed other components")
+                    }
                     _ => {
-                        let hint = did_you_mean(input, outputs.iter().map(|(o, _)| o.as_str())).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
+                        let hint = did_you_mean(input, outputs.iter().map(|(o, _)| o.as_str()))
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
                         format!("input `{input}` names no source or transform{hint}")
                     }
                 };
-                errors.push(GraphError { node: i, key: Some("inputs"), message });
+                errors.push(GraphError {
+                    node: i,
+                    key: Some("inputs"),
+                    message,
+                });
             }
         }
         resolved.sort();
@@ -71,13 +99,21 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
     }
     if let Some(cycle) = find_cycle(nodes) {
         let path: Vec<&str> = cycle.iter().map(|&i| nodes[i].id.as_str()).collect();
-        errors.push(GraphError { node: cycle[0], key: Some("inputs"), message: format!("cycle: {} -> {}", path.join(" -> "), path[0]) });
+        errors.push(GraphError {
+            node: cycle[0],
+            key: Some("inputs"),
+            message: format!("cycle: {} -> {}", path.join(" -> "), path[0]),
+        });
     }
     let mut claimed: HashMap<&crate::component::Resource, usize> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
         for r in &n.built.resources {
             if let Some(&other) = claimed.get(r) {
-                errors.push(GraphError { node: i, key: None, message: format!("{r:?} is also claimed by component `{}`", nodes[other].id) });
+                errors.push(GraphError {
+                    node: i,
+                    key: None,
+                    message: format!("{r:?} is also claimed by component `{}`", nodes[other].id),
+                });
             } else {
                 claimed.insert(r, i);
             }
@@ -89,10 +125,21 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
 /// A cycle among nodes, as indexes in order, if any.
 fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
     let index: HashMap<&str, usize> = nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
-    let upstream = |i: usize| -> Vec<usize> { nodes[i].inputs.iter().filter_map(|inp| index.get(inp.split('.').next().unwrap_or(inp)).copied()).collect() };
+    let upstream = |i: usize| -> Vec<usize> {
+        nodes[i]
+            .inputs
+            .iter()
+            .filter_map(|inp| index.get(inp.split('.').next().unwrap_or(inp)).copied())
+            .collect()
+    };
     // 0 = unvisited, 1 = on the stack, 2 = done.
     let mut state = vec![0u8; nodes.len()];
-    fn visit(i: usize, state: &mut [u8], stack: &mut Vec<usize>, up: &dyn Fn(usize) -> Vec<usize>) -> Option<Vec<usize>> {
+    fn visit(
+        i: usize,
+        state: &mut [u8],
+        stack: &mut Vec<usize>,
+        up: &dyn Fn(usize) -> Vec<usize>,
+    ) -> Option<Vec<usize>> {
         state[i] = 1;
         stack.push(i);
         for j in up(i) {
@@ -102,10 +149,10 @@ fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
                 cycle.reverse();
                 return Some(cycle);
             }
-            if state[j] == 0 {
-                if let Some(c) = visit(j, state, stack, up) {
-                    return Some(c);
-                }
+            if state[j] == 0
+                && let Some(c) = visit(j, state, stack, up)
+            {
+                return Some(c);
             }
         }
         stack.pop();
@@ -113,10 +160,10 @@ fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
         None
     }
     for i in 0..nodes.len() {
-        if state[i] == 0 {
-            if let Some(c) = visit(i, &mut state, &mut Vec::new(), &upstream) {
-                return Some(c);
-            }
+        if state[i] == 0
+            && let Some(c) = visit(i, &mut state, &mut Vec::new(), &upstream)
+        {
+            return Some(c);
         }
     }
     None

@@ -27,7 +27,10 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
             if let Some(tail) = after.strip_prefix('$') {
                 out.push('$');
                 rest = tail;
-            } else if let Some(body) = after.strip_prefix('{').and_then(|b| b.find('}').map(|end| (&b[..end], &b[end + 1..]))) {
+            } else if let Some(body) = after
+                .strip_prefix('{')
+                .and_then(|b| b.find('}').map(|end| (&b[..end], &b[end + 1..])))
+            {
                 let (expr, tail) = body;
                 let (name, default) = match expr.split_once(":-") {
                     Some((n, d)) => (n, Some(d)),
@@ -36,7 +39,10 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                 match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
                     (Some(v), _) => out.push_str(&v),
                     (None, Some(d)) => out.push_str(d),
-                    (None, None) => missing.push(MissingVar { name: name.to_string(), line: n + 1 }),
+                    (None, None) => missing.push(MissingVar {
+                        name: name.to_string(),
+                        line: n + 1,
+                    }),
                 }
                 rest = tail;
             } else {
@@ -64,12 +70,21 @@ mod tests {
     #[test]
     fn replaces_defaults_and_escapes() {
         let t = "a = \"${HOST}\"\nb = \"${PORT:-9092}\"\nc = \"$$x ${EMPTY:-d}\"\n# ${NOPE}\n";
-        assert_eq!(interpolate(t, env).unwrap(), "a = \"h1\"\nb = \"9092\"\nc = \"$x d\"\n# ${NOPE}\n");
+        assert_eq!(
+            interpolate(t, env).unwrap(),
+            "a = \"h1\"\nb = \"9092\"\nc = \"$x d\"\n# ${NOPE}\n"
+        );
     }
 
     #[test]
     fn missing_names_its_line() {
         let err = interpolate("a = 1\nb = \"${NOPE}\"\n", env).unwrap_err();
-        assert_eq!(err, vec![MissingVar { name: "NOPE".into(), line: 2 }]);
+        assert_eq!(
+            err,
+            vec![MissingVar {
+                name: "NOPE".into(),
+                line: 2
+            }]
+        );
     }
 }

@@ -10,7 +10,11 @@ pub fn find_line(text: &str, section: &str, key: Option<&str>) -> Option<usize> 
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.starts_with('[') {
-            let name: String = line.trim_matches(|c| c == '[' || c == ']').chars().filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'').collect();
+            let name: String = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '"' && *c != '\'')
+                .collect();
             inside = name == section || name.starts_with(&format!("{section}."));
             if name == section && header_line.is_none() {
                 header_line = Some(n + 1);
@@ -20,12 +24,11 @@ pub fn find_line(text: &str, section: &str, key: Option<&str>) -> Option<usize> 
             }
             continue;
         }
-        if inside {
-            if let Some(key) = key {
-                if has_key(line, key) {
-                    return Some(n + 1);
-                }
-            }
+        if inside
+            && let Some(key) = key
+            && has_key(line, key)
+        {
+            return Some(n + 1);
         }
     }
     header_line
@@ -46,7 +49,11 @@ fn has_key(line: &str, key: &str) -> bool {
 
 /// The 1-based line holding byte `offset` of `text`.
 pub fn line_of_offset(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]

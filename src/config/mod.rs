@@ -124,7 +124,14 @@ struct Collector {
 }
 
 impl Collector {
-    fn push(&mut self, file: &Path, text: &str, component: Option<&str>, key: Option<&str>, message: impl Into<String>) {
+    fn push(
+        &mut self,
+        file: &Path,
+        text: &str,
+        component: Option<&str>,
+        key: Option<&str>,
+        message: impl Into<String>,
+    ) {
         let line = match component {
             Some(c) => locate::find_line(text, c, key),
             None => key.and_then(|k| text.lines().position(|l| l.trim_start().starts_with(k)).map(|n| n + 1)),
@@ -146,13 +153,25 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
     let mut data_dir: Option<PathBuf> = None;
     let mut shutdown_secs: Option<u64> = None;
     if files.is_empty() {
-        c.errors.push(ConfigError { file: None, line: None, component: None, key: None, message: "no topology file given (use --topology FILE)".into() });
+        c.errors.push(ConfigError {
+            file: None,
+            line: None,
+            component: None,
+            key: None,
+            message: "no topology file given (use --topology FILE)".into(),
+        });
     }
     for file in files {
         let text = match std::fs::read_to_string(file) {
             Ok(t) => t,
             Err(e) => {
-                c.errors.push(ConfigError { file: Some(file.clone()), line: None, component: None, key: None, message: format!("cannot read the topology file: {e}") });
+                c.errors.push(ConfigError {
+                    file: Some(file.clone()),
+                    line: None,
+                    component: None,
+                    key: None,
+                    message: format!("cannot read the topology file: {e}"),
+                });
                 continue;
             }
         };
@@ -160,7 +179,16 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
             Ok(t) => std::sync::Arc::new(t),
             Err(missing) => {
                 for m in missing {
-                    c.errors.push(ConfigError { file: Some(file.clone()), line: Some(m.line), component: None, key: None, message: format!("environment variable `{}` is not set and has no default (write ${{{}:-default}})", m.name, m.name) });
+                    c.errors.push(ConfigError {
+                        file: Some(file.clone()),
+                        line: Some(m.line),
+                        component: None,
+                        key: None,
+                        message: format!(
+                            "environment variable `{}` is not set and has no default (write ${{{}:-default}})",
+                            m.name, m.name
+                        ),
+                    });
                 }
                 continue;
             }
@@ -169,7 +197,13 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
             Ok(t) => t,
             Err(e) => {
                 let line = e.span().map(|s| locate::line_of_offset(&text, s.start));
-                c.errors.push(ConfigError { file: Some(file.clone()), line, component: None, key: None, message: format!("invalid TOML: {}", e.message()) });
+                c.errors.push(ConfigError {
+                    file: Some(file.clone()),
+                    line,
+                    component: None,
+                    key: None,
+                    message: format!("invalid TOML: {}", e.message()),
+                });
                 continue;
             }
         };
@@ -177,11 +211,23 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
             match key.as_str() {
                 "data_dir" => match value.as_str() {
                     Some(s) => data_dir = Some(PathBuf::from(s)),
-                    None => c.push(file, &text, None, Some("data_dir"), "must be a string (a directory path)"),
+                    None => c.push(
+                        file,
+                        &text,
+                        None,
+                        Some("data_dir"),
+                        "must be a string (a directory path)",
+                    ),
                 },
                 "shutdown_timeout_secs" => match value.as_integer() {
                     Some(n) if n > 0 => shutdown_secs = Some(n as u64),
-                    _ => c.push(file, &text, None, Some("shutdown_timeout_secs"), "must be a positive integer (seconds)"),
+                    _ => c.push(
+                        file,
+                        &text,
+                        None,
+                        Some("shutdown_timeout_secs"),
+                        "must be a positive integer (seconds)",
+                    ),
                 },
                 "sources" | "transforms" | "sinks" => {
                     let kind = match key.as_str() {
@@ -190,18 +236,35 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
                         _ => Kind::Sink,
                     };
                     let Some(components) = value.as_table() else {
-                        c.push(file, &text, None, Some(&key), "must be a table of components, e.g. [sources.ID]");
+                        c.push(
+                            file,
+                            &text,
+                            None,
+                            Some(&key),
+                            "must be a table of components, e.g. [sources.ID]",
+                        );
                         continue;
                     };
                     for (id, spec) in components {
-                        if let Some(r) = parse_component(&mut c, file, &text, kind, id, spec) {
-                            raw.push(r);
+                        match parse_component(file, &text, kind, id, spec) {
+                            Ok(r) => raw.push(r),
+                            Err((key, message)) => {
+                                c.push(file, &text, Some(&format!("{}.{id}", kind.table())), key, message)
+                            }
                         }
                     }
                 }
                 other => {
-                    let hint = did_you_mean(other, GLOBAL_KEYS.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                    c.push(file, &text, None, Some(other), format!("unknown top-level key{hint} (known: {})", GLOBAL_KEYS.join(", ")));
+                    let hint = did_you_mean(other, GLOBAL_KEYS.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    c.push(
+                        file,
+                        &text,
+                        None,
+                        Some(other),
+                        format!("unknown top-level key{hint} (known: {})", GLOBAL_KEYS.join(", ")),
+                    );
                 }
             }
         }
@@ -210,26 +273,58 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
     for (i, a) in raw.iter().enumerate() {
         if let Some(b) = raw[..i].iter().find(|b| b.id == a.id) {
             let section = format!("{}.{}", a.kind.table(), a.id);
-            c.push(&a.file, &a.text, Some(&section), None, format!("duplicate component id `{}` (also defined as {}.{} in {})", a.id, b.kind.table(), b.id, b.file.display()));
+            c.push(
+                &a.file,
+                &a.text,
+                Some(&section),
+                None,
+                format!(
+                    "duplicate component id `{}` (also defined as {}.{} in {})",
+                    a.id,
+                    b.kind.table(),
+                    b.id,
+                    b.file.display()
+                ),
+            );
         }
     }
-    let data_dir = overrides.data_dir.clone().or(data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .or(data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let mut nodes = Vec::new();
     let mut origins = Vec::new();
     for r in raw {
         let section = format!("{}.{}", r.kind.table(), r.id);
         let def = components::find(r.kind, &r.type_name).expect("checked in parse_component");
-        let cx = BuildContext { id: r.id.clone(), data_dir: data_dir.clone() };
+        let cx = BuildContext {
+            id: r.id.clone(),
+            data_dir: data_dir.clone(),
+        };
         match (def.build)(&cx, toml::Value::Table(r.options)) {
             Ok(built) => {
                 origins.push((r.file.clone(), r.text.clone(), section));
-                nodes.push(Node { id: r.id, kind: r.kind, type_name: r.type_name, inputs: r.inputs, built });
+                nodes.push(Node {
+                    id: r.id,
+                    kind: r.kind,
+                    type_name: r.type_name,
+                    inputs: r.inputs,
+                    built,
+                });
             }
             Err(e) => {
                 let message = match unknown_field(&e.message) {
                     Some((k, expected)) => {
-                        let hint = did_you_mean(&k, expected.iter().map(String::as_str)).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-                        format!("unknown key for a `{}` {}{hint} (known: {})", r.type_name, r.kind.name(), expected.join(", "))
+                        let hint = did_you_mean(&k, expected.iter().map(String::as_str))
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default();
+                        format!(
+                            "unknown key for a `{}` {}{hint} (known: {})",
+                            r.type_name,
+                            r.kind.name(),
+                            expected.join(", ")
+                        )
                     }
                     None => e.message.clone(),
                 };
@@ -251,65 +346,80 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
         Kind::Transform => 1,
         Kind::Sink => 2,
     });
-    Ok(Topology { data_dir, shutdown_timeout: Duration::from_secs(shutdown_secs.unwrap_or(DEFAULT_SHUTDOWN_SECS)), nodes })
+    Ok(Topology {
+        data_dir,
+        shutdown_timeout: Duration::from_secs(shutdown_secs.unwrap_or(DEFAULT_SHUTDOWN_SECS)),
+        nodes,
+    })
 }
 
-fn parse_component(c: &mut Collector, file: &Path, text: &std::sync::Arc<String>, kind: Kind, id: &str, spec: &toml::Value) -> Option<RawComponent> {
-    let section = format!("{}.{id}", kind.table());
+fn parse_component(
+    file: &Path,
+    text: &std::sync::Arc<String>,
+    kind: Kind,
+    id: &str,
+    spec: &toml::Value,
+) -> Result<RawComponent, (Option<&'static str>, String)> {
     if id.is_empty() || id.contains(['.', '*', '?', '[', ']', ' ']) {
-        c.push(file, text, Some(&section), None, "component ids may not be empty or contain `.`, spaces or glob characters");
-        return None;
+        return Err((
+            None,
+            "component ids may not be empty or contain `.`, spaces or glob characters".into(),
+        ));
     }
-    let Some(table) = spec.as_table() else {
-        c.push(file, text, Some(&section), None, "must be a table with at least `type`");
-        return None;
-    };
-    let mut options = table.clone();
+    let mut options = spec
+        .as_table()
+        .ok_or((None, "must be a table with at least `type`".to_string()))?
+        .clone();
+    let known = components::names(kind);
     let type_name = match options.remove("type") {
         Some(toml::Value::String(s)) => s,
-        Some(_) => {
-            c.push(file, text, Some(&section), Some("type"), "must be a string");
-            return None;
-        }
-        None => {
-            c.push(file, text, Some(&section), Some("type"), format!("missing `type` (one of: {})", components::names(kind).join(", ")));
-            return None;
-        }
+        Some(_) => return Err((Some("type"), "must be a string".into())),
+        None => return Err((Some("type"), format!("missing `type` (one of: {})", known.join(", ")))),
     };
     if components::find(kind, &type_name).is_none() {
-        let names = components::names(kind);
-        let hint = did_you_mean(&type_name, names.iter().copied()).map(|s| format!("; did you mean `{s}`?")).unwrap_or_default();
-        c.push(file, text, Some(&section), Some("type"), format!("unknown {} type `{type_name}`{hint} (known: {})", kind.name(), names.join(", ")));
-        return None;
+        let hint = did_you_mean(&type_name, known.iter().copied())
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        let message = format!(
+            "unknown {} type `{type_name}`{hint} (known: {})",
+            kind.name(),
+            known.join(", ")
+        );
+        return Err((Some("type"), message));
     }
     let inputs = match (kind, options.remove("inputs")) {
-        (Kind::Source, Some(_)) => {
-            c.push(file, text, Some(&section), Some("inputs"), "sources take no `inputs`");
-            return None;
-        }
+        (Kind::Source, Some(_)) => return Err((Some("inputs"), "sources take no `inputs`".into())),
         (Kind::Source, None) => Vec::new(),
         (_, None) => {
-            c.push(file, text, Some(&section), Some("inputs"), format!("a {} needs `inputs` (ids of sources or transforms, e.g. inputs = [\"logs\"])", kind.name()));
-            return None;
+            let message = format!(
+                "a {} needs `inputs` (ids of sources or transforms, e.g. inputs = [\"logs\"])",
+                kind.name()
+            );
+            return Err((Some("inputs"), message));
         }
-        (_, Some(toml::Value::Array(items))) => {
-            let names: Option<Vec<String>> = items.iter().map(|v| v.as_str().map(str::to_string)).collect();
+        (_, Some(value)) => {
+            let names: Option<Vec<String>> = value
+                .as_array()
+                .and_then(|items| items.iter().map(|v| v.as_str().map(str::to_string)).collect());
             match names {
                 Some(n) if !n.is_empty() => n,
                 Some(_) => {
-                    c.push(file, text, Some(&section), Some("inputs"), "`inputs` is empty; name at least one source or transform");
-                    return None;
+                    return Err((
+                        Some("inputs"),
+                        "`inputs` is empty; name at least one source or transform".into(),
+                    ));
                 }
-                None => {
-                    c.push(file, text, Some(&section), Some("inputs"), "`inputs` must be a list of strings");
-                    return None;
-                }
+                None => return Err((Some("inputs"), "`inputs` must be a list of strings".into())),
             }
         }
-        (_, Some(_)) => {
-            c.push(file, text, Some(&section), Some("inputs"), "`inputs` must be a list of strings");
-            return None;
-        }
     };
-    Some(RawComponent { id: id.to_string(), kind, type_name, inputs, options, file: file.to_path_buf(), text: text.clone() })
+    Ok(RawComponent {
+        id: id.to_string(),
+        kind,
+        type_name,
+        inputs,
+        options,
+        file: file.to_path_buf(),
+        text: text.clone(),
+    })
 }

@@ -36,7 +36,11 @@ pub struct Report {
 /// Runs `topology` until every source has finished (and everything drained) or a
 /// shutdown signal arrives; then waits up to its shutdown timeout for the drain.
 pub async fn run(topology: Topology) -> Report {
-    let Topology { shutdown_timeout, nodes, .. } = topology;
+    let Topology {
+        shutdown_timeout,
+        nodes,
+        ..
+    } = topology;
     let (trigger, signal) = shutdown::channel();
 
     // One input channel per consumer, fed by the fan-outs of the outputs it names.
@@ -54,7 +58,10 @@ pub async fn run(topology: Topology) -> Report {
     }
     let mut outputs_of = |id: &str, named: &[String]| Outputs {
         default: fanouts.remove(id).unwrap_or_default(),
-        named: named.iter().map(|o| (o.clone(), fanouts.remove(&format!("{id}.{o}")).unwrap_or_default())).collect(),
+        named: named
+            .iter()
+            .map(|o| (o.clone(), fanouts.remove(&format!("{id}.{o}")).unwrap_or_default()))
+            .collect(),
     };
 
     let mut all_metrics: Vec<Arc<ComponentMetrics>> = Vec::new();
@@ -70,7 +77,12 @@ pub async fn run(topology: Topology) -> Report {
                 if out.default.is_empty() && out.named.iter().all(|(_, f)| f.is_empty()) {
                     tracing::warn!(component = %id, "Source feeds no component; its events are discarded.");
                 }
-                let cx = SourceContext { id: id.clone(), out, shutdown: signal.clone(), metrics };
+                let cx = SourceContext {
+                    id: id.clone(),
+                    out,
+                    shutdown: signal.clone(),
+                    metrics,
+                };
                 sources.spawn(async move { (id, s.run(cx).await) });
             }
             Body::Transform(t) => {
@@ -80,7 +92,11 @@ pub async fn run(topology: Topology) -> Report {
             }
             Body::Sink(s) => {
                 let input = receivers.remove(&n.id).expect("every sink has an input channel");
-                let cx = SinkContext { id: id.clone(), input, metrics };
+                let cx = SinkContext {
+                    id: id.clone(),
+                    input,
+                    metrics,
+                };
                 others.spawn(async move { (id, s.run(cx).await) });
             }
         }
@@ -130,9 +146,16 @@ pub async fn run(topology: Topology) -> Report {
         }
     }
     if timed_out {
-        tracing::error!(timeout_secs = shutdown_timeout.as_secs(), "Shutdown did not finish in time; unacknowledged events will be read again on the next start.");
+        tracing::error!(
+            timeout_secs = shutdown_timeout.as_secs(),
+            "Shutdown did not finish in time; unacknowledged events will be read again on the next start."
+        );
     }
-    Report { metrics: all_metrics.iter().map(|m| m.snapshot()).collect(), timed_out, failures }
+    Report {
+        metrics: all_metrics.iter().map(|m| m.snapshot()).collect(),
+        timed_out,
+        failures,
+    }
 }
 
 /// SIGINT and SIGTERM as a stream of names.
@@ -144,7 +167,10 @@ struct Signals {
 impl Signals {
     fn new() -> Self {
         use tokio::signal::unix::{SignalKind, signal};
-        Signals { int: signal(SignalKind::interrupt()).ok(), term: signal(SignalKind::terminate()).ok() }
+        Signals {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+        }
     }
 
     async fn next(&mut self) -> &'static str {

@@ -12,7 +12,12 @@ use tokio::task::JoinHandle;
 type Done = (Box<dyn Transform>, TransformOutput);
 
 /// Runs `transform` until its input closes and every result is sent.
-pub async fn run(transform: Box<dyn Transform>, mut input: mpsc::Receiver<EventBatch>, out: Outputs, metrics: Arc<ComponentMetrics>) -> Result<(), String> {
+pub async fn run(
+    transform: Box<dyn Transform>,
+    mut input: mpsc::Receiver<EventBatch>,
+    out: Outputs,
+    metrics: Arc<ComponentMetrics>,
+) -> Result<(), String> {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let mut idle: Vec<Box<dyn Transform>> = (1..cores).map_while(|_| transform.clone_box()).collect();
     idle.push(transform);

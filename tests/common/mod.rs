@@ -23,13 +23,26 @@ impl Pipe {
     /// Starts `pipe -t topology` with its logs going to `log`.
     pub fn start(topology: &Path, log: &Path) -> Pipe {
         let stderr = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        let child = Command::new(pipe_bin()).arg("-t").arg(topology).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr).spawn().expect("start pipe");
-        Pipe { child, stderr_path: log.to_path_buf() }
+        let child = Command::new(pipe_bin())
+            .arg("-t")
+            .arg(topology)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start pipe");
+        Pipe {
+            child,
+            stderr_path: log.to_path_buf(),
+        }
     }
 
     /// Sends `signal` (e.g. libc SIGTERM = "TERM", "KILL").
     pub fn signal(&self, signal: &str) {
-        let _ = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status();
     }
 
     /// SIGTERM, then waits for the exit code (panics after `secs`).
@@ -62,7 +75,14 @@ pub fn wait_exit(child: &mut Child, secs: u64) -> i32 {
 
 /// Counts newline characters in every file under `dir` (recursively).
 pub fn count_lines(dir: &Path) -> usize {
-    files_under(dir).iter().map(|f| fs::read(f).map(|b| b.iter().filter(|c| **c == b'\n').count()).unwrap_or(0)).sum()
+    files_under(dir)
+        .iter()
+        .map(|f| {
+            fs::read(f)
+                .map(|b| b.iter().filter(|c| **c == b'\n').count())
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 /// Every regular file under `dir`.
@@ -101,7 +121,11 @@ pub fn messages(dir: &Path) -> (Vec<String>, usize) {
     for f in files_under(dir) {
         let mut text = String::new();
         let file = fs::File::open(&f).unwrap();
-        let reader: Box<dyn Read> = if f.extension().is_some_and(|e| e == "gz") { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
+        let reader: Box<dyn Read> = if f.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
         BufReader::new(reader).read_to_string(&mut text).unwrap();
         for line in text.lines() {
             match serde_json::from_str::<serde_json::Value>(line) {
@@ -117,7 +141,11 @@ pub fn messages(dir: &Path) -> (Vec<String>, usize) {
 pub fn tally(messages: &[String]) -> HashMap<u64, u32> {
     let mut counts = HashMap::new();
     for m in messages {
-        if let Some(n) = m.strip_prefix("line-").and_then(|r| r.get(..7)).and_then(|d| d.parse::<u64>().ok()) {
+        if let Some(n) = m
+            .strip_prefix("line-")
+            .and_then(|r| r.get(..7))
+            .and_then(|d| d.parse::<u64>().ok())
+        {
             *counts.entry(n).or_insert(0) += 1;
         }
     }
@@ -139,7 +167,11 @@ pub fn line(n: u64) -> String {
 /// Lines of the log file that contain `needle`.
 pub fn log_lines_with(log: &Path, needle: &str) -> Vec<String> {
     let Ok(f) = fs::File::open(log) else { return vec![] };
-    BufReader::new(f).lines().map_while(Result::ok).filter(|l| l.contains(needle)).collect()
+    BufReader::new(f)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| l.contains(needle))
+        .collect()
 }
 
 /// A file-to-file topology: tails `include`, a small VRL remap, JSON lines out.
@@ -176,7 +208,11 @@ path = "{out}/out.log"
 
 /// Waits until the log file says the topology started.
 pub fn wait_started(log: &Path) {
-    assert!(wait_for(30, || !log_lines_with(log, "Topology started").is_empty()), "pipe did not start: {}", fs::read_to_string(log).unwrap_or_default());
+    assert!(
+        wait_for(30, || !log_lines_with(log, "Topology started").is_empty()),
+        "pipe did not start: {}",
+        fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 /// The last `n` lines of a file.

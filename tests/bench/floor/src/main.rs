@@ -57,5 +57,8 @@ fn run(path: &str) {
         std::hint::black_box(&v);
         events += 1;
     }
-    println!("events={events} bytes={bytes} seconds={:.3}", start.elapsed().as_secs_f64());
+    println!(
+        "events={events} bytes={bytes} seconds={:.3}",
+        start.elapsed().as_secs_f64()
+    );
 }

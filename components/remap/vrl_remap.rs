@@ -38,12 +38,31 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     let config: RemapConfig = parse_options(options)?;
     let source = match (&config.source, &config.file) {
         (Some(s), None) => s.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).map_err(|e| BuildError::key("file", format!("cannot read {}: {e}", f.display())))?,
-        _ => return Err(BuildError::key("source", "set exactly one of `source` (a VRL program) or `file`")),
+        (None, Some(f)) => std::fs::read_to_string(f)
+            .map_err(|e| BuildError::key("file", format!("cannot read {}: {e}", f.display())))?,
+        _ => {
+            return Err(BuildError::key(
+                "source",
+                "set exactly one of `source` (a VRL program) or `file`",
+            ));
+        }
     };
-    let program = VrlProgram::compile(&source).map_err(|d| BuildError::key("source", format!("VRL program does not compile:\n{d}")))?;
-    let outputs = if config.reroute_dropped { vec!["dropped".to_string()] } else { vec![] };
-    Ok(Built::transform(Remap { program, reroute: config.reroute_dropped, drop_on_abort: config.drop_on_abort, id: cx.id.clone() }, outputs))
+    let program = VrlProgram::compile(&source)
+        .map_err(|d| BuildError::key("source", format!("VRL program does not compile:\n{d}")))?;
+    let outputs = if config.reroute_dropped {
+        vec!["dropped".to_string()]
+    } else {
+        vec![]
+    };
+    Ok(Built::transform(
+        Remap {
+            program,
+            reroute: config.reroute_dropped,
+            drop_on_abort: config.drop_on_abort,
+            id: cx.id.clone(),
+        },
+        outputs,
+    ))
 }
 
 #[derive(Clone)]
@@ -55,7 +74,15 @@ struct Remap {
 }
 
 impl Remap {
-    fn fail(&self, original: Option<Event>, event: Event, reason: &str, message: String, out: &mut TransformOutput, metrics: &ComponentMetrics) {
+    fn fail(
+        &self,
+        original: Option<Event>,
+        event: Event,
+        reason: &str,
+        message: String,
+        out: &mut TransformOutput,
+        metrics: &ComponentMetrics,
+    ) {
         metrics.error(if reason == "abort" { "vrl_abort" } else { "vrl_runtime" }, 1);
         if metrics.log_due() {
             tracing::warn!(component = %self.id, reason, error = %message, "VRL program failed on an event; it is dropped{}.", if self.reroute { " to the dropped output" } else { "" });
@@ -126,9 +153,14 @@ mod tests {
     use crate::ack::{self, BatchNotifier};
 
     fn run(config: &str, events: Vec<&str>) -> TransformOutput {
-        let cx = BuildContext { id: "r".into(), data_dir: "/tmp".into() };
+        let cx = BuildContext {
+            id: "r".into(),
+            data_dir: "/tmp".into(),
+        };
         let built = build(&cx, toml::from_str(config).unwrap()).unwrap_or_else(|e| panic!("{e}"));
-        let crate::component::Body::Transform(mut t) = built.body else { panic!() };
+        let crate::component::Body::Transform(mut t) = built.body else {
+            panic!()
+        };
         let mut out = TransformOutput::new(built.outputs.len());
         let batch = events.into_iter().map(|m| {
             let mut e = Event::new(Value::Object(ObjectMap::new()));
@@ -141,14 +173,20 @@ mod tests {
 
     #[test]
     fn reshapes_and_drops_failures() {
-        let out = run("source = '''. = parse_json!(.message)\n.added = true'''", vec![r#"{"a":1}"#, "not json"]);
+        let out = run(
+            "source = '''. = parse_json!(.message)\n.added = true'''",
+            vec![r#"{"a":1}"#, "not json"],
+        );
         assert_eq!(out.default.len(), 1);
         assert_eq!(out.default[0].get("added"), Some(&Value::Boolean(true)));
     }
 
     #[test]
     fn reroutes_failures_with_the_reason() {
-        let out = run("source = '. = parse_json!(.message)'\nreroute_dropped = true", vec!["not json"]);
+        let out = run(
+            "source = '. = parse_json!(.message)'\nreroute_dropped = true",
+            vec!["not json"],
+        );
         assert!(out.default.is_empty());
         let d = &out.named[0][0];
         assert_eq!(d.get("message"), Some(&Value::from("not json")));
@@ -163,9 +201,14 @@ mod tests {
 
     #[tokio::test]
     async fn dropped_events_count_as_delivered() {
-        let cx = BuildContext { id: "r".into(), data_dir: "/tmp".into() };
+        let cx = BuildContext {
+            id: "r".into(),
+            data_dir: "/tmp".into(),
+        };
         let built = build(&cx, toml::from_str("source = 'abort'").unwrap()).unwrap();
-        let crate::component::Body::Transform(mut t) = built.body else { panic!() };
+        let crate::component::Body::Transform(mut t) = built.body else {
+            panic!()
+        };
         let (n, rx) = BatchNotifier::new();
         let e = Event::new(Value::Object(ObjectMap::new())).with_notifier(&n);
         drop(n);
@@ -176,8 +219,13 @@ mod tests {
 
     #[test]
     fn compile_errors_carry_vrl_diagnostics() {
-        let cx = BuildContext { id: "r".into(), data_dir: "/tmp".into() };
-        let err = build(&cx, toml::from_str("source = '.a = nope(1)'").unwrap()).err().unwrap();
+        let cx = BuildContext {
+            id: "r".into(),
+            data_dir: "/tmp".into(),
+        };
+        let err = build(&cx, toml::from_str("source = '.a = nope(1)'").unwrap())
+            .err()
+            .unwrap();
         assert!(err.message.contains("nope"), "{}", err.message);
         assert_eq!(err.key.as_deref(), Some("source"));
     }
