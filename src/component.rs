@@ -81,6 +81,15 @@ pub enum Resource {
     Port(String),
 }
 
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Resource::File(p) => write!(f, "file `{p}`"),
+            Resource::Port(a) => write!(f, "address `{a}`"),
+        }
+    }
+}
+
 /// A built component, ready to run.
 pub struct Built {
     /// Named outputs besides the default one (e.g. `dropped`), used as `id.name`.

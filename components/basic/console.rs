@@ -2,7 +2,7 @@
 //! their `message` (`encoding = "text"`). Acknowledges once the batch is flushed.
 
 use crate::ack::BatchStatus;
-use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
+use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::components::file::sink::{Encoding, encode};
 use serde::Deserialize;
 use std::io::Write;
@@ -18,7 +18,7 @@ struct ConsoleConfig {
 
 pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: ConsoleConfig = parse_options(options)?;
-    Ok(Built::sink(Console(config.encoding)).claim(Resource::File("<stdout>".into())))
+    Ok(Built::sink(Console(config.encoding)))
 }
 
 struct Console(Encoding);

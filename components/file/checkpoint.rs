@@ -99,7 +99,9 @@ impl Checkpointer {
             };
             match msg {
                 Some(Message::Track { id, entry }) => {
-                    let offset = entries.get(&id).map_or(entry.offset, |e| e.offset.max(entry.offset));
+                    // Only acknowledgements move a known file's offset; a new identity
+                    // starts where the reader starts it.
+                    let offset = entries.get(&id).map_or(entry.offset, |e| e.offset);
                     entries.insert(id, Entry { offset, ..entry });
                     dirty = true;
                 }

@@ -132,7 +132,9 @@ impl Sink for FileSink {
                                 e.take_finalizer(&mut finalizers);
                             }
                             Err(err) => {
-                                tracing::error!(component = %cx.id, error = %err, "Cannot render the path for an event; it is rejected.");
+                                if cx.metrics.log_due() {
+                                    tracing::error!(component = %cx.id, error = %err, "Cannot render the path for an event; it is rejected.");
+                                }
                                 cx.metrics.error("template", 1);
                                 e.finalize(BatchStatus::Rejected);
                             }

@@ -444,9 +444,6 @@ impl Tailer {
                         t.last_seen = now;
                     } else {
                         self.truncated(i);
-                        if let Some(t) = self.files.last_mut() {
-                            t.in_glob = true;
-                        }
                     }
                 }
                 None => fresh.push((path, meta)),

@@ -112,7 +112,7 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
                 errors.push(GraphError {
                     node: i,
                     key: None,
-                    message: format!("{r:?} is also claimed by component `{}`", nodes[other].id),
+                    message: format!("{r} is also claimed by component `{}`", nodes[other].id),
                 });
             } else {
                 claimed.insert(r, i);
