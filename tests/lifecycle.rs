@@ -204,3 +204,36 @@ compression = "gzip"
     }
     assert_eq!(total, 10_000);
 }
+
+/// Fault test for the file sink: its output directory cannot be created (a plain file
+/// stands in the way, which stops root too). Writes are retried with backoff, the
+/// source's checkpoint does not move, and once the obstacle is gone every line lands.
+#[test]
+fn sink_write_failure_backs_off_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    fs::create_dir_all(&input).unwrap();
+    fs::write(input.join("a.log"), (0..3000).map(line).collect::<String>()).unwrap();
+    let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), "");
+    let blocker = dir.path().join("out");
+    fs::write(&blocker, "not a directory").unwrap();
+    let log = dir.path().join("pipe.log");
+    let pipe = Pipe::start(&topology, &log);
+    assert!(
+        wait_for(30, || !log_lines_with(&log, "Write failed; retrying").is_empty()),
+        "{}",
+        tail(&log, 20)
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let ckpt = fs::read_to_string(dir.path().join("data/logs/checkpoints.json")).unwrap_or_default();
+    assert!(
+        !ckpt.contains("\"offset\":3"),
+        "checkpoint moved while nothing was written: {ckpt}"
+    );
+    fs::remove_file(&blocker).unwrap();
+    assert!(wait_for(60, || count_lines(&blocker) >= 3000), "{}", tail(&log, 20));
+    assert!(!log_lines_with(&log, "Writes work again").is_empty());
+    assert_eq!(pipe.stop(30), 0);
+    let (missing, _) = missing_and_duplicates(&tally(&messages(&blocker).0), 3000);
+    assert!(missing.is_empty(), "missing {}", missing.len());
+}

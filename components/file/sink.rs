@@ -149,17 +149,30 @@ impl Sink for FileSink {
                     }
                 }
                 cx.metrics.received(events as u64, 0);
-                let sink = &self;
-                let result = tokio::task::block_in_place(|| sink.write_all(&mut files, &mut staged, &cx.metrics));
-                match result {
-                    Ok(()) => finalizers.finalize(BatchStatus::Delivered),
-                    Err(e) => {
-                        tracing::error!(component = %cx.id, error = %e, "Write failed; the events are not acknowledged and will be read again after a restart.");
-                        cx.metrics.error("io", 1);
-                        finalizers.finalize(BatchStatus::Errored);
-                        files.clear();
+                // A failed write (disk full, permissions) is retried with backoff while
+                // the input waits: backpressure, never a dropped event.
+                let mut backoff = Duration::from_millis(100);
+                let mut failing = false;
+                loop {
+                    let sink = &self;
+                    match tokio::task::block_in_place(|| sink.write_all(&mut files, &mut staged, &cx.metrics)) {
+                        Ok(()) => break,
+                        Err(e) => {
+                            if !failing {
+                                tracing::error!(component = %cx.id, error = %e, "Write failed; retrying with backoff, inputs wait meanwhile.");
+                                failing = true;
+                            }
+                            cx.metrics.error("io", 1);
+                            files.clear();
+                            tokio::time::sleep(backoff).await;
+                            backoff = (backoff * 2).min(Duration::from_secs(10));
+                        }
                     }
                 }
+                if failing {
+                    tracing::info!(component = %cx.id, "Writes work again.");
+                }
+                finalizers.finalize(BatchStatus::Delivered);
             }
             Ok(())
         })
@@ -167,43 +180,49 @@ impl Sink for FileSink {
 }
 
 impl FileSink {
+    /// Writes and syncs every staged file's data.
     fn write_all(
         &self,
         files: &mut HashMap<PathBuf, OpenFile>,
         staged: &mut HashMap<PathBuf, Vec<u8>>,
         metrics: &ComponentMetrics,
     ) -> Result<(), String> {
-        let mut events = 0u64;
-        let mut bytes = 0u64;
-        for (path, data) in staged.drain() {
+        // A file's data leaves `staged` only once written and synced, so a retry after
+        // an error writes again exactly what is not yet durable.
+        let paths: Vec<PathBuf> = staged.keys().cloned().collect();
+        for path in paths {
             if !files.contains_key(&path) {
+                let file = self.open(&path)?;
                 files.insert(
                     path.clone(),
                     OpenFile {
-                        file: self.open(&path)?,
+                        file,
                         last_write: Instant::now(),
                     },
                 );
             }
             let f = files.get_mut(&path).expect("inserted above");
-            events += memchr::memchr_iter(b'\n', &data).count() as u64;
+            let data = &staged[&path];
             let body = match self.config.compression {
-                Compression::None => data,
+                Compression::None => None,
                 Compression::Gzip => {
                     let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4), GzLevel::fast());
-                    gz.write_all(&data)
-                        .and_then(|_| gz.finish())
-                        .map_err(|e| format!("gzip: {e}"))?
+                    Some(
+                        gz.write_all(data)
+                            .and_then(|_| gz.finish())
+                            .map_err(|e| format!("gzip: {e}"))?,
+                    )
                 }
             };
-            bytes += body.len() as u64;
+            let body = body.as_deref().unwrap_or(data);
             f.file
-                .write_all(&body)
+                .write_all(body)
                 .and_then(|_| f.file.sync_data())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             f.last_write = Instant::now();
+            metrics.sent(memchr::memchr_iter(b'\n', data).count() as u64, body.len() as u64);
+            staged.remove(&path);
         }
-        metrics.sent(events, bytes);
         Ok(())
     }
 

@@ -105,21 +105,31 @@ pub async fn run(topology: Topology) -> Report {
     tracing::info!(components = all_metrics.len(), "Topology started.");
 
     let mut failures = Vec::new();
-    let mut record = |res: Result<(String, Result<(), String>), tokio::task::JoinError>| match res {
-        Ok((_, Ok(()))) => {}
-        Ok((id, Err(e))) => {
-            tracing::error!(component = %id, error = %e, "Component failed.");
-            failures.push((id, e));
-        }
-        Err(e) => failures.push(("?".into(), format!("task panicked or was cancelled: {e}"))),
+    // Notes how a component task ended; true when it failed.
+    let mut record = |res: Result<(String, Result<(), String>), tokio::task::JoinError>| {
+        let failure = match res {
+            Ok((_, Ok(()))) => return false,
+            Ok((id, Err(e))) => (id, e),
+            Err(e) => ("?".into(), format!("task panicked or was cancelled: {e}")),
+        };
+        tracing::error!(component = %failure.0, error = %failure.1, "Component failed.");
+        failures.push(failure);
+        true
     };
 
-    // Phase 1: run until the sources finish by themselves or a signal arrives.
+    // Phase 1: run until the sources finish by themselves, a signal arrives, or a
+    // transform or sink fails (its events would pile up as errors: stop instead).
     let mut signalled = false;
     let mut signals = Signals::new();
     while !sources.is_empty() {
         tokio::select! {
-            res = sources.join_next() => if let Some(res) = res { record(res) },
+            res = sources.join_next() => if let Some(res) = res { record(res); },
+            res = others.join_next(), if !others.is_empty() => if let Some(res) = res {
+                if record(res) {
+                    tracing::error!("A transform or sink failed; shutting the topology down.");
+                    break;
+                }
+            },
             name = signals.next() => {
                 tracing::info!(signal = name, "Shutting down: stopping sources, draining and flushing.");
                 signalled = true;
@@ -135,8 +145,8 @@ pub async fn run(topology: Topology) -> Report {
     let mut timed_out = false;
     while !sources.is_empty() || !others.is_empty() {
         tokio::select! {
-            res = sources.join_next(), if !sources.is_empty() => if let Some(res) = res { record(res) },
-            res = others.join_next(), if !others.is_empty() => if let Some(res) = res { record(res) },
+            res = sources.join_next(), if !sources.is_empty() => if let Some(res) = res { record(res); },
+            res = others.join_next(), if !others.is_empty() => if let Some(res) = res { record(res); },
             _ = &mut deadline => { timed_out = true; break; }
             name = signals.next(), if signalled => {
                 tracing::warn!(signal = name, "Second signal: exiting without waiting for the drain.");
