@@ -30,7 +30,10 @@ pub struct Line<'a> {
 /// Reads lines from one file, remembering where it is.
 #[derive(Debug)]
 pub struct LineReader {
+    /// Read buffer; only `buf[..end]` holds file data (the rest is spare room, zeroed
+    /// once when the buffer grows, not on every read).
     buf: Vec<u8>,
+    end: usize,
     /// Index in `buf` of the first byte not yet handed out.
     start: usize,
     /// File offset of `buf[0]`.
@@ -59,6 +62,7 @@ impl LineReader {
     pub fn new(offset: u64) -> Self {
         LineReader {
             buf: Vec::new(),
+            end: 0,
             start: 0,
             buf_offset: offset,
             discarding: false,
@@ -73,17 +77,17 @@ impl LineReader {
 
     /// Offset of the next byte to read from the file.
     pub fn read_pos(&self) -> u64 {
-        self.buf_offset + self.buf.len() as u64
+        self.buf_offset + self.end as u64
     }
 
     /// Bytes of an unterminated last line held back.
     pub fn partial(&self) -> &[u8] {
-        if self.discarding { &[] } else { &self.buf[self.start..] }
+        if self.discarding { &[] } else { &self.buf[self.start..self.end] }
     }
 
     /// Forgets an unterminated last line once it was handed out by the caller.
     pub fn consume_partial(&mut self) {
-        self.start = self.buf.len();
+        self.start = self.end;
         self.discarding = false;
         self.safe_pos = self.read_pos();
     }
@@ -100,7 +104,7 @@ impl LineReader {
         let mut stats = ReadStats::default();
         let mut scan_from = self.start;
         while stats.lines < max_lines {
-            if let Some(i) = memchr::memchr(b'\n', &self.buf[scan_from..]) {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[scan_from..self.end]) {
                 let nl = scan_from + i;
                 let offset = self.buf_offset + self.start as u64;
                 if self.discarding {
@@ -130,7 +134,7 @@ impl LineReader {
                 continue;
             }
             // No newline in what is buffered.
-            let partial = self.buf.len() - self.start;
+            let partial = self.end - self.start;
             if !self.discarding && partial > max_line_bytes {
                 stats.oversize += 1;
                 if oversize == Oversize::Truncate {
@@ -145,26 +149,21 @@ impl LineReader {
             }
             if self.discarding {
                 // Skip what is buffered; only its length matters.
-                self.buf_offset += self.buf.len() as u64;
-                self.buf.clear();
+                self.buf_offset += self.end as u64;
                 self.start = 0;
+                self.end = 0;
             } else if self.start > 0 {
-                self.buf.drain(..self.start);
+                self.buf.copy_within(self.start..self.end, 0);
                 self.buf_offset += self.start as u64;
+                self.end -= self.start;
                 self.start = 0;
             }
-            scan_from = self.buf.len();
-            let old = self.buf.len();
-            self.buf.resize(old + CHUNK, 0);
-            let n = file.read_at(&mut self.buf[old..], self.buf_offset + old as u64);
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
-            };
-            self.buf.truncate(old + n);
+            scan_from = self.end;
+            if self.buf.len() < self.end + CHUNK {
+                self.buf.resize(self.end + CHUNK, 0);
+            }
+            let n = file.read_at(&mut self.buf[self.end..self.end + CHUNK], self.buf_offset + self.end as u64)?;
+            self.end += n;
             stats.bytes += n as u64;
             if n == 0 {
                 stats.eof = true;
