@@ -82,7 +82,11 @@ impl LineReader {
 
     /// Bytes of an unterminated last line held back.
     pub fn partial(&self) -> &[u8] {
-        if self.discarding { &[] } else { &self.buf[self.start..self.end] }
+        if self.discarding {
+            &[]
+        } else {
+            &self.buf[self.start..self.end]
+        }
     }
 
     /// Forgets an unterminated last line once it was handed out by the caller.
@@ -162,7 +166,10 @@ impl LineReader {
             if self.buf.len() < self.end + CHUNK {
                 self.buf.resize(self.end + CHUNK, 0);
             }
-            let n = file.read_at(&mut self.buf[self.end..self.end + CHUNK], self.buf_offset + self.end as u64)?;
+            let n = file.read_at(
+                &mut self.buf[self.end..self.end + CHUNK],
+                self.buf_offset + self.end as u64,
+            )?;
             self.end += n;
             stats.bytes += n as u64;
             if n == 0 {

@@ -198,3 +198,6 @@ impl Signals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
