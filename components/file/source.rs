@@ -355,27 +355,8 @@ impl Tailer {
     }
 
     fn restore(&mut self, entries: Vec<Entry>) {
-        let now = Instant::now();
-        for e in entries {
-            let id = self.new_id();
-            let t = Tracked {
-                id,
-                fp: e.fingerprint,
-                dev: e.dev,
-                ino: e.ino,
-                path_value: path_value(&e.path),
-                path: e.path.clone(),
-                file: None,
-                reader: LineReader::new(e.offset),
-                pending: None,
-                in_glob: false,
-                last_seen: now,
-                last_data: now,
-                at_eof: false,
-                sent_end: e.offset,
-            };
-            let _ = self.ck.send(Message::Track { id, entry: t.entry() });
-            self.files.push(t);
+        for entry in entries {
+            self.track(entry, None);
         }
     }
 
@@ -453,7 +434,9 @@ impl Tailer {
             let file = match File::open(&path) {
                 Ok(f) => f,
                 Err(e) => {
-                    tracing::warn!(component = %self.id, path = %path.display(), error = %e, "Cannot open file; will retry.");
+                    if self.metrics.log_due() {
+                        tracing::warn!(component = %self.id, path = %path.display(), error = %e, "Cannot open file; will retry.");
+                    }
                     self.metrics.error("open", 1);
                     continue;
                 }
@@ -500,7 +483,14 @@ impl Tailer {
                     0
                 };
                 tracing::info!(component = %self.id, path = %path.display(), offset, "Found new file.");
-                self.track(file, path, dev, ino, &prefix, offset, now);
+                let entry = Entry {
+                    fingerprint: Fingerprint::of(&prefix),
+                    dev,
+                    ino,
+                    path,
+                    offset,
+                };
+                self.track(entry, Some(file));
             }
         }
     }
@@ -518,24 +508,26 @@ impl Tailer {
         });
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn track(&mut self, file: File, path: PathBuf, dev: u64, ino: u64, prefix: &[u8], offset: u64, now: Instant) {
+    /// Starts tracking a file identity at `entry.offset`, open (`file`) or not yet
+    /// found (restored from a checkpoint), and tells the checkpointer.
+    fn track(&mut self, entry: Entry, file: Option<File>) {
+        let now = Instant::now();
         let id = self.new_id();
         let t = Tracked {
             id,
-            fp: Fingerprint::of(prefix),
-            dev,
-            ino,
-            path_value: path_value(&path),
-            path,
-            file: Some(file),
-            reader: LineReader::new(offset),
+            fp: entry.fingerprint,
+            dev: entry.dev,
+            ino: entry.ino,
+            path_value: path_value(&entry.path),
+            path: entry.path,
+            in_glob: file.is_some(),
+            file,
+            reader: LineReader::new(entry.offset),
             pending: None,
-            in_glob: true,
             last_seen: now,
             last_data: now,
             at_eof: false,
-            sent_end: offset,
+            sent_end: entry.offset,
         };
         let _ = self.ck.send(Message::Track { id, entry: t.entry() });
         self.files.push(t);
@@ -597,9 +589,15 @@ impl Tailer {
         self.metrics.error("file_truncated", 1);
         let Some(file) = t.file.take() else { return };
         t.in_glob = false;
-        let (path, dev, ino) = (t.path.clone(), t.dev, t.ino);
         let prefix = fingerprint::read_prefix(&file, self.config.fingerprint_bytes).unwrap_or_default();
-        self.track(file, path, dev, ino, &prefix, 0, Instant::now());
+        let entry = Entry {
+            fingerprint: Fingerprint::of(&prefix),
+            dev: t.dev,
+            ino: t.ino,
+            path: t.path.clone(),
+            offset: 0,
+        };
+        self.track(entry, Some(file));
     }
 
     /// Reads a batch from every open file; true when anything was read.

@@ -124,12 +124,11 @@ pub async fn run(topology: Topology) -> Report {
     while !sources.is_empty() {
         tokio::select! {
             res = sources.join_next() => if let Some(res) = res { record(res); },
-            res = others.join_next(), if !others.is_empty() => if let Some(res) = res {
-                if record(res) {
+            res = others.join_next(), if !others.is_empty() => if let Some(res) = res
+                && record(res) {
                     tracing::error!("A transform or sink failed; shutting the topology down.");
                     break;
-                }
-            },
+                },
             name = signals.next() => {
                 tracing::info!(signal = name, "Shutting down: stopping sources, draining and flushing.");
                 signalled = true;
