@@ -5,6 +5,7 @@
 
 pub mod basic;
 pub mod file;
+pub mod http;
 pub mod remap;
 
 use crate::component::{ComponentDef, Kind};
@@ -12,6 +13,7 @@ use crate::component::{ComponentDef, Kind};
 /// Every component type pipe knows.
 pub static REGISTRY: &[ComponentDef] = &[
     file::SOURCE,
+    http::SOURCE,
     basic::STDIN,
     basic::GENERATOR,
     remap::REMAP,

@@ -1,0 +1,15 @@
+//! HTTP ingest: the `http` source (JSON, NDJSON, text, and the Kafka REST v2 envelope).
+
+mod decode;
+pub mod source;
+
+use crate::component::{ComponentDef, Kind};
+
+/// The `http` source.
+pub const SOURCE: ComponentDef = ComponentDef {
+    kind: Kind::Source,
+    name: "http",
+    doc: "Receives events over HTTP (JSON, NDJSON, text, Kafka REST v2); replies 200 once they are delivered.",
+    build: source::build,
+    example: include_str!("example.toml"),
+};
