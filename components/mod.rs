@@ -4,6 +4,7 @@
 //! `example.toml`) and becomes available by adding one line to [`REGISTRY`].
 
 pub mod basic;
+pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod remap;
@@ -20,6 +21,7 @@ pub static REGISTRY: &[ComponentDef] = &[
     remap::FILTER,
     remap::ROUTE,
     file::SINK,
+    elasticsearch::SINK,
     basic::CONSOLE,
     basic::BLACKHOLE,
 ];

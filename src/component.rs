@@ -124,13 +124,18 @@ impl Built {
             body: Body::Transform(Box::new(t)),
         }
     }
-    /// A sink.
+    /// A sink (add named outputs with [`Built::with_outputs`]).
     pub fn sink(s: impl Sink + 'static) -> Self {
         Built {
             outputs: vec![],
             resources: vec![],
             body: Body::Sink(Box::new(s)),
         }
+    }
+    /// Declares named outputs.
+    pub fn with_outputs(mut self, outputs: Vec<String>) -> Self {
+        self.outputs = outputs;
+        self
     }
     /// Adds a resource claim.
     pub fn claim(mut self, r: Resource) -> Self {
@@ -306,6 +311,8 @@ pub struct SinkContext {
     pub id: String,
     /// Batches from every input; closed when all inputs are done.
     pub input: mpsc::Receiver<EventBatch>,
+    /// Its named outputs (e.g. `dropped`, for events it refuses), if it declared any.
+    pub out: Outputs,
     /// Its counters.
     pub metrics: Arc<ComponentMetrics>,
 }

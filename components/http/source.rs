@@ -94,13 +94,14 @@ pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErr
             format!("`{}` is not an address like 0.0.0.0:8080: {e}", config.address),
         )
     })?;
-    if let Some(auth) = &config.auth {
-        if auth.bearer_tokens.is_empty() && auth.basic.is_empty() {
-            return Err(BuildError::key(
-                "auth",
-                "set `bearer_tokens` or `basic` users, or remove the table",
-            ));
-        }
+    if let Some(auth) = &config.auth
+        && auth.bearer_tokens.is_empty()
+        && auth.basic.is_empty()
+    {
+        return Err(BuildError::key(
+            "auth",
+            "set `bearer_tokens` or `basic` users, or remove the table",
+        ));
     }
     Ok(Built::source(HttpSource { config, address }).claim(Resource::Port(address.to_string())))
 }

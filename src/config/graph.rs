@@ -22,10 +22,10 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
     // Every output that can be consumed, with the node that owns it.
     let mut outputs: Vec<(String, usize)> = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
-        if n.kind == Kind::Sink {
-            continue;
+        // A sink has no default output, only named ones (e.g. `es.dropped`).
+        if n.kind != Kind::Sink {
+            outputs.push((n.id.clone(), i));
         }
-        outputs.push((n.id.clone(), i));
         for o in &n.built.outputs {
             outputs.push((format!("{}.{o}", n.id), i));
         }
@@ -60,7 +60,7 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
                 resolved.push(input.clone());
             } else {
                 let message = match input.split_once('.') {
-                    Some((id, name)) if nodes.iter().any(|m| m.id == id && m.kind != Kind::Sink) => {
+                    Some((id, name)) if nodes.iter().any(|m| m.id == id) => {
                         let owner = nodes
                             .iter()
                             .find(|m| m.id == id)
@@ -74,7 +74,9 @@ pub fn check(nodes: &mut [Node]) -> Vec<GraphError> {
                         format!("input `{input}`: component `{id}` has no output `{name}` ({has})")
                     }
                     _ if nodes.iter().any(|m| m.id == *input && m.kind == Kind::Sink) => {
-                        format!("input `{input}` is a sink; sinks cannot feed other components")
+                        format!(
+                            "input `{input}` is a sink; a sink feeds others only through a named output like `{input}.dropped`"
+                        )
                     }
                     _ => {
                         let hint = did_you_mean(input, outputs.iter().map(|(o, _)| o.as_str()))

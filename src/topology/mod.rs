@@ -92,9 +92,11 @@ pub async fn run(topology: Topology) -> Report {
             }
             Body::Sink(s) => {
                 let input = receivers.remove(&n.id).expect("every sink has an input channel");
+                let out = outputs_of(&n.id, &n.built.outputs);
                 let cx = SinkContext {
                     id: id.clone(),
                     input,
+                    out,
                     metrics,
                 };
                 others.spawn(async move { (id, s.run(cx).await) });

@@ -1,0 +1,15 @@
+//! Elasticsearch: the `elasticsearch` sink (`_bulk`, per-item results, dead letters).
+
+mod bulk;
+pub mod sink;
+
+use crate::component::{ComponentDef, Kind};
+
+/// The `elasticsearch` sink.
+pub const SINK: ComponentDef = ComponentDef {
+    kind: Kind::Sink,
+    name: "elasticsearch",
+    doc: "Indexes events with _bulk; retries failed items alone, refused ones go to output `ID.dropped`.",
+    build: sink::build,
+    example: include_str!("example.toml"),
+};

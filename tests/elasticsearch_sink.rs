@@ -1,0 +1,416 @@
+//! The `elasticsearch` sink through the real binary against a fake Elasticsearch.
+//!
+//! No Elasticsearch server can run on these machines, so `FakeEs` below is a faithful
+//! fake of the parts of its HTTP API the sink uses: `GET /` (cluster info with a
+//! version) and `POST /_bulk` (NDJSON action/source pairs, optionally gzip; per-item
+//! results with Elasticsearch's statuses and error bodies: 201 created, 409
+//! `version_conflict_engine_exception` for `create` on an existing id, 429
+//! `es_rejected_execution_exception` injected at random, 400
+//! `mapper_parsing_exception` for documents with `"bad_mapping": true`). It stores
+//! documents per index and id, and counts every item it was sent.
+
+mod common;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use common::*;
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::Child;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct FakeState {
+    /// (index, id) → document.
+    docs: HashMap<(String, String), serde_json::Value>,
+    items_received: u64,
+    injected_429: u64,
+    rejected_400: u64,
+    gzip_requests: u64,
+    /// Items per thousand answered 429.
+    fail_per_mille: u64,
+    rng: u64,
+}
+
+#[derive(Clone, Default)]
+struct FakeEs(Arc<Mutex<FakeState>>);
+
+impl FakeEs {
+    fn with_429_rate(per_mille: u64) -> Self {
+        let fake = FakeEs::default();
+        let mut s = fake.0.lock().unwrap();
+        s.fail_per_mille = per_mille;
+        s.rng = 0x9E37_79B9_7F4A_7C15;
+        drop(s);
+        fake
+    }
+
+    /// Serves on `port` until the returned handle is aborted.
+    async fn serve(&self, port: u16) -> tokio::task::JoinHandle<()> {
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async {
+                    axum::Json(serde_json::json!({ "cluster_name": "fake", "version": { "number": "8.15.0" } }))
+                }),
+            )
+            .route("/_bulk", post(bulk))
+            .with_state(self.clone());
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        })
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self
+            .0
+            .lock()
+            .unwrap()
+            .docs
+            .keys()
+            .map(|(_, id)| id.parse().unwrap())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+async fn bulk(State(fake): State<FakeEs>, headers: HeaderMap, body: Bytes) -> axum::Json<serde_json::Value> {
+    let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
+    let mut text = String::new();
+    if gzip {
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .unwrap();
+    } else {
+        text = String::from_utf8(body.to_vec()).unwrap();
+    }
+    let mut s = fake.0.lock().unwrap();
+    s.gzip_requests += gzip as u64;
+    let mut items = Vec::new();
+    let mut errors = false;
+    let mut lines = text.lines().filter(|l| !l.is_empty());
+    while let Some(action_line) = lines.next() {
+        let action: serde_json::Value = serde_json::from_str(action_line).unwrap();
+        let (name, meta) = action.as_object().unwrap().iter().next().unwrap();
+        let source: serde_json::Value = serde_json::from_str(lines.next().expect("source line")).unwrap();
+        let index = meta["_index"].as_str().unwrap().to_string();
+        let id = meta["_id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("auto-{}", s.docs.len()));
+        s.items_received += 1;
+        s.rng ^= s.rng << 13;
+        s.rng ^= s.rng >> 7;
+        s.rng ^= s.rng << 17;
+        let (status, error) = if source["bad_mapping"] == true {
+            s.rejected_400 += 1;
+            (
+                400,
+                Some(
+                    serde_json::json!({ "type": "mapper_parsing_exception", "reason": "failed to parse field [bad_mapping] of type [long]", "caused_by": { "type": "illegal_argument_exception", "reason": "For input string: \"true\"" } }),
+                ),
+            )
+        } else if s.rng % 1000 < s.fail_per_mille {
+            s.injected_429 += 1;
+            (
+                429,
+                Some(
+                    serde_json::json!({ "type": "es_rejected_execution_exception", "reason": "rejected execution of coordinating operation" }),
+                ),
+            )
+        } else if name == "create" && s.docs.contains_key(&(index.clone(), id.clone())) {
+            (
+                409,
+                Some(
+                    serde_json::json!({ "type": "version_conflict_engine_exception", "reason": format!("[{id}]: version conflict, document already exists") }),
+                ),
+            )
+        } else {
+            s.docs.insert((index.clone(), id.clone()), source);
+            (201, None)
+        };
+        errors |= error.is_some();
+        let mut item = serde_json::json!({ "_index": index, "_id": id, "status": status });
+        if let Some(e) = error {
+            item["error"] = e;
+        }
+        items.push(serde_json::json!({ name.as_str(): item }));
+    }
+    axum::Json(serde_json::json!({ "took": 1, "errors": errors, "items": items }))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn topology(dir: &Path, es_port: u16, generator: &str, remap: &str, es: &str) -> std::path::PathBuf {
+    let path = dir.join("t.toml");
+    fs::write(
+        &path,
+        format!(
+            r#"data_dir = "{data}"
+shutdown_timeout_secs = 120
+[sources.gen]
+type = "generator"
+{generator}
+[transforms.shape]
+type = "remap"
+inputs = ["gen"]
+source = '''
+. = merge(., object!(parse_json!(.message)))
+.id = .seq
+{remap}
+'''
+[sinks.es]
+type = "elasticsearch"
+inputs = ["shape"]
+endpoints = ["http://127.0.0.1:{es_port}"]
+action = "create"
+id_field = "id"
+batch_max_events = 500
+batch_timeout_ms = 200
+{es}
+[sinks.dead]
+type = "file"
+inputs = ["es.dropped"]
+path = "{dead}"
+"#,
+            data = dir.join("data").display(),
+            dead = dir.join("dead.log").display(),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn exit_code(mut child: Child, secs: u64) -> i32 {
+    tokio::task::spawn_blocking(move || wait_exit(&mut child, secs))
+        .await
+        .unwrap()
+}
+
+fn start_pipe(topology: &Path, log: &Path) -> Child {
+    Pipe::start(topology, log).child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_failing_429_are_retried_alone_until_all_are_indexed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(50);
+    let port = free_port();
+    let _server = fake.serve(port).await;
+    let t = topology(
+        dir.path(),
+        port,
+        "count = 100000",
+        "",
+        "index = \"app-%Y.%m.%d\"\ncompression = \"gzip\"",
+    );
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 300).await, 0, "{}", tail(&log, 20));
+    let s = fake.0.lock().unwrap();
+    eprintln!(
+        "100k docs: {} items sent, {} answered 429",
+        s.items_received, s.injected_429
+    );
+    assert_eq!(s.docs.len(), 100_000);
+    assert!(
+        s.injected_429 > 3000,
+        "about 5% of items should have been refused: {}",
+        s.injected_429
+    );
+    assert_eq!(
+        s.items_received,
+        100_000 + s.injected_429,
+        "only failed items are sent again, never a whole bulk"
+    );
+    assert!(s.gzip_requests > 0);
+    let today = chrono::Utc::now().format("app-%Y.%m.%d").to_string();
+    assert!(s.docs.keys().all(|(index, _)| *index == today));
+    drop(s);
+    assert_eq!(fake.ids(), (0..100_000).collect::<Vec<u64>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_errors_go_to_the_dead_letter_output_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    let port = free_port();
+    let _server = fake.serve(port).await;
+    let remap = "if mod(to_int!(.seq), 10) == 0 { .bad_mapping = true }";
+    let t = topology(
+        dir.path(),
+        port,
+        "count = 1000",
+        remap,
+        "index = \"logs-{{ service }}\"",
+    );
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 120).await, 0, "{}", tail(&log, 20));
+    assert_eq!(fake.0.lock().unwrap().docs.len(), 900);
+    let indices: std::collections::BTreeSet<String> =
+        fake.0.lock().unwrap().docs.keys().map(|(i, _)| i.clone()).collect();
+    assert_eq!(
+        indices.into_iter().collect::<Vec<_>>(),
+        ["logs-api", "logs-auth", "logs-billing", "logs-web"]
+    );
+    let dead = fs::read_to_string(dir.path().join("dead.log")).unwrap();
+    let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead.len(), 100);
+    assert!(dead.iter().all(|e| e["seq"].as_i64().unwrap() % 10 == 0));
+    let reason = dead[0]["dropped"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("400 mapper_parsing_exception") && reason.contains("For input string"),
+        "{reason}"
+    );
+    let counters = log_lines_with(&log, "Component counters at exit. component=es").join("");
+    assert!(counters.contains("\"rejected_by_elasticsearch\": 100"), "{counters}");
+}
+
+/// Fault test: Elasticsearch goes away for 10 s in the middle of the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elasticsearch_down_for_ten_seconds_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    let port = free_port();
+    let server = fake.serve(port).await;
+    let t = topology(dir.path(), port, "count = 6000\nrate = 500.0", "", "");
+    let log = dir.path().join("pipe.log");
+    let child = start_pipe(&t, &log);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.abort();
+    let _ = server.await;
+    let before = fake.0.lock().unwrap().docs.len();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(
+        fake.0.lock().unwrap().docs.len(),
+        before,
+        "nothing can be indexed while the server is down"
+    );
+    let _server = fake.serve(port).await;
+    assert_eq!(exit_code(child, 120).await, 0, "{}", tail(&log, 20));
+    assert!(before > 0 && before < 6000, "the outage should fall mid-run: {before}");
+    assert_eq!(fake.ids(), (0..6000).collect::<Vec<u64>>());
+    assert!(!log_lines_with(&log, "Bulk request failed; retrying").is_empty());
+    assert!(!log_lines_with(&log, "accepts requests again").is_empty());
+}
+
+/// Two endpoints, one of them dead: documents go round-robin and skip the dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    let port = free_port();
+    let dead = free_port();
+    let _server = fake.serve(port).await;
+    let t = topology(dir.path(), port, "count = 3000", "", "");
+    let text = fs::read_to_string(&t).unwrap().replace(
+        &format!("endpoints = [\"http://127.0.0.1:{port}\"]"),
+        &format!("endpoints = [\"http://127.0.0.1:{dead}\", \"http://127.0.0.1:{port}\"]"),
+    );
+    fs::write(&t, text).unwrap();
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 120).await, 0, "{}", tail(&log, 20));
+    assert_eq!(fake.ids(), (0..3000).collect::<Vec<u64>>());
+}
+
+/// HTTP in, Elasticsearch out, with acknowledgements: a client whose first attempt
+/// times out (Elasticsearch is not there yet) retries after the 503; with `id_field`
+/// the retry cannot duplicate, so exactly one copy is indexed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_client_retrying_after_503_ends_with_exactly_one_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    let (es_port, http_port) = (free_port(), free_port());
+    let t = dir.path().join("t.toml");
+    fs::write(
+        &t,
+        format!(
+            r#"data_dir = "{data}"
+[sources.web]
+type = "http"
+address = "127.0.0.1:{http_port}"
+ack_timeout_secs = 1
+[sinks.es]
+type = "elasticsearch"
+inputs = ["web"]
+endpoints = ["http://127.0.0.1:{es_port}"]
+action = "create"
+id_field = "request_id"
+healthcheck = false
+batch_timeout_ms = 50
+"#,
+            data = dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("pipe.log");
+    let mut pipe = Pipe::start(&t, &log);
+    let url = format!("http://127.0.0.1:{http_port}/");
+    let post = |url: String| {
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new("curl")
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "--max-time",
+                    "10",
+                    "-H",
+                    "Content-Type: application/json",
+                ])
+                .args(["--data-binary", r#"{"request_id":"req-1","msg":"pay"}"#, &url])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).to_string()
+        })
+    };
+    let mut first = String::new();
+    for _ in 0..50 {
+        first = post(url.clone()).await.unwrap();
+        if first != "000" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(first, "503", "not delivered in time: the client must be told to retry");
+    let _server = fake.serve(es_port).await;
+    let mut status = String::new();
+    for _ in 0..30 {
+        status = post(url.clone()).await.unwrap();
+        if status == "200" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(status, "200");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    pipe.signal("TERM");
+    assert_eq!(
+        tokio::task::spawn_blocking(move || wait_exit(&mut pipe.child, 30))
+            .await
+            .unwrap(),
+        0
+    );
+    let s = fake.0.lock().unwrap();
+    assert_eq!(s.docs.len(), 1, "exactly one copy");
+    assert!(
+        s.items_received >= 2,
+        "both attempts reached Elasticsearch: {}",
+        s.items_received
+    );
+}
