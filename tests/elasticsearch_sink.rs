@@ -68,6 +68,25 @@ impl FakeEs {
         })
     }
 
+    /// Serves HTTPS with `crt`/`key` on `port`.
+    async fn serve_tls(&self, port: u16, crt: &Path, key: &Path) -> tokio::task::JoinHandle<()> {
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async { axum::Json(serde_json::json!({ "version": { "number": "8.15.0" } })) }),
+            )
+            .route("/_bulk", post(bulk))
+            .with_state(self.clone());
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(crt, key)
+            .await
+            .unwrap();
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let server = axum_server::bind_rustls(addr, config);
+        tokio::spawn(async move {
+            let _ = server.serve(app.into_make_service()).await;
+        })
+    }
+
     fn ids(&self) -> Vec<u64> {
         let mut ids: Vec<u64> = self
             .0
@@ -195,10 +214,16 @@ path = "{dead}"
     path
 }
 
+/// The exit code, or -1 (after killing it) when pipe has not exited within `secs`.
 async fn exit_code(mut child: Child, secs: u64) -> i32 {
-    tokio::task::spawn_blocking(move || wait_exit(&mut child, secs))
-        .await
-        .unwrap()
+    for _ in 0..secs * 10 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    -1
 }
 
 fn start_pipe(topology: &Path, log: &Path) -> Child {
@@ -413,4 +438,28 @@ batch_timeout_ms = 50
         "both attempts reached Elasticsearch: {}",
         s.items_received
     );
+}
+
+/// An `https://` endpoint whose certificate is trusted through `tls.ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_endpoint_with_a_custom_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = self_signed(dir.path());
+    let fake = FakeEs::with_429_rate(0);
+    let port = free_port();
+    let _server = fake.serve_tls(port, &crt, &key).await;
+    let t = topology(
+        dir.path(),
+        port,
+        "count = 500",
+        "",
+        &format!("[sinks.es.tls]\nca_file = \"{}\"", crt.display()),
+    );
+    let text = fs::read_to_string(&t)
+        .unwrap()
+        .replace("http://127.0.0.1", "https://127.0.0.1");
+    fs::write(&t, text).unwrap();
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 60).await, 0, "{}", tail(&log, 20));
+    assert_eq!(fake.ids(), (0..500).collect::<Vec<u64>>());
 }

@@ -205,3 +205,53 @@ fn stalled_sink_gives_503_and_retries_lose_nothing() {
     let got: std::collections::HashSet<i64> = out_events(dir.path()).iter().filter_map(|e| e["n"].as_i64()).collect();
     assert_eq!(got.len(), 40);
 }
+
+#[test]
+fn https_with_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (crt, key) = self_signed(dir.path());
+    let port = free_port();
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            "data_dir = \"{data}\"\n[sources.web]\ntype = \"http\"\naddress = \"127.0.0.1:{port}\"\n[sources.web.tls]\ncrt_file = \"{crt}\"\nkey_file = \"{key}\"\n[sinks.out]\ntype = \"file\"\ninputs = [\"web\"]\npath = \"{out}/out.log\"\n",
+            data = dir.path().join("data").display(),
+            crt = crt.display(),
+            key = key.display(),
+            out = dir.path().join("out").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("pipe.log");
+    let pipe = Pipe::start(&topology, &log);
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = ["--cacert", crt.to_str().unwrap()];
+    assert!(
+        wait_for(30, || curl(&url, "/health", &ca, None).0 == 200),
+        "{}",
+        tail(&log, 20)
+    );
+    assert_eq!(
+        curl(
+            &url,
+            "/",
+            &[ca[0], ca[1], "-H", "Content-Type: application/json"],
+            Some(br#"{"n":1}"#)
+        )
+        .0,
+        200
+    );
+    assert_eq!(
+        curl(&url, "/health", &[], None).0,
+        0,
+        "an unknown certificate is refused by the client"
+    );
+    assert_eq!(
+        curl(&format!("http://127.0.0.1:{port}"), "/health", &[], None).0,
+        0,
+        "no plain HTTP on a TLS port"
+    );
+    assert_eq!(pipe.stop(30), 0);
+    assert_eq!(out_events(dir.path()).len(), 1);
+}

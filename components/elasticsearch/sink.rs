@@ -213,6 +213,18 @@ impl Endpoints {
     }
 }
 
+/// An error with its causes, `a: b: c` (reqwest's own text omits them).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 /// Exponential backoff with jitter: 100 ms doubling to 10 s, each wait ×0.5–1.5.
 struct Backoff(u32);
 
@@ -300,12 +312,12 @@ impl Elasticsearch {
                     return;
                 }
                 Err(e) if !self.config.healthcheck => {
-                    tracing::warn!(component = %self.id, endpoint = %url, error = %e, "Elasticsearch healthcheck failed; continuing (healthcheck = false).");
+                    tracing::warn!(component = %self.id, endpoint = %url, error = %chain(&e), "Elasticsearch healthcheck failed; continuing (healthcheck = false).");
                     return;
                 }
                 Err(e) => {
                     if !logged {
-                        tracing::error!(component = %self.id, endpoint = %url, error = %e, "Elasticsearch healthcheck failed; waiting for the cluster before sending (inputs wait).");
+                        tracing::error!(component = %self.id, endpoint = %url, error = %chain(&e), "Elasticsearch healthcheck failed; waiting for the cluster before sending (inputs wait).");
                         logged = true;
                     }
                     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -441,7 +453,7 @@ impl Elasticsearch {
             Ok(r) => r,
             Err(e) => {
                 endpoints.failed(i);
-                return Err(format!("{url}: {e}"));
+                return Err(format!("{url}: {}", chain(&e)));
             }
         };
         let status = response.status();

@@ -55,6 +55,18 @@ pub struct HttpSourceConfig {
     pub path_key: String,
     /// Accepted credentials; without this table, requests need none.
     pub auth: Option<AuthConfig>,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<TlsConfig>,
+}
+
+/// HTTPS settings.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain. Required.
+    pub crt_file: std::path::PathBuf,
+    /// PEM private key. Required.
+    pub key_file: std::path::PathBuf,
 }
 
 /// Credentials a request may present.
@@ -103,6 +115,12 @@ pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErr
             "set `bearer_tokens` or `basic` users, or remove the table",
         ));
     }
+    if let Some(tls) = &config.tls {
+        for (key, path) in [("crt_file", &tls.crt_file), ("key_file", &tls.key_file)] {
+            std::fs::metadata(path)
+                .map_err(|e| BuildError::key(key, format!("cannot read {}: {e}", path.display())))?;
+        }
+    }
     Ok(Built::source(HttpSource { config, address }).claim(Resource::Port(address.to_string())))
 }
 
@@ -126,10 +144,7 @@ impl Source for HttpSource {
                 mut shutdown,
                 metrics,
             } = cx;
-            let listener = tokio::net::TcpListener::bind(self.address)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", self.address))?;
-            tracing::info!(component = %id, address = %self.address, "HTTP source listening.");
+            let tls = self.config.tls.clone();
             let shared = Arc::new(Shared {
                 config: self.config,
                 out: out.default,
@@ -143,10 +158,31 @@ impl Source for HttpSource {
                 .route("/topics/{topic}", post(rest_produce))
                 .fallback(generic)
                 .with_state(shared);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { shutdown.wait().await })
+            let Some(tls) = tls else {
+                let listener = tokio::net::TcpListener::bind(self.address)
+                    .await
+                    .map_err(|e| format!("cannot listen on {}: {e}", self.address))?;
+                tracing::info!(component = %id, address = %self.address, "HTTP source listening.");
+                return axum::serve(listener, app)
+                    .with_graceful_shutdown(async move { shutdown.wait().await })
+                    .await
+                    .map_err(|e| format!("HTTP server failed: {e}"));
+            };
+            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.crt_file, &tls.key_file)
                 .await
-                .map_err(|e| format!("HTTP server failed: {e}"))
+                .map_err(|e| format!("cannot load the TLS certificate or key: {e}"))?;
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.wait().await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+            });
+            tracing::info!(component = %id, address = %self.address, "HTTPS source listening.");
+            axum_server::bind_rustls(self.address, rustls)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .map_err(|e| format!("HTTPS server failed on {}: {e}", self.address))
         })
     }
 }

@@ -234,3 +234,39 @@ pub fn ranges(numbers: &[u64]) -> Vec<(u64, u64)> {
     out.truncate(20);
     out
 }
+
+/// A self-signed certificate for `localhost` and `127.0.0.1`, made with the openssl
+/// command: (certificate path, key path).
+pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let (crt, key) = (dir.join("crt.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        // An end-entity certificate (rustls refuses a CA certificate used as one).
+        .args([
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+            "-addext",
+            "extendedKeyUsage=serverAuth",
+            "-keyout",
+        ])
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("the openssl command");
+    assert!(status.success());
+    (crt, key)
+}
