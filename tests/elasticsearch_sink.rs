@@ -463,3 +463,30 @@ async fn https_endpoint_with_a_custom_ca() {
     assert_eq!(exit_code(start_pipe(&t, &log), 60).await, 0, "{}", tail(&log, 20));
     assert_eq!(fake.ids(), (0..500).collect::<Vec<u64>>());
 }
+
+/// `mode = "data_stream"`: `create` actions into the stream, `@timestamp` added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_stream_mode_creates_with_a_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    let port = free_port();
+    let _server = fake.serve(port).await;
+    let t = topology(
+        dir.path(),
+        port,
+        "count = 100",
+        "",
+        "mode = \"data_stream\"\nindex = \"logs-app-default\"",
+    );
+    let text = fs::read_to_string(&t).unwrap().replace("action = \"create\"\n", "");
+    fs::write(&t, text).unwrap();
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 60).await, 0, "{}", tail(&log, 20));
+    let s = fake.0.lock().unwrap();
+    assert_eq!(s.docs.len(), 100);
+    assert!(
+        s.docs
+            .iter()
+            .all(|((index, _), doc)| index == "logs-app-default" && doc["@timestamp"].is_string())
+    );
+}
