@@ -166,14 +166,6 @@ async fn bulk(State(fake): State<FakeEs>, headers: HeaderMap, body: Bytes) -> ax
     axum::Json(serde_json::json!({ "took": 1, "errors": errors, "items": items }))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn topology(dir: &Path, es_port: u16, generator: &str, remap: &str, es: &str) -> std::path::PathBuf {
     let path = dir.join("t.toml");
     fs::write(

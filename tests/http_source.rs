@@ -10,14 +10,6 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts pipe with an http source on a free port writing JSON lines to `dir/out/`.
 fn start(dir: &Path, extra: &str) -> (Pipe, String) {
     let port = free_port();

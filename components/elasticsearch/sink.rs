@@ -248,9 +248,8 @@ impl Sink for Elasticsearch {
             };
             self.healthcheck(&mut endpoints).await;
             let dropped_out = cx.out.named("dropped").cloned().unwrap_or_default();
-            let mut carry: Option<Event> = None;
             loop {
-                let (events, closed) = self.collect(&mut cx, &mut carry).await;
+                let (events, closed) = self.collect(&mut cx).await;
                 if !events.is_empty() {
                     let dropped = self.deliver(events, &mut endpoints, &cx.metrics).await;
                     if !dropped.is_empty() {
@@ -274,8 +273,8 @@ impl Sink for Elasticsearch {
 impl Elasticsearch {
     /// Waits for input and gathers a batch: up to the event and byte limits, or what
     /// arrived within the batch timeout. True when the input is closed.
-    async fn collect(&self, cx: &mut SinkContext, carry: &mut Option<Event>) -> (Vec<Event>, bool) {
-        let mut events: Vec<Event> = carry.take().into_iter().collect();
+    async fn collect(&self, cx: &mut SinkContext) -> (Vec<Event>, bool) {
+        let mut events: Vec<Event> = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.config.batch_timeout_ms);
         while events.len() < self.config.batch_max_events {
             let next = if events.is_empty() {

@@ -270,3 +270,12 @@ pub fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
     assert!(status.success());
     (crt, key)
 }
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
