@@ -5,6 +5,7 @@ mod fingerprint;
 mod lines;
 pub mod sink;
 pub mod source;
+mod tailer;
 
 use crate::component::{ComponentDef, Kind};
 
