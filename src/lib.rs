@@ -10,6 +10,7 @@
 
 pub mod ack;
 pub mod component;
+pub mod compression;
 pub mod config;
 pub mod event;
 pub mod metrics;

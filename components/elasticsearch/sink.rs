@@ -13,11 +13,11 @@
 use super::bulk::{self, Action, Doc, Outcome};
 use crate::ack::BatchStatus;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
+use crate::compression::{Compression, gzip};
 use crate::event::{Event, value_to_string};
 use crate::metrics::ComponentMetrics;
 use crate::template::Template;
 use serde::Deserialize;
-use std::io::Write;
 use std::time::{Duration, Instant};
 use vrl::value::{KeyString, ObjectMap, Value};
 
@@ -76,15 +76,6 @@ pub enum Mode {
     #[default]
     Bulk,
     DataStream,
-}
-
-/// Request body compression.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    #[default]
-    None,
-    Gzip,
 }
 
 /// Basic (`user` + `password`) or API-key (`api_key`, the base64 `id:key`) credentials.
@@ -441,12 +432,9 @@ impl Elasticsearch {
             .header("Content-Type", "application/x-ndjson");
         req = match self.config.compression {
             Compression::None => req.body(body),
-            Compression::Gzip => {
-                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                gz.write_all(&body).map_err(|e| e.to_string())?;
-                req.header("Content-Encoding", "gzip")
-                    .body(gz.finish().map_err(|e| e.to_string())?)
-            }
+            Compression::Gzip => req
+                .header("Content-Encoding", "gzip")
+                .body(gzip(&body).map_err(|e| e.to_string())?),
         };
         let response = match req.send().await {
             Ok(r) => r,

@@ -12,11 +12,10 @@
 
 use crate::ack::{BatchStatus, Finalizers};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
+use crate::compression::{Compression, gzip};
 use crate::event::{Event, value_to_string};
 use crate::metrics::ComponentMetrics;
 use crate::template::Template;
-use flate2::Compression as GzLevel;
-use flate2::write::GzEncoder;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -51,15 +50,6 @@ pub enum Encoding {
     #[default]
     Json,
     Text,
-}
-
-/// File compression.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
-#[serde(rename_all = "snake_case")]
-pub enum Compression {
-    #[default]
-    None,
-    Gzip,
 }
 
 fn default_idle_timeout_secs() -> u64 {
@@ -205,14 +195,7 @@ impl FileSink {
             let data = &staged[&path];
             let body = match self.config.compression {
                 Compression::None => None,
-                Compression::Gzip => {
-                    let mut gz = GzEncoder::new(Vec::with_capacity(data.len() / 4), GzLevel::fast());
-                    Some(
-                        gz.write_all(data)
-                            .and_then(|_| gz.finish())
-                            .map_err(|e| format!("gzip: {e}"))?,
-                    )
-                }
+                Compression::Gzip => Some(gzip(data).map_err(|e| format!("gzip: {e}"))?),
             };
             let body = body.as_deref().unwrap_or(data);
             f.file
@@ -292,9 +275,7 @@ mod tests {
     fn torn_gzip_member_is_found() {
         let mut all = Vec::new();
         for part in [&b"a\n"[..], b"b\n"] {
-            let mut gz = GzEncoder::new(Vec::new(), GzLevel::fast());
-            gz.write_all(part).unwrap();
-            all.extend(gz.finish().unwrap());
+            all.extend(gzip(part).unwrap());
         }
         let whole = all.len() as u64;
         all.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0]);
