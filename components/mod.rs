@@ -7,6 +7,7 @@ pub mod basic;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
+pub mod kafka;
 pub mod remap;
 
 use crate::component::{ComponentDef, Kind};
@@ -15,6 +16,7 @@ use crate::component::{ComponentDef, Kind};
 pub static REGISTRY: &[ComponentDef] = &[
     file::SOURCE,
     http::SOURCE,
+    kafka::SOURCE,
     basic::STDIN,
     basic::GENERATOR,
     remap::REMAP,
@@ -22,6 +24,7 @@ pub static REGISTRY: &[ComponentDef] = &[
     remap::ROUTE,
     file::SINK,
     elasticsearch::SINK,
+    kafka::SINK,
     basic::CONSOLE,
     basic::BLACKHOLE,
 ];

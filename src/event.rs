@@ -77,6 +77,13 @@ impl Event {
         }
     }
 
+    /// Takes the acknowledgement handle out, for sinks that hand each event's fate to
+    /// an outside callback (a Kafka delivery report); the event itself then no longer
+    /// reports anything.
+    pub fn take_notifier(&mut self) -> Option<Arc<BatchNotifier>> {
+        self.finalizer.take()
+    }
+
     /// The top-level field `key`, if the event is an object holding it.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match &self.value {

@@ -12,6 +12,7 @@ pub mod ack;
 pub mod component;
 pub mod compression;
 pub mod config;
+pub mod encoding;
 pub mod event;
 pub mod metrics;
 pub mod shutdown;

@@ -18,7 +18,8 @@ Examples:
   pipe -t base.toml -t sinks.toml                  files merge into one topology
   cat app.log | pipe -t batch.toml                 stdin source: exits when input ends
   pipe validate topologies/*.toml                  check files, exit 78 on mistakes
-  pipe list                                        component types and what they do";
+  pipe list                                        component types and what they do
+  pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator";
 
 /// One binary for log pipelines: tail files, reshape with VRL, ship and archive.
 #[derive(Parser, Debug)]
@@ -52,6 +53,18 @@ enum Command {
     },
     /// List component types with a line about each.
     List,
+    /// Run an in-memory Kafka-protocol cluster for trying and testing (librdkafka's
+    /// mock cluster): prints its bootstrap address, then takes `down [N]`, `up [N]`
+    /// and `create TOPIC PARTITIONS` on stdin until end of input.
+    KafkaMock {
+        /// Number of brokers.
+        #[arg(long, default_value_t = 1)]
+        brokers: i32,
+        /// Topic to create, as NAME:PARTITIONS (repeatable; others are created on
+        /// first use with 4 partitions).
+        #[arg(long = "topic", value_name = "NAME:PARTITIONS")]
+        topics: Vec<String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -91,7 +104,28 @@ fn main() -> ExitCode {
             files.extend(cli.topology.iter().cloned());
             validate(&files, &cli)
         }
+        Some(Command::KafkaMock { brokers, topics }) => kafka_mock(*brokers, topics),
         None => run(&cli),
+    }
+}
+
+fn kafka_mock(brokers: i32, topics: &[String]) -> ExitCode {
+    let mut parsed = Vec::new();
+    for t in topics {
+        match t.rsplit_once(':').map(|(name, n)| (name, n.parse::<i32>())) {
+            Some((name, Ok(n))) if !name.is_empty() && n > 0 => parsed.push((name.to_string(), n)),
+            _ => {
+                eprintln!("pipe kafka-mock: --topic `{t}` is not NAME:PARTITIONS");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
+    match pipe::components::kafka::mock::run(brokers, &parsed) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pipe kafka-mock: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -77,9 +77,11 @@ impl Template {
             match part {
                 Part::Text { text, has_time: false } => out.push_str(text),
                 Part::Text { text, has_time: true } => {
-                    let t = *time.get_or_insert_with(|| match event.get_path(&self.time_field) {
-                        Some(Value::Timestamp(t)) => *t,
-                        _ => Utc::now(),
+                    let t = *time.get_or_insert_with(|| {
+                        event
+                            .get_path(&self.time_field)
+                            .and_then(time_of)
+                            .unwrap_or_else(Utc::now)
                     });
                     use std::fmt::Write;
                     let _ = write!(out, "{}", t.format(text));
@@ -91,6 +93,19 @@ impl Template {
             }
         }
         Ok(out)
+    }
+}
+
+/// The time a value holds: a timestamp, or an RFC 3339 string (what a timestamp
+/// becomes after a trip through JSON, e.g. over Kafka).
+pub fn time_of(value: &Value) -> Option<DateTime<Utc>> {
+    match value {
+        Value::Timestamp(t) => Some(*t),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc)),
+        _ => None,
     }
 }
 
@@ -128,6 +143,14 @@ mod tests {
         let e = event("api", "2026-11-25T13:04:05Z");
         assert_eq!(t.render(&e).unwrap(), "/logs/api-2026-11-25:13.log");
         assert!(!t.is_static());
+    }
+
+    #[test]
+    fn time_from_an_rfc3339_string() {
+        let t = Template::parse("%Y-%m-%d:%H", "timestamp").unwrap();
+        let mut e = event("api", "2026-11-25T13:04:05Z");
+        e.insert("timestamp", Value::from("2026-11-24T23:59:59+09:00"));
+        assert_eq!(t.render(&e).unwrap(), "2026-11-24:14");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::ack::BatchStatus;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
-use crate::components::file::sink::{Encoding, encode};
+use crate::encoding::{Encoding, encode_line};
 use serde::Deserialize;
 use std::io::Write;
 
@@ -30,7 +30,7 @@ impl Sink for Console {
             while let Some(batch) = cx.input.recv().await {
                 buf.clear();
                 for e in &batch {
-                    encode(e, self.0, &mut buf);
+                    encode_line(e, self.0, &mut buf);
                 }
                 cx.metrics.received(batch.len() as u64, 0);
                 let written = {

@@ -13,7 +13,7 @@
 use crate::ack::{BatchStatus, Finalizers};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
-use crate::event::{Event, value_to_string};
+use crate::encoding::{Encoding, encode_line};
 use crate::metrics::ComponentMetrics;
 use crate::template::Template;
 use serde::Deserialize;
@@ -43,15 +43,6 @@ pub struct FileSinkConfig {
     pub time_field: String,
 }
 
-/// How events become lines.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
-#[serde(rename_all = "snake_case")]
-pub enum Encoding {
-    #[default]
-    Json,
-    Text,
-}
-
 fn default_idle_timeout_secs() -> u64 {
     30
 }
@@ -71,22 +62,6 @@ pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErr
 struct FileSink {
     config: FileSinkConfig,
     template: Template,
-}
-
-/// Encodes one event as a line (with its newline) into `out`.
-pub fn encode(event: &Event, encoding: Encoding, out: &mut Vec<u8>) {
-    match encoding {
-        Encoding::Json => {
-            let _ = serde_json::to_writer(&mut *out, &event.value);
-        }
-        Encoding::Text => match event.get("message") {
-            Some(v) => out.extend_from_slice(value_to_string(v).as_bytes()),
-            None => {
-                let _ = serde_json::to_writer(&mut *out, &event.value);
-            }
-        },
-    }
-    out.push(b'\n');
 }
 
 struct OpenFile {
@@ -118,7 +93,7 @@ impl Sink for FileSink {
                     for mut e in batch {
                         match self.template.render(&e) {
                             Ok(p) => {
-                                encode(&e, self.config.encoding, staged.entry(PathBuf::from(p)).or_default());
+                                encode_line(&e, self.config.encoding, staged.entry(PathBuf::from(p)).or_default());
                                 e.take_finalizer(&mut finalizers);
                             }
                             Err(err) => {

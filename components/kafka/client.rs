@@ -1,0 +1,184 @@
+//! What the Kafka source and sink share: connection options (brokers, SASL, TLS,
+//! librdkafka passthrough) turned into an rdkafka `ClientConfig`, and the client
+//! context that turns librdkafka's callbacks into one log line per state change and
+//! into counters.
+
+use crate::component::BuildError;
+use crate::metrics::ComponentMetrics;
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// SASL credentials.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Sasl {
+    /// `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default = "default_mechanism")]
+    pub mechanism: String,
+    pub username: String,
+    pub password: String,
+}
+
+fn default_mechanism() -> String {
+    "PLAIN".into()
+}
+
+/// TLS to the brokers.
+#[derive(Debug, Deserialize, Clone, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// CA certificate(s) to trust, PEM (default: the system's).
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate, PEM, for mutual TLS.
+    pub crt_file: Option<PathBuf>,
+    /// Client key, PEM.
+    pub key_file: Option<PathBuf>,
+    /// Password of the client key.
+    pub key_password: Option<String>,
+    /// Check that the broker's certificate names its host (default true).
+    #[serde(default = "yes")]
+    pub verify_hostname: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The connection options both components take.
+pub struct Connection<'a> {
+    pub bootstrap_servers: &'a str,
+    pub sasl: Option<&'a Sasl>,
+    pub tls: Option<&'a Tls>,
+    pub librdkafka_options: &'a BTreeMap<String, String>,
+}
+
+impl Connection<'_> {
+    /// A client config with pipe's `defaults`, then the connection settings, then the
+    /// user's `librdkafka_options` (which win).
+    pub fn client_config(&self, defaults: &[(&str, &str)]) -> Result<ClientConfig, BuildError> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(BuildError::key(
+                "bootstrap_servers",
+                "must name at least one broker, e.g. `127.0.0.1:9092`",
+            ));
+        }
+        let mut c = ClientConfig::new();
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
+        c.set("bootstrap.servers", self.bootstrap_servers);
+        let protocol = match (self.sasl.is_some(), self.tls.is_some()) {
+            (false, false) => "plaintext",
+            (false, true) => "ssl",
+            (true, false) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        c.set("security.protocol", protocol);
+        if let Some(sasl) = self.sasl {
+            let mechanism = sasl.mechanism.to_ascii_uppercase();
+            if !["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"].contains(&mechanism.as_str()) {
+                return Err(BuildError::key(
+                    "sasl.mechanism",
+                    format!(
+                        "unknown SASL mechanism `{}` (use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)",
+                        sasl.mechanism
+                    ),
+                ));
+            }
+            c.set("sasl.mechanism", mechanism);
+            c.set("sasl.username", &sasl.username);
+            c.set("sasl.password", &sasl.password);
+        }
+        if let Some(tls) = self.tls {
+            let mut file = |key: &str, option: &str, path: &Option<PathBuf>| -> Result<(), BuildError> {
+                if let Some(p) = path {
+                    if !p.is_file() {
+                        return Err(BuildError::key(option, format!("no such file: {}", p.display())));
+                    }
+                    c.set(key, p.display().to_string());
+                }
+                Ok(())
+            };
+            file("ssl.ca.location", "tls.ca_file", &tls.ca_file)?;
+            file("ssl.certificate.location", "tls.crt_file", &tls.crt_file)?;
+            file("ssl.key.location", "tls.key_file", &tls.key_file)?;
+            if let Some(p) = &tls.key_password {
+                c.set("ssl.key.password", p);
+            }
+            c.set(
+                "ssl.endpoint.identification.algorithm",
+                if tls.verify_hostname { "https" } else { "none" },
+            );
+        }
+        for (k, v) in self.librdkafka_options {
+            c.set(k, v);
+        }
+        Ok(c)
+    }
+}
+
+/// librdkafka's callbacks for one component: client errors counted and logged once
+/// per state change (brokers down, brokers back), consumer lag from statistics.
+pub struct Callbacks {
+    pub id: String,
+    pub metrics: Arc<ComponentMetrics>,
+    brokers_down: AtomicBool,
+}
+
+impl Callbacks {
+    pub fn new(id: &str, metrics: Arc<ComponentMetrics>) -> Self {
+        Callbacks {
+            id: id.to_string(),
+            metrics,
+            brokers_down: AtomicBool::new(false),
+        }
+    }
+
+    /// Called when records flow again; logs once that the brokers are back.
+    pub fn reachable(&self) {
+        if self.brokers_down.load(Ordering::Relaxed) && self.brokers_down.swap(false, Ordering::Relaxed) {
+            tracing::info!(component = %self.id, "Kafka brokers are reachable again.");
+        }
+    }
+}
+
+impl ClientContext for Callbacks {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        // librdkafka repeats connection failures on every retry; the state changes
+        // are logged once from `error` and `reachable`, the details at debug level.
+        tracing::debug!(component = %self.id, level = ?level, facility = fac, "librdkafka: {message}");
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics
+                        .gauge(&format!("consumer_lag.{topic}.{partition}"), p.consumer_lag as u64);
+                }
+            }
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.metrics.error("brokers_down", 1);
+            if !self.brokers_down.swap(true, Ordering::Relaxed) {
+                tracing::warn!(component = %self.id, reason, "All Kafka brokers are unreachable; records wait and are retried until they come back.");
+            }
+            return;
+        }
+        self.metrics.error("kafka_client", 1);
+        if self.metrics.log_due() {
+            tracing::warn!(component = %self.id, error = %error, reason, "Kafka client error.");
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Kafka both ways: the `kafka` source (a consumer-group member that commits only
+//! what is delivered) and the `kafka` sink (an idempotent producer acknowledging from
+//! delivery reports).
+
+mod client;
+pub mod mock;
+pub mod sink;
+pub mod source;
+mod watermark;
+
+use crate::component::{ComponentDef, Kind};
+
+/// The `kafka` source.
+pub const SOURCE: ComponentDef = ComponentDef {
+    kind: Kind::Source,
+    name: "kafka",
+    doc: "Consumes topics in a consumer group; commits offsets only once every sink has the records.",
+    build: source::build,
+    example: include_str!("example.toml"),
+};
+
+/// The `kafka` sink.
+pub const SINK: ComponentDef = ComponentDef {
+    kind: Kind::Sink,
+    name: "kafka",
+    doc: "Produces events to templated topics (idempotent, acks=all, lz4); acknowledges from delivery reports.",
+    build: sink::build,
+    example: include_str!("example.toml"),
+};

@@ -1,0 +1,558 @@
+//! The `kafka` sink: produces every event as one record to a templated topic, with an
+//! idempotent, `acks=all`, lz4-compressed producer by default.
+//!
+//! How it keeps the at-least-once promise: an event's acknowledgement handle travels
+//! with its record through librdkafka and is settled only from the record's delivery
+//! report. A record that fails for a reason retrying can fix (timeout, broker gone)
+//! is produced again, without end; librdkafka's own queue is bounded, so while the
+//! brokers are away the inputs wait (backpressure) and nothing is lost. A record the
+//! broker refuses for good (too large, invalid, topic not allowed) is counted and
+//! goes to output `ID.dropped` with the reason, so it never stalls the stream.
+
+use super::client::{Callbacks, Connection, Sasl, Tls};
+use crate::ack::{BatchNotifier, BatchStatus};
+use crate::component::{BoxFuture, BuildContext, BuildError, Built, Fanout, Sink, SinkContext, parse_options};
+use crate::encoding::{self, Encoding};
+use crate::event::{Event, value_to_string};
+use crate::metrics::ComponentMetrics;
+use crate::template::Template;
+use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use vrl::value::{ObjectMap, Value};
+
+/// Options of the `kafka` sink.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkConfig {
+    /// Brokers to start from, e.g. `kafka1:9092,kafka2:9092`. Required.
+    pub bootstrap_servers: String,
+    /// Topic template, e.g. `logs-{{ service }}`. Required.
+    pub topic: String,
+    /// Field whose value becomes the record key.
+    pub key_field: Option<String>,
+    /// Key template, e.g. `{{ host }}-{{ service }}` (instead of `key_field`).
+    pub key: Option<String>,
+    /// Record headers: header name → template.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Object field whose entries become headers (e.g. `kafka.headers` from a kafka
+    /// source, to pass them through).
+    pub headers_field: Option<String>,
+    /// `json` (the whole event, default), `text` (the `message` field) or `raw` (the
+    /// `message` field's bytes, unchanged).
+    #[serde(default)]
+    pub encoding: SinkEncoding,
+    /// `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
+    #[serde(default)]
+    pub compression: KafkaCompression,
+    /// `all` (default), `1` or `0`. Anything but `all` needs `idempotent = false`.
+    #[serde(default = "default_acks")]
+    pub acks: String,
+    /// Idempotent producer: broker-side de-duplication of librdkafka's retries,
+    /// ordering kept per partition (default true).
+    #[serde(default = "yes")]
+    pub idempotent: bool,
+    /// How long librdkafka waits to fill a batch, in ms (default 5).
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u64,
+    /// Most records per batch (default 10000).
+    #[serde(default = "default_batch_max_events")]
+    pub batch_max_events: u64,
+    /// Most bytes per batch (default 1000000).
+    #[serde(default = "default_batch_max_bytes")]
+    pub batch_max_bytes: u64,
+    /// Most records waiting in the producer before the inputs wait (default 100000).
+    #[serde(default = "default_queue_max_events")]
+    pub queue_max_events: u64,
+    /// How long librdkafka tries one record before handing it back, which pipe then
+    /// produces again, in ms (default 300000).
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// Field holding the event time, used for the record timestamp and the topic
+    /// template (default `timestamp`).
+    #[serde(default = "default_time_field")]
+    pub time_field: String,
+    /// SASL credentials (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+    pub sasl: Option<Sasl>,
+    /// TLS to the brokers.
+    pub tls: Option<Tls>,
+    /// Any librdkafka producer property, applied last.
+    #[serde(default)]
+    pub librdkafka_options: BTreeMap<String, String>,
+}
+
+/// How an event becomes a record value.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkEncoding {
+    #[default]
+    Json,
+    Text,
+    Raw,
+}
+
+/// Record batch compression.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaCompression {
+    None,
+    Gzip,
+    Snappy,
+    #[default]
+    Lz4,
+    Zstd,
+}
+
+impl KafkaCompression {
+    fn codec(self) -> &'static str {
+        match self {
+            KafkaCompression::None => "none",
+            KafkaCompression::Gzip => "gzip",
+            KafkaCompression::Snappy => "snappy",
+            KafkaCompression::Lz4 => "lz4",
+            KafkaCompression::Zstd => "zstd",
+        }
+    }
+}
+
+fn default_acks() -> String {
+    "all".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_linger_ms() -> u64 {
+    5
+}
+fn default_batch_max_events() -> u64 {
+    10_000
+}
+fn default_batch_max_bytes() -> u64 {
+    1_000_000
+}
+fn default_queue_max_events() -> u64 {
+    100_000
+}
+fn default_message_timeout_ms() -> u64 {
+    300_000
+}
+fn default_time_field() -> String {
+    "timestamp".into()
+}
+
+/// Builds the `kafka` sink.
+pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
+    let config: KafkaSinkConfig = parse_options(options)?;
+    let template = |key: &str, source: &str| {
+        Template::parse(source, &config.time_field).map_err(|e| BuildError::key(key, e.to_string()))
+    };
+    let topic = template("topic", &config.topic)?;
+    let key = match (&config.key_field, &config.key) {
+        (Some(_), Some(_)) => return Err(BuildError::key("key", "set either `key_field` or `key`, not both")),
+        (Some(field), None) => Some(Key::Field(field.clone())),
+        (None, Some(t)) => Some(Key::Template(template("key", t)?)),
+        (None, None) => None,
+    };
+    let headers = config
+        .headers
+        .iter()
+        .map(|(name, t)| Ok((name.clone(), template(&format!("headers.{name}"), t)?)))
+        .collect::<Result<Vec<_>, BuildError>>()?;
+    let acks = match config.acks.as_str() {
+        "all" | "-1" => "all",
+        "1" => "1",
+        "0" => "0",
+        other => return Err(BuildError::key("acks", format!("`{other}` is not `all`, `1` or `0`"))),
+    };
+    if config.idempotent && acks != "all" {
+        return Err(BuildError::key(
+            "acks",
+            "an idempotent producer needs `acks = \"all\"`; set `idempotent = false` to use fewer acks",
+        ));
+    }
+    let numbers = [
+        ("linger.ms", config.linger_ms.to_string()),
+        ("batch.num.messages", config.batch_max_events.to_string()),
+        ("batch.size", config.batch_max_bytes.to_string()),
+        ("queue.buffering.max.messages", config.queue_max_events.to_string()),
+        ("message.timeout.ms", config.message_timeout_ms.to_string()),
+    ];
+    let mut defaults: Vec<(&str, &str)> = vec![
+        ("compression.codec", config.compression.codec()),
+        ("acks", acks),
+        ("enable.idempotence", if config.idempotent { "true" } else { "false" }),
+        ("client.id", &cx.id),
+    ];
+    defaults.extend(numbers.iter().map(|(k, v)| (*k, v.as_str())));
+    let client = Connection {
+        bootstrap_servers: &config.bootstrap_servers,
+        sasl: config.sasl.as_ref(),
+        tls: config.tls.as_ref(),
+        librdkafka_options: &config.librdkafka_options,
+    }
+    .client_config(&defaults)?;
+    client
+        .create_native_config()
+        .map_err(|e| BuildError::key("librdkafka_options", format!("librdkafka refuses the settings: {e}")))?;
+    Ok(Built::sink(KafkaSink {
+        id: cx.id.clone(),
+        client,
+        topic,
+        key,
+        headers,
+        headers_field: config.headers_field.clone(),
+        encoding: config.encoding,
+        time_field: config.time_field.clone(),
+    })
+    .with_outputs(vec!["dropped".into()]))
+}
+
+enum Key {
+    Field(String),
+    Template(Template),
+}
+
+struct KafkaSink {
+    id: String,
+    client: ClientConfig,
+    topic: Template,
+    key: Option<Key>,
+    headers: Vec<(String, Template)>,
+    headers_field: Option<String>,
+    encoding: SinkEncoding,
+    time_field: String,
+}
+
+/// What travels with a record through librdkafka.
+struct Inflight {
+    notifier: Option<Arc<BatchNotifier>>,
+    attempts: u32,
+}
+
+/// A record librdkafka handed back undelivered.
+struct Returned {
+    message: OwnedMessage,
+    inflight: Box<Inflight>,
+    error: KafkaError,
+}
+
+/// The producer's callbacks: delivery reports settle acknowledgements.
+struct ProducerCallbacks {
+    client: Callbacks,
+    in_flight: AtomicUsize,
+    returned: mpsc::UnboundedSender<Returned>,
+}
+
+impl ClientContext for ProducerCallbacks {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        self.client.log(level, fac, message)
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.client.error(error, reason)
+    }
+}
+
+impl ProducerContext for ProducerCallbacks {
+    type DeliveryOpaque = Box<Inflight>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, mut inflight: Box<Inflight>) {
+        match result {
+            Ok(message) => {
+                if let Some(n) = inflight.notifier.take() {
+                    n.update(BatchStatus::Delivered);
+                }
+                let bytes = message.payload_len() + message.key().map_or(0, <[u8]>::len);
+                self.client.metrics.sent(1, bytes as u64);
+                self.client.reachable();
+            }
+            Err((error, message)) => {
+                // The sink task decides: produce again, or the dropped output.
+                let returned = Returned {
+                    message: message.detach(),
+                    inflight,
+                    error: error.clone(),
+                };
+                if let Err(mpsc::error::SendError(r)) = self.returned.send(returned) {
+                    // The sink is gone (shutdown deadline): the event stays unacknowledged.
+                    if let Some(n) = &r.inflight.notifier {
+                        n.update(BatchStatus::Errored);
+                    }
+                }
+            }
+        }
+        self.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// True for errors that producing the same record again cannot fix.
+fn is_permanent(error: &KafkaError) -> bool {
+    use RDKafkaErrorCode::*;
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            MessageSizeTooLarge
+                | InvalidMessageSize
+                | InvalidMessage
+                | InvalidRecord
+                | InvalidTopic
+                | TopicAuthorizationFailed
+                | UnknownTopic
+                | UnknownTopicOrPartition
+        )
+    )
+}
+
+type Producer_ = ThreadedProducer<ProducerCallbacks>;
+
+impl Sink for KafkaSink {
+    fn run(self: Box<Self>, mut cx: SinkContext) -> BoxFuture {
+        Box::pin(async move {
+            let (returned_tx, mut returned_rx) = mpsc::unbounded_channel();
+            let callbacks = ProducerCallbacks {
+                client: Callbacks::new(&self.id, cx.metrics.clone()),
+                in_flight: AtomicUsize::new(0),
+                returned: returned_tx,
+            };
+            let producer: Producer_ = self
+                .client
+                .create_with_context(callbacks)
+                .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
+            let dropped_out = cx.out.named("dropped").cloned().unwrap_or_default();
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                tokio::select! {
+                    biased;
+                    Some(r) = returned_rx.recv() => self.handle_returned(&producer, r, &dropped_out, &cx.metrics).await,
+                    batch = cx.input.recv() => {
+                        let Some(batch) = batch else { break };
+                        let mut refused = Vec::new();
+                        for event in batch {
+                            cx.metrics.received(1, 0);
+                            if let Err((event, reason)) = self.produce(&producer, event, &mut buf).await {
+                                refused.push(self.refuse(event, reason, &cx.metrics));
+                            }
+                        }
+                        send_dropped(&dropped_out, refused).await;
+                    }
+                }
+                fatal(&producer)?;
+            }
+            // Drain: every record produced so far is delivered, refused or produced
+            // again until it is.
+            while producer.context().in_flight.load(Ordering::Acquire) > 0 || !returned_rx.is_empty() {
+                fatal(&producer)?;
+                match tokio::time::timeout(Duration::from_millis(50), returned_rx.recv()).await {
+                    Ok(Some(r)) => self.handle_returned(&producer, r, &dropped_out, &cx.metrics).await,
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Fails the sink when the idempotent producer hit a fatal error (it cannot go on);
+/// what it holds stays unacknowledged and is read again after a restart.
+fn fatal(producer: &Producer_) -> Result<(), String> {
+    match producer.client().fatal_error() {
+        Some((code, reason)) => Err(format!("the Kafka producer failed for good ({code:?}): {reason}")),
+        None => Ok(()),
+    }
+}
+
+async fn send_dropped(out: &Fanout, events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    if out.is_empty() {
+        for e in events {
+            e.finalize(BatchStatus::Rejected);
+        }
+    } else {
+        out.send(events).await;
+    }
+}
+
+impl KafkaSink {
+    /// Hands one event to librdkafka, waiting while its queue is full. An event that
+    /// cannot become a record comes back with the reason.
+    async fn produce(&self, producer: &Producer_, mut event: Event, buf: &mut Vec<u8>) -> Result<(), (Event, String)> {
+        let topic = match self.topic.render(&event) {
+            Ok(t) if !t.is_empty() => t,
+            Ok(_) => return Err((event, "the topic template renders empty".into())),
+            Err(e) => return Err((event, format!("topic: {e}"))),
+        };
+        let key = match &self.key {
+            None => None,
+            Some(Key::Field(f)) => event.get_path(f).map(|v| match v {
+                Value::Bytes(b) => b.to_vec(),
+                other => value_to_string(other).into_bytes(),
+            }),
+            Some(Key::Template(t)) => t.render(&event).ok().map(String::into_bytes),
+        };
+        buf.clear();
+        match self.encoding {
+            SinkEncoding::Json => encoding::encode(&event, Encoding::Json, buf),
+            SinkEncoding::Text => encoding::encode(&event, Encoding::Text, buf),
+            SinkEncoding::Raw => match event.get("message") {
+                Some(Value::Bytes(b)) => buf.extend_from_slice(b),
+                _ => return Err((event, "encoding `raw` needs a `message` field holding bytes".into())),
+            },
+        }
+        let headers = self.headers(&event);
+        let timestamp = match event.get_path(&self.time_field) {
+            Some(Value::Timestamp(t)) => Some(t.timestamp_millis()),
+            _ => None,
+        };
+        let inflight = Box::new(Inflight {
+            notifier: event.take_notifier(),
+            attempts: 0,
+        });
+        let mut record = BaseRecord::with_opaque_to(&topic, inflight).payload(buf.as_slice());
+        if let Some(k) = &key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(h) = headers {
+            record = record.headers(h);
+        }
+        if let Some(ts) = timestamp {
+            record = record.timestamp(ts);
+        }
+        send(producer, record).await;
+        Ok(())
+    }
+
+    fn headers(&self, event: &Event) -> Option<OwnedHeaders> {
+        let mut headers = OwnedHeaders::new();
+        let mut any = false;
+        if let Some(Value::Object(map)) = self.headers_field.as_deref().and_then(|f| event.get_path(f)) {
+            for (name, v) in map {
+                let value = value_to_string(v);
+                headers = headers.insert(Header {
+                    key: name.as_str(),
+                    value: Some(value.as_bytes()),
+                });
+                any = true;
+            }
+        }
+        for (name, t) in &self.headers {
+            if let Ok(value) = t.render(event) {
+                headers = headers.insert(Header {
+                    key: name,
+                    value: Some(value.as_bytes()),
+                });
+                any = true;
+            }
+        }
+        any.then_some(headers)
+    }
+
+    /// Produces a returned record again, or routes it to the dropped output.
+    async fn handle_returned(&self, producer: &Producer_, r: Returned, dropped: &Fanout, metrics: &ComponentMetrics) {
+        let Returned {
+            message,
+            mut inflight,
+            error,
+        } = r;
+        if is_permanent(&error) {
+            let reason = format!("the broker refused the record: {error}");
+            let mut value = match (self.encoding, message.payload()) {
+                (SinkEncoding::Json, Some(p)) => serde_json::from_slice::<Value>(p).unwrap_or(Value::Null),
+                _ => Value::Null,
+            };
+            if !matches!(value, Value::Object(_)) {
+                let mut m = ObjectMap::new();
+                let payload = message.payload().map(|p| p.to_vec()).unwrap_or_default();
+                m.insert("message".into(), Value::Bytes(payload.into()));
+                value = Value::Object(m);
+            }
+            let mut event = Event::new(value);
+            if let Some(n) = inflight.notifier.take() {
+                event = event.with_notifier(&n);
+            }
+            let refused = self.refuse(event, reason, metrics);
+            send_dropped(dropped, vec![refused]).await;
+            return;
+        }
+        inflight.attempts += 1;
+        metrics.error("delivery_retry", 1);
+        if metrics.log_due() {
+            tracing::warn!(component = %self.id, topic = message.topic(), error = %error, attempts = inflight.attempts, "A record was not delivered; producing it again.");
+        }
+        if inflight.attempts > 1 {
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(inflight.attempts.min(25)))).await;
+        }
+        let mut record = BaseRecord::with_opaque_to(message.topic(), inflight);
+        if let Some(p) = message.payload() {
+            record = record.payload(p);
+        }
+        if let Some(k) = message.key() {
+            record = record.key(k);
+        }
+        if let Some(ts) = message.timestamp().to_millis() {
+            record = record.timestamp(ts);
+        }
+        if let Some(h) = message.headers() {
+            record = record.headers(h.clone());
+        }
+        send(producer, record).await;
+    }
+
+    /// Counts a refused event and attaches why, for the `dropped` output.
+    fn refuse(&self, mut event: Event, reason: String, metrics: &ComponentMetrics) -> Event {
+        metrics.discarded("rejected_by_kafka", 1);
+        if metrics.log_due() {
+            tracing::warn!(component = %self.id, reason = %reason, "An event cannot be produced to Kafka; it goes to the dropped output.");
+        }
+        let mut why = ObjectMap::new();
+        why.insert("reason".into(), Value::from(reason));
+        why.insert("component".into(), Value::from(self.id.as_str()));
+        event.insert("dropped", Value::Object(why));
+        event
+    }
+}
+
+/// Enqueues a record, waiting while librdkafka's queue is full (backpressure).
+async fn send(producer: &Producer_, mut record: BaseRecord<'_, [u8], [u8], Box<Inflight>>) {
+    producer.context().in_flight.fetch_add(1, Ordering::AcqRel);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err((error, r)) => {
+                // Refused before reaching librdkafka's queue (e.g. larger than
+                // message.max.bytes): report it like a failed delivery.
+                producer.context().in_flight.fetch_sub(1, Ordering::AcqRel);
+                let message = OwnedMessage::new(
+                    r.payload.map(<[u8]>::to_vec),
+                    r.key.map(<[u8]>::to_vec),
+                    r.topic.to_string(),
+                    r.timestamp
+                        .map_or(rdkafka::Timestamp::NotAvailable, rdkafka::Timestamp::CreateTime),
+                    -1,
+                    -1,
+                    r.headers,
+                );
+                let _ = producer.context().returned.send(Returned {
+                    message,
+                    inflight: r.delivery_opaque,
+                    error,
+                });
+                return;
+            }
+        }
+    }
+}

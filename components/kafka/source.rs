@@ -1,0 +1,522 @@
+//! The `kafka` source: a consumer-group member that turns records into events, with
+//! each record's topic, partition, offset, key, timestamp and headers kept.
+//!
+//! How it keeps the at-least-once promise: automatic commits are off. Every batch it
+//! emits carries one acknowledgement handle; a partition's offset is committed only
+//! up to the contiguous run of acknowledged records (see [`super::watermark`]),
+//! every `commit_interval_ms`, when partitions are revoked, and at shutdown. A batch
+//! that comes back errored freezes its partition's offset, so those records are read
+//! again after a restart or rebalance. On revocation the acknowledged part is
+//! committed synchronously and acknowledgements still in flight for the revoked
+//! partitions are ignored (the next owner reads them again: duplicates, never gaps).
+
+use super::client::{Callbacks, Connection, Sasl, Tls};
+use super::watermark::{PartitionKey, Watermarks};
+use crate::ack::{self, BatchNotifier, BatchStatus};
+use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
+use crate::event::{Event, EventBatch};
+use crate::metrics::ComponentMetrics;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use vrl::value::{KeyString, ObjectMap, Value};
+
+/// Options of the `kafka` source.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceConfig {
+    /// Brokers to start from, e.g. `kafka1:9092,kafka2:9092`. Required.
+    pub bootstrap_servers: String,
+    /// Consumer group; members of one group share the partitions. Required.
+    pub group_id: String,
+    /// Topic names, or regular expressions starting with `^`. Required.
+    pub topics: Vec<String>,
+    /// Where a group without a committed offset starts: `earliest` (default) or
+    /// `latest`.
+    #[serde(default = "default_offset_reset")]
+    pub auto_offset_reset: String,
+    /// How the record value becomes the event: `json` (default; an object's fields
+    /// become the event's, anything else goes to `message`), `text` (UTF-8 into
+    /// `message`) or `bytes` (into `message` unchanged).
+    #[serde(default)]
+    pub decoding: Decoding,
+    /// Field receiving the record's topic, partition, offset, key, timestamp and
+    /// headers (default `kafka`; empty to leave them out).
+    #[serde(default = "default_metadata_key")]
+    pub metadata_key: String,
+    /// Most records per batch sent downstream (default 1000).
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// How often acknowledged offsets are committed, in ms (default 1000).
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// Group session timeout, in ms (default 10000): how soon a dead member's
+    /// partitions move to the others.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
+    /// How often consumer lag is refreshed, in ms (default 5000).
+    #[serde(default = "default_statistics_interval_ms")]
+    pub statistics_interval_ms: u64,
+    /// SASL credentials (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+    pub sasl: Option<Sasl>,
+    /// TLS to the brokers.
+    pub tls: Option<Tls>,
+    /// Any librdkafka consumer property, applied last.
+    #[serde(default)]
+    pub librdkafka_options: BTreeMap<String, String>,
+}
+
+/// How a record value becomes an event.
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Decoding {
+    #[default]
+    Json,
+    Text,
+    Bytes,
+}
+
+fn default_offset_reset() -> String {
+    "earliest".into()
+}
+fn default_metadata_key() -> String {
+    "kafka".into()
+}
+fn default_max_batch_events() -> usize {
+    1000
+}
+fn default_commit_interval_ms() -> u64 {
+    1000
+}
+fn default_session_timeout_ms() -> u64 {
+    10_000
+}
+fn default_statistics_interval_ms() -> u64 {
+    5000
+}
+
+/// Builds the `kafka` source.
+pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
+    let config: KafkaSourceConfig = parse_options(options)?;
+    if config.group_id.trim().is_empty() {
+        return Err(BuildError::key("group_id", "must not be empty"));
+    }
+    if config.topics.is_empty() {
+        return Err(BuildError::key("topics", "name at least one topic (or a `^regex`)"));
+    }
+    for t in config.topics.iter().filter(|t| t.starts_with('^')) {
+        regex::Regex::new(t).map_err(|e| BuildError::key("topics", format!("`{t}` is not a valid regex: {e}")))?;
+    }
+    let reset = match config.auto_offset_reset.as_str() {
+        "earliest" | "smallest" | "beginning" => "earliest",
+        "latest" | "largest" | "end" => "latest",
+        other => {
+            return Err(BuildError::key(
+                "auto_offset_reset",
+                format!("`{other}` is not `earliest` or `latest`"),
+            ));
+        }
+    };
+    if config.max_batch_events == 0 {
+        return Err(BuildError::key("max_batch_events", "must be at least 1"));
+    }
+    let session = config.session_timeout_ms.to_string();
+    let stats = config.statistics_interval_ms.to_string();
+    let client = Connection {
+        bootstrap_servers: &config.bootstrap_servers,
+        sasl: config.sasl.as_ref(),
+        tls: config.tls.as_ref(),
+        librdkafka_options: &config.librdkafka_options,
+    }
+    .client_config(&[
+        ("group.id", &config.group_id),
+        ("client.id", &cx.id),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("enable.partition.eof", "false"),
+        ("auto.offset.reset", reset),
+        ("session.timeout.ms", &session),
+        ("statistics.interval.ms", &stats),
+    ])?;
+    client
+        .create_native_config()
+        .map_err(|e| BuildError::key("librdkafka_options", format!("librdkafka refuses the settings: {e}")))?;
+    Ok(Built::source(KafkaSource {
+        id: cx.id.clone(),
+        client,
+        config,
+    })
+    .with_outputs(vec!["dropped".into()]))
+}
+
+struct KafkaSource {
+    id: String,
+    client: ClientConfig,
+    config: KafkaSourceConfig,
+}
+
+/// The consumer's callbacks: commits on revocation, lag from statistics.
+struct ConsumerCallbacks {
+    client: Callbacks,
+    watermarks: Arc<Mutex<Watermarks>>,
+}
+
+fn lock(w: &Mutex<Watermarks>) -> MutexGuard<'_, Watermarks> {
+    w.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl ClientContext for ConsumerCallbacks {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.client.log(level, fac, message)
+    }
+    fn stats(&self, statistics: Statistics) {
+        self.client.stats(statistics)
+    }
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.client.error(error, reason)
+    }
+}
+
+impl ConsumerContext for ConsumerCallbacks {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(list) = rebalance {
+            let revoked: Vec<PartitionKey> = list
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect();
+            let mut w = lock(&self.watermarks);
+            let offsets: Vec<_> = w.to_commit().into_iter().filter(|(k, _)| revoked.contains(k)).collect();
+            commit(consumer, &offsets, CommitMode::Sync, &self.client);
+            let in_flight = w.in_flight();
+            w.revoke(&revoked);
+            tracing::info!(component = %self.client.id, partitions = ?revoked, committed = offsets.len(), in_flight_batches = in_flight, "Partitions revoked; their acknowledged offsets are committed.");
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let assigned: Vec<String> = list
+                    .elements()
+                    .iter()
+                    .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+                    .collect();
+                tracing::info!(component = %self.client.id, partitions = ?assigned, "Partitions assigned.");
+            }
+            Rebalance::Error(e) => {
+                self.client.metrics.error("rebalance", 1);
+                tracing::warn!(component = %self.client.id, error = %e, "Rebalance failed.");
+            }
+            Rebalance::Revoke(_) => {}
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            self.client.metrics.error("commit", 1);
+            if self.client.metrics.log_due() {
+                tracing::warn!(component = %self.client.id, error = %e, "Offset commit failed; it is retried with the next one.");
+            }
+        }
+    }
+}
+
+/// Commits `offsets` (next offset to read, per partition).
+fn commit<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    offsets: &[(PartitionKey, i64)],
+    mode: CommitMode,
+    callbacks: &Callbacks,
+) {
+    if offsets.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for ((topic, partition), offset) in offsets {
+        if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(*offset)) {
+            tracing::warn!(component = %callbacks.id, topic, partition, error = %e, "Cannot list an offset to commit.");
+        }
+    }
+    if let Err(e) = consumer.commit(&list, mode) {
+        callbacks.metrics.error("commit", 1);
+        if callbacks.metrics.log_due() {
+            tracing::warn!(component = %callbacks.id, error = %e, "Offset commit failed; it is retried with the next one.");
+        }
+    }
+}
+
+type Consumer_ = StreamConsumer<ConsumerCallbacks>;
+
+impl Source for KafkaSource {
+    fn run(self: Box<Self>, mut cx: SourceContext) -> BoxFuture {
+        Box::pin(async move {
+            let watermarks = Arc::new(Mutex::new(Watermarks::default()));
+            let callbacks = ConsumerCallbacks {
+                client: Callbacks::new(&self.id, cx.metrics.clone()),
+                watermarks: watermarks.clone(),
+            };
+            let consumer: Consumer_ = self
+                .client
+                .create_with_context(callbacks)
+                .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
+            let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+            consumer
+                .subscribe(&topics)
+                .map_err(|e| format!("cannot subscribe to {topics:?}: {e}"))?;
+            tracing::info!(component = %self.id, topics = ?topics, group = %self.config.group_id, "Kafka consumer started.");
+            let dropped_out = cx.out.named("dropped").cloned().unwrap_or_default();
+            let mut commit_tick = tokio::time::interval(Duration::from_millis(self.config.commit_interval_ms.max(10)));
+            commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                let first = tokio::select! {
+                    _ = cx.shutdown.wait() => break,
+                    _ = commit_tick.tick() => {
+                        self.commit_acknowledged(&consumer, &watermarks, CommitMode::Async);
+                        continue;
+                    }
+                    m = consumer.recv() => m,
+                };
+                let mut batch = Batch::default();
+                self.take(first, &mut batch, &cx.metrics);
+                while batch.len() < self.config.max_batch_events {
+                    match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
+                        Ok(m) => self.take(m, &mut batch, &cx.metrics),
+                        Err(_) => break,
+                    }
+                }
+                self.emit(batch, &watermarks, &cx, &dropped_out).await;
+            }
+            // Stop reading, let the outputs close, and commit what gets acknowledged.
+            drop(cx.out);
+            drop(dropped_out);
+            loop {
+                let settled = lock(&watermarks).in_flight() == 0;
+                self.commit_acknowledged(&consumer, &watermarks, CommitMode::Sync);
+                if settled {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            consumer.unsubscribe();
+            tracing::info!(component = %self.id, "Kafka consumer stopped; acknowledged offsets are committed.");
+            Ok(())
+        })
+    }
+}
+
+/// Records received since the last emit, and the last offset per partition.
+#[derive(Default)]
+struct Batch {
+    events: EventBatch,
+    dropped: EventBatch,
+    last: BTreeMap<PartitionKey, i64>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.events.len() + self.dropped.len()
+    }
+}
+
+impl KafkaSource {
+    fn commit_acknowledged(&self, consumer: &Consumer_, watermarks: &Mutex<Watermarks>, mode: CommitMode) {
+        let offsets = lock(watermarks).to_commit();
+        for ((topic, partition), offset) in &offsets {
+            consumer
+                .context()
+                .client
+                .metrics
+                .gauge(&format!("committed.{topic}.{partition}"), *offset as u64);
+        }
+        commit(consumer, &offsets, mode, &consumer.context().client);
+    }
+
+    /// Turns one received record into an event of the batch (or of its dropped part).
+    fn take(&self, received: KafkaResult<BorrowedMessage<'_>>, batch: &mut Batch, metrics: &ComponentMetrics) {
+        let message = match received {
+            Ok(m) => m,
+            Err(e) => {
+                metrics.error("consume", 1);
+                if metrics.log_due() {
+                    tracing::warn!(component = %self.id, error = %e, "Kafka consume error.");
+                }
+                return;
+            }
+        };
+        let payload = message.payload().unwrap_or_default();
+        metrics.received(1, payload.len() as u64);
+        let key = (message.topic().to_string(), message.partition());
+        batch.last.insert(key, message.offset());
+        let (mut fields, error) = decode(payload, self.config.decoding);
+        if !fields.contains_key("timestamp") {
+            let ts = message
+                .timestamp()
+                .to_millis()
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .unwrap_or_else(chrono::Utc::now);
+            fields.insert(KeyString::from("timestamp"), Value::Timestamp(ts));
+        }
+        if !self.config.metadata_key.is_empty() {
+            fields.insert(KeyString::from(self.config.metadata_key.as_str()), metadata(&message));
+        }
+        match error {
+            None => batch.events.push(Event::from_map(fields)),
+            Some(reason) => {
+                metrics.discarded("undecodable", 1);
+                if metrics.log_due() {
+                    tracing::warn!(component = %self.id, topic = message.topic(), partition = message.partition(), offset = message.offset(), reason = %reason, "A record cannot be decoded; it goes to the dropped output.");
+                }
+                let mut why = ObjectMap::new();
+                why.insert("reason".into(), Value::from(reason));
+                why.insert("component".into(), Value::from(self.id.as_str()));
+                fields.insert("dropped".into(), Value::Object(why));
+                batch.dropped.push(Event::from_map(fields));
+            }
+        }
+    }
+
+    /// Sends a batch under one acknowledgement handle and tracks its offsets.
+    async fn emit(
+        &self,
+        batch: Batch,
+        watermarks: &Arc<Mutex<Watermarks>>,
+        cx: &SourceContext,
+        dropped_out: &crate::component::Fanout,
+    ) {
+        if batch.last.is_empty() {
+            return;
+        }
+        let (notifier, ack_rx) = BatchNotifier::new();
+        let tracked: Vec<(PartitionKey, u64, i64)> = {
+            let mut w = lock(watermarks);
+            batch
+                .last
+                .into_iter()
+                .map(|(k, last)| {
+                    let generation = w.track(&k, last);
+                    (k, generation, last)
+                })
+                .collect()
+        };
+        let w = watermarks.clone();
+        tokio::spawn(async move {
+            let status = ack::wait(ack_rx).await;
+            let ok = status != BatchStatus::Errored;
+            let mut w = lock(&w);
+            for (k, generation, last) in &tracked {
+                w.ack(k, *generation, *last, ok);
+            }
+        });
+        let events: EventBatch = batch.events.into_iter().map(|e| e.with_notifier(&notifier)).collect();
+        let dropped: EventBatch = batch.dropped.into_iter().map(|e| e.with_notifier(&notifier)).collect();
+        drop(notifier);
+        let n = events.len() as u64;
+        if !dropped.is_empty() {
+            dropped_out.send(dropped).await;
+        }
+        if cx.out.default.send(events).await {
+            cx.metrics.sent(n, 0);
+        }
+    }
+}
+
+/// The event fields of a record value, and why it could not be decoded (then the
+/// value is kept as `message`, lossily as text).
+fn decode(payload: &[u8], decoding: Decoding) -> (ObjectMap, Option<String>) {
+    let mut fields = ObjectMap::new();
+    let raw = || Value::Bytes(bytes::Bytes::copy_from_slice(payload));
+    let error = match decoding {
+        Decoding::Bytes => {
+            fields.insert(KeyString::from("message"), raw());
+            None
+        }
+        Decoding::Text => {
+            let error = simdutf8::basic::from_utf8(payload)
+                .err()
+                .map(|_| "the value is not valid UTF-8".to_string());
+            fields.insert(KeyString::from("message"), raw());
+            error
+        }
+        Decoding::Json => match serde_json::from_slice::<Value>(payload) {
+            Ok(Value::Object(map)) => return (map, None),
+            Ok(other) => {
+                fields.insert(KeyString::from("message"), other);
+                None
+            }
+            Err(e) => {
+                fields.insert(
+                    KeyString::from("message"),
+                    Value::from(String::from_utf8_lossy(payload).into_owned()),
+                );
+                Some(format!("the value is not JSON: {e}"))
+            }
+        },
+    };
+    (fields, error)
+}
+
+/// The record's topic, partition, offset, key, timestamp and headers.
+fn metadata(message: &BorrowedMessage<'_>) -> Value {
+    let mut m = ObjectMap::new();
+    m.insert("topic".into(), crate::event::interned(message.topic()));
+    m.insert("partition".into(), Value::Integer(i64::from(message.partition())));
+    m.insert("offset".into(), Value::Integer(message.offset()));
+    m.insert(
+        "key".into(),
+        message
+            .key()
+            .map_or(Value::Null, |k| Value::Bytes(bytes::Bytes::copy_from_slice(k))),
+    );
+    m.insert(
+        "timestamp".into(),
+        message
+            .timestamp()
+            .to_millis()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .map_or(Value::Null, Value::Timestamp),
+    );
+    let mut headers = ObjectMap::new();
+    if let Some(h) = message.headers() {
+        for header in h.iter() {
+            let value = header
+                .value
+                .map_or(Value::Null, |v| Value::Bytes(bytes::Bytes::copy_from_slice(v)));
+            headers.insert(header.key.into(), value);
+        }
+    }
+    m.insert("headers".into(), Value::Object(headers));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodings() {
+        let (f, e) = decode(br#"{"a":1}"#, Decoding::Json);
+        assert_eq!((f.get("a"), e), (Some(&Value::Integer(1)), None));
+        let (f, e) = decode(b"[1]", Decoding::Json);
+        assert!(e.is_none() && f.contains_key("message"));
+        let (f, e) = decode(b"not json", Decoding::Json);
+        assert!(e.unwrap().contains("not JSON"));
+        assert_eq!(f.get("message"), Some(&Value::from("not json")));
+        let (_, e) = decode(b"\xff\xfe", Decoding::Text);
+        assert!(e.unwrap().contains("UTF-8"));
+        let (f, e) = decode(b"\xff\xfe", Decoding::Bytes);
+        assert!(e.is_none());
+        assert_eq!(
+            f.get("message"),
+            Some(&Value::Bytes(bytes::Bytes::from_static(b"\xff\xfe")))
+        );
+    }
+}
