@@ -21,7 +21,6 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -207,19 +206,18 @@ path = "{dead}"
 }
 
 /// The exit code, or -1 (after killing it) when pipe has not exited within `secs`.
-async fn exit_code(mut child: Child, secs: u64) -> i32 {
+async fn exit_code(mut pipe: Pipe, secs: u64) -> i32 {
     for _ in 0..secs * 10 {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = pipe.child.try_wait().unwrap() {
             return status.code().unwrap_or(-1);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = child.kill();
     -1
 }
 
-fn start_pipe(topology: &Path, log: &Path) -> Child {
-    Pipe::start(topology, log).child
+fn start_pipe(topology: &Path, log: &Path) -> Pipe {
+    Pipe::start(topology, log)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,6 @@ use super::watermark::{PartitionKey, Watermarks};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
 use crate::event::{Event, EventBatch};
-use crate::metrics::ComponentMetrics;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -220,7 +219,8 @@ impl ConsumerContext for ConsumerCallbacks {
         }
     }
 
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        tracing::debug!(component = %self.client.id, result = ?result, offsets = ?offsets, "Offsets committed.");
         if let Err(e) = result {
             self.client.metrics.error("commit", 1);
             if self.client.metrics.log_due() {
@@ -286,10 +286,10 @@ impl Source for KafkaSource {
                     m = consumer.recv() => m,
                 };
                 let mut batch = Batch::default();
-                self.take(first, &mut batch, &cx.metrics);
+                self.take(first, &mut batch, &consumer.context().client);
                 while batch.len() < self.config.max_batch_events {
                     match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                        Ok(m) => self.take(m, &mut batch, &cx.metrics),
+                        Ok(m) => self.take(m, &mut batch, &consumer.context().client),
                         Err(_) => break,
                     }
                 }
@@ -341,9 +341,12 @@ impl KafkaSource {
     }
 
     /// Turns one received record into an event of the batch (or of its dropped part).
-    fn take(&self, received: KafkaResult<BorrowedMessage<'_>>, batch: &mut Batch, metrics: &ComponentMetrics) {
+    fn take(&self, received: KafkaResult<BorrowedMessage<'_>>, batch: &mut Batch, client: &Callbacks) {
+        let metrics = &client.metrics;
         let message = match received {
             Ok(m) => m,
+            // Brokers going away is logged once, as a state change, by the callbacks.
+            Err(e) if e.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::AllBrokersDown) => return,
             Err(e) => {
                 metrics.error("consume", 1);
                 if metrics.log_due() {
@@ -352,6 +355,7 @@ impl KafkaSource {
                 return;
             }
         };
+        client.reachable();
         let payload = message.payload().unwrap_or_default();
         metrics.received(1, payload.len() as u64);
         let key = (message.topic().to_string(), message.partition());

@@ -64,7 +64,6 @@ pub type PartitionKey = (String, i32);
 pub struct Watermarks {
     /// Partitions currently assigned, with the generation they were assigned in.
     partitions: BTreeMap<PartitionKey, (u64, PartitionWatermark)>,
-    committed: BTreeMap<PartitionKey, i64>,
     generation: u64,
 }
 
@@ -90,20 +89,13 @@ impl Watermarks {
         }
     }
 
-    /// Offsets to commit: every partition whose watermark moved since the last call.
-    pub fn to_commit(&mut self) -> Vec<(PartitionKey, i64)> {
-        let mut out = Vec::new();
-        for (key, (_, w)) in &self.partitions {
-            if let Some(offset) = w.committable()
-                && self.committed.get(key) != Some(&offset)
-            {
-                out.push((key.clone(), offset));
-            }
-        }
-        for (key, offset) in &out {
-            self.committed.insert(key.clone(), *offset);
-        }
-        out
+    /// Offsets to commit: every partition with an acknowledged record. Committed
+    /// again each time, so a commit that failed (brokers away) is simply retried.
+    pub fn to_commit(&self) -> Vec<(PartitionKey, i64)> {
+        self.partitions
+            .iter()
+            .filter_map(|(key, (_, w))| Some((key.clone(), w.committable()?)))
+            .collect()
     }
 
     /// Forgets revoked partitions (after their acknowledged offsets were committed):
@@ -112,7 +104,6 @@ impl Watermarks {
         self.generation += 1;
         for key in keys {
             self.partitions.remove(key);
-            self.committed.remove(key);
         }
     }
 
@@ -167,7 +158,7 @@ mod tests {
     }
 
     #[test]
-    fn rebalance_mid_batch_ignores_stale_acks_and_commits_once() {
+    fn rebalance_mid_batch_ignores_stale_acks() {
         let p0: PartitionKey = ("t".into(), 0);
         let p1: PartitionKey = ("t".into(), 1);
         let mut ws = Watermarks::default();
@@ -179,7 +170,6 @@ mod tests {
         let mut first = ws.to_commit();
         first.sort();
         assert_eq!(first, vec![(p0.clone(), 10), (p1.clone(), 5)]);
-        assert!(ws.to_commit().is_empty(), "nothing moved since");
         // p0 is revoked while its second batch is in flight, then assigned again and
         // re-read from the committed offset 10.
         ws.revoke(std::slice::from_ref(&p0));

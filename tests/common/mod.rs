@@ -22,10 +22,16 @@ pub struct Pipe {
 impl Pipe {
     /// Starts `pipe -t topology` with its logs going to `log`.
     pub fn start(topology: &Path, log: &Path) -> Pipe {
+        Pipe::start_env(topology, log, &[])
+    }
+
+    /// Starts `pipe -t topology` with extra environment variables.
+    pub fn start_env(topology: &Path, log: &Path, env: &[(&str, String)]) -> Pipe {
         let stderr = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(pipe_bin())
             .arg("-t")
             .arg(topology)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -51,9 +57,22 @@ impl Pipe {
         wait_exit(&mut self.child, secs)
     }
 
+    /// True while the process runs.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().ok().flatten().is_none()
+    }
+
     /// SIGKILL and reap.
     pub fn kill9(mut self) {
         self.signal("KILL");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Pipe {
+    /// A test that fails midway leaves no process behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
