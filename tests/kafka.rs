@@ -342,6 +342,7 @@ fn broker_down_for_10s_loses_nothing() {
         "no progress\n{}",
         w.logs()
     );
+    std::thread::sleep(Duration::from_secs(2));
     w.broker.command("down");
     let during = w.delivered().len();
     std::thread::sleep(Duration::from_secs(10));

@@ -169,6 +169,13 @@ impl ClientContext for Callbacks {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
+            // One broker connection dropped: librdkafka reconnects by itself; all of
+            // them gone is the state change worth a line (below).
+            self.metrics.error("broker_transport", 1);
+            tracing::debug!(component = %self.id, reason, "A Kafka broker connection failed; reconnecting.");
+            return;
+        }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
             self.metrics.error("brokers_down", 1);
             if !self.brokers_down.swap(true, Ordering::Relaxed) {
