@@ -193,7 +193,7 @@ fn run(cli: &Cli) -> ExitCode {
     };
     let report = runtime.block_on(pipe::topology::run(topology));
     for m in &report.metrics {
-        tracing::info!(component = %m.id, kind = m.kind, events_in = m.events_in, events_out = m.events_out, bytes_out = m.bytes_out, errors = ?m.errors, discarded = ?m.discarded, "Component counters at exit.");
+        tracing::info!(component = %m.id, kind = m.kind, events_in = m.events_in, events_out = m.events_out, bytes_out = m.bytes_out, errors = ?m.errors, discarded = ?m.discarded, gauges = ?m.gauges, "Component counters at exit.");
     }
     // Blocking threads (a stdin reader) must not hold the exit.
     runtime.shutdown_background();

@@ -101,12 +101,14 @@ impl Template {
 pub fn time_of(value: &Value) -> Option<DateTime<Utc>> {
     match value {
         Value::Timestamp(t) => Some(*t),
-        Value::Bytes(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc)),
+        Value::Bytes(b) => std::str::from_utf8(b).ok().and_then(parse_rfc3339),
+        Value::String(s) => parse_rfc3339(s),
         _ => None,
     }
+}
+
+fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 fn push_text(parts: &mut Vec<Part>, text: &str) -> Result<(), TemplateError> {

@@ -257,6 +257,13 @@ fn edge_to_aggregator_500k_lines_exactly_once_lz4() {
     eprintln!("500,000 lines edge → broker → aggregator in {elapsed:.1?}");
     assert_eq!(edge.stop(60), 0, "{}", w.logs());
     assert_eq!(aggregator.stop(60), 0, "{}", w.logs());
+    let counters = log_lines_with(&w.path("aggregator-1.log"), "component=kafka_in kind=\"source\"");
+    assert!(
+        counters
+            .iter()
+            .any(|l| l.contains("consumer_lag.") && l.contains("committed.")),
+        "consumer lag and committed offsets are counted per partition: {counters:?}"
+    );
     let codecs = record_batch_codecs(&w.broker.bootstrap, &w.topic);
     if std::env::var("PIPE_TEST_KAFKA_BOOTSTRAP").is_ok() && codecs.is_empty() {
         eprintln!("the bootstrap broker leads no partition of the topic; codec not checked");
@@ -391,9 +398,7 @@ fn poison_record_is_routed_and_the_rest_flows() {
     assert_eq!(aggregator.stop(60), 0);
     let counters = log_lines_with(&w.path("aggregator-1.log"), "component=kafka_in kind=\"source\"");
     assert!(
-        counters
-            .iter()
-            .any(|l| l.contains("undecodable\": 1") || l.contains("\"undecodable\": 1")),
+        counters.iter().any(|l| l.contains("\"undecodable\": 1")),
         "counted: {counters:?}"
     );
     assert_eq!(edge.stop(60), 0);

@@ -32,7 +32,7 @@ fn default_mechanism() -> String {
 }
 
 /// TLS to the brokers.
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// CA certificate(s) to trust, PEM (default: the system's).
@@ -50,6 +50,18 @@ pub struct Tls {
 
 fn yes() -> bool {
     true
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            ca_file: None,
+            crt_file: None,
+            key_file: None,
+            key_password: None,
+            verify_hostname: true,
+        }
+    }
 }
 
 /// The connection options both components take.
@@ -187,5 +199,66 @@ impl ClientContext for Callbacks {
         if self.metrics.log_due() {
             tracing::warn!(component = %self.id, error = %error, reason, "Kafka client error.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(sasl: Option<&Sasl>, tls: Option<&Tls>, extra: &BTreeMap<String, String>) -> ClientConfig {
+        Connection {
+            bootstrap_servers: "k1:9092,k2:9092",
+            sasl,
+            tls,
+            librdkafka_options: extra,
+        }
+        .client_config(&[("acks", "all"), ("linger.ms", "5")])
+        .unwrap()
+    }
+
+    #[test]
+    fn security_protocol_follows_the_tables_and_passthrough_wins() {
+        let none = BTreeMap::new();
+        assert_eq!(config(None, None, &none).get("security.protocol"), Some("plaintext"));
+        let sasl = Sasl {
+            mechanism: "scram-sha-512".into(),
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let c = config(Some(&sasl), Some(&Tls::default()), &none);
+        assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(c.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert_eq!(c.get("ssl.endpoint.identification.algorithm"), Some("https"));
+        let extra = BTreeMap::from([("linger.ms".to_string(), "50".to_string())]);
+        assert_eq!(config(None, None, &extra).get("linger.ms"), Some("50"));
+    }
+
+    #[test]
+    fn mistakes_name_the_key() {
+        let none = BTreeMap::new();
+        let bad = Sasl {
+            mechanism: "GSSAPI".into(),
+            username: "u".into(),
+            password: "p".into(),
+        };
+        let c = Connection {
+            bootstrap_servers: "k:9092",
+            sasl: Some(&bad),
+            tls: None,
+            librdkafka_options: &none,
+        };
+        assert_eq!(c.client_config(&[]).unwrap_err().key.as_deref(), Some("sasl.mechanism"));
+        let tls = Tls {
+            ca_file: Some("/nonexistent/ca.pem".into()),
+            ..Tls::default()
+        };
+        let c = Connection {
+            bootstrap_servers: "k:9092",
+            sasl: None,
+            tls: Some(&tls),
+            librdkafka_options: &none,
+        };
+        assert_eq!(c.client_config(&[]).unwrap_err().key.as_deref(), Some("tls.ca_file"));
     }
 }

@@ -175,12 +175,13 @@ mod tests {
         ws.revoke(std::slice::from_ref(&p0));
         let g0_new = ws.track(&p0, 19);
         ws.ack(&p0, g0b, 19, true);
-        assert!(
-            ws.to_commit().is_empty(),
+        assert_eq!(
+            ws.to_commit(),
+            vec![(p1.clone(), 5)],
             "an acknowledgement from the old assignment commits nothing"
         );
         ws.ack(&p0, g0_new, 19, true);
-        assert_eq!(ws.to_commit(), vec![(p0, 20)]);
+        assert_eq!(ws.to_commit(), vec![(p0, 20), (p1, 5)]);
         assert_eq!(ws.in_flight(), 0);
     }
 }
