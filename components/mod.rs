@@ -9,6 +9,7 @@ pub mod file;
 pub mod http;
 pub mod kafka;
 pub mod remap;
+pub mod sql;
 
 use crate::component::{ComponentDef, Kind};
 
@@ -22,6 +23,7 @@ pub static REGISTRY: &[ComponentDef] = &[
     remap::REMAP,
     remap::FILTER,
     remap::ROUTE,
+    sql::SQL,
     file::SINK,
     elasticsearch::SINK,
     kafka::SINK,

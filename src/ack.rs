@@ -42,6 +42,9 @@ impl BatchStatus {
 pub struct BatchNotifier {
     status: AtomicU8,
     tx: Option<oneshot::Sender<BatchStatus>>,
+    /// Notifiers of the events this batch was computed from (e.g. the rows of a SQL
+    /// window): they hear this batch's status when it completes.
+    parents: Finalizers,
 }
 
 /// The receiving side of a batch's acknowledgement.
@@ -54,8 +57,19 @@ impl BatchNotifier {
         let notifier = Arc::new(BatchNotifier {
             status: AtomicU8::new(0),
             tx: Some(tx),
+            parents: Finalizers::default(),
         });
         (notifier, rx)
+    }
+
+    /// A notifier for events computed from others: when every event holding it is
+    /// finalized, its status goes to all of `parents`.
+    pub fn linked(parents: Finalizers) -> Arc<Self> {
+        Arc::new(BatchNotifier {
+            status: AtomicU8::new(0),
+            tx: None,
+            parents,
+        })
     }
 
     /// Records a status for one event; the batch keeps the worst one.
@@ -66,9 +80,11 @@ impl BatchNotifier {
 
 impl Drop for BatchNotifier {
     fn drop(&mut self) {
+        let status = BatchStatus::from_u8(self.status.load(Ordering::Acquire));
         if let Some(tx) = self.tx.take() {
-            let _ = tx.send(BatchStatus::from_u8(self.status.load(Ordering::Acquire)));
+            let _ = tx.send(status);
         }
+        self.parents.finalize(status);
     }
 }
 
@@ -78,7 +94,7 @@ pub async fn wait(rx: BatchReceiver) -> BatchStatus {
 }
 
 /// The notifiers of many events, deduplicated, so a sink can acknowledge after a flush.
-#[derive(Default)]
+#[derive(Default, Debug)]
 pub struct Finalizers(Vec<Arc<BatchNotifier>>);
 
 impl Finalizers {
@@ -96,6 +112,13 @@ impl Finalizers {
     pub fn finalize(&mut self, status: BatchStatus) {
         for n in self.0.drain(..) {
             n.update(status);
+        }
+    }
+
+    /// Moves every notifier of `other` into this set.
+    pub fn extend(&mut self, mut other: Finalizers) {
+        for n in other.0.drain(..) {
+            self.push(n);
         }
     }
 
@@ -126,6 +149,27 @@ mod tests {
         b.update(BatchStatus::Delivered);
         drop(b);
         assert_eq!(wait(rx).await, BatchStatus::Rejected);
+    }
+
+    #[tokio::test]
+    async fn a_linked_notifier_reports_to_every_parent() {
+        let (a, mut rx_a) = BatchNotifier::new();
+        let (b, rx_b) = BatchNotifier::new();
+        let mut parents = Finalizers::default();
+        parents.push(a);
+        parents.push(b);
+        let child = BatchNotifier::linked(parents);
+        let copy = child.clone();
+        child.update(BatchStatus::Delivered);
+        drop(child);
+        assert!(
+            rx_a.try_recv().is_err(),
+            "a copy of the derived event is still in flight"
+        );
+        copy.update(BatchStatus::Rejected);
+        drop(copy);
+        assert_eq!(wait(rx_a).await, BatchStatus::Rejected);
+        assert_eq!(wait(rx_b).await, BatchStatus::Rejected);
     }
 
     #[tokio::test]

@@ -303,6 +303,8 @@ pub trait Transform: Send {
     fn clone_box(&self) -> Option<Box<dyn Transform>> {
         None
     }
+    /// Emits what the transform still holds (open windows) once its input has ended.
+    fn flush(&mut self, _out: &mut TransformOutput, _metrics: &ComponentMetrics) {}
 }
 
 /// Handed to a running sink.

@@ -132,6 +132,13 @@ impl World {
             ("PIPE_KAFKA_TOPIC", self.topic.clone()),
             ("PIPE_KAFKA_GROUP", self.group.clone()),
             ("PIPE_KAFKA_SESSION_TIMEOUT_MS", "6000".into()),
+            (
+                "PIPE_AGGREGATOR_RATES",
+                self.path(&format!("rates-{name}")).display().to_string(),
+            ),
+            // Short windows: offsets wait for the error-rate window to be written.
+            ("PIPE_ERROR_RATE_WINDOW", "1s".into()),
+            ("PIPE_ERROR_RATE_LATENESS", "0s".into()),
         ];
         Pipe::start_env(
             &topology("aggregator.toml"),
@@ -289,8 +296,9 @@ fn aggregator_killed_mid_run_loses_nothing() {
         "no progress\n{}",
         w.logs()
     );
-    // Past at least one commit interval, so part of what was delivered is committed.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Past a few error-rate windows and commit intervals, so part of what was
+    // delivered is committed.
+    std::thread::sleep(Duration::from_secs(3));
     aggregator.kill9();
     let seen_at_kill = w.delivered().len() as u64;
     let restarted = w.aggregator("1");

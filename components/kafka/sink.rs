@@ -311,7 +311,7 @@ fn is_permanent(error: &KafkaError) -> bool {
     )
 }
 
-type Producer_ = ThreadedProducer<ProducerCallbacks>;
+type KafkaProducer = ThreadedProducer<ProducerCallbacks>;
 
 impl Sink for KafkaSink {
     fn run(self: Box<Self>, mut cx: SinkContext) -> BoxFuture {
@@ -322,7 +322,7 @@ impl Sink for KafkaSink {
                 in_flight: AtomicUsize::new(0),
                 returned: returned_tx,
             };
-            let producer: Producer_ = self
+            let producer: KafkaProducer = self
                 .client
                 .create_with_context(callbacks)
                 .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
@@ -363,7 +363,7 @@ impl Sink for KafkaSink {
 
 /// Fails the sink when the idempotent producer hit a fatal error (it cannot go on);
 /// what it holds stays unacknowledged and is read again after a restart.
-fn fatal(producer: &Producer_) -> Result<(), String> {
+fn fatal(producer: &KafkaProducer) -> Result<(), String> {
     match producer.client().fatal_error() {
         Some((code, reason)) => Err(format!("the Kafka producer failed for good ({code:?}): {reason}")),
         None => Ok(()),
@@ -386,7 +386,12 @@ async fn send_dropped(out: &Fanout, events: Vec<Event>) {
 impl KafkaSink {
     /// Hands one event to librdkafka, waiting while its queue is full. An event that
     /// cannot become a record comes back with the reason.
-    async fn produce(&self, producer: &Producer_, mut event: Event, buf: &mut Vec<u8>) -> Result<(), (Event, String)> {
+    async fn produce(
+        &self,
+        producer: &KafkaProducer,
+        mut event: Event,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), (Event, String)> {
         let topic = match self.topic.render(&event) {
             Ok(t) if !t.is_empty() => t,
             Ok(_) => return Err((event, "the topic template renders empty".into())),
@@ -458,7 +463,13 @@ impl KafkaSink {
     }
 
     /// Produces a returned record again, or routes it to the dropped output.
-    async fn handle_returned(&self, producer: &Producer_, r: Returned, dropped: &Fanout, metrics: &ComponentMetrics) {
+    async fn handle_returned(
+        &self,
+        producer: &KafkaProducer,
+        r: Returned,
+        dropped: &Fanout,
+        metrics: &ComponentMetrics,
+    ) {
         let Returned {
             message,
             mut inflight,
@@ -523,7 +534,7 @@ impl KafkaSink {
 }
 
 /// Enqueues a record, waiting while librdkafka's queue is full (backpressure).
-async fn send(producer: &Producer_, mut record: BaseRecord<'_, [u8], [u8], Box<Inflight>>) {
+async fn send(producer: &KafkaProducer, mut record: BaseRecord<'_, [u8], [u8], Box<Inflight>>) {
     producer.context().in_flight.fetch_add(1, Ordering::AcqRel);
     loop {
         match producer.send(record) {

@@ -254,7 +254,7 @@ fn commit<C: ConsumerContext>(
     }
 }
 
-type Consumer_ = StreamConsumer<ConsumerCallbacks>;
+type KafkaConsumer = StreamConsumer<ConsumerCallbacks>;
 
 impl Source for KafkaSource {
     fn run(self: Box<Self>, mut cx: SourceContext) -> BoxFuture {
@@ -264,7 +264,7 @@ impl Source for KafkaSource {
                 client: Callbacks::new(&self.id, cx.metrics.clone()),
                 watermarks: watermarks.clone(),
             };
-            let consumer: Consumer_ = self
+            let consumer: KafkaConsumer = self
                 .client
                 .create_with_context(callbacks)
                 .map_err(|e| format!("cannot create the Kafka consumer: {e}"))?;
@@ -328,7 +328,7 @@ impl Batch {
 }
 
 impl KafkaSource {
-    fn commit_acknowledged(&self, consumer: &Consumer_, watermarks: &Mutex<Watermarks>, mode: CommitMode) {
+    fn commit_acknowledged(&self, consumer: &KafkaConsumer, watermarks: &Mutex<Watermarks>, mode: CommitMode) {
         let offsets = lock(watermarks).to_commit();
         for ((topic, partition), offset) in &offsets {
             consumer

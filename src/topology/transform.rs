@@ -54,6 +54,11 @@ pub async fn run(
             idle.push(t);
             emit(&out, result, &metrics).await;
         } else if !input_open {
+            for t in &mut idle {
+                let mut result = TransformOutput::new(named);
+                t.flush(&mut result, &metrics);
+                emit(&out, result, &metrics).await;
+            }
             return Ok(());
         }
     }

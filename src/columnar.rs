@@ -1,0 +1,421 @@
+//! Events ↔ Arrow record batches: the one place that converts, for the `sql`
+//! transform (and the Parquet archive).
+//!
+//! Columns come from a declared schema (column → type) or are inferred from the events
+//! seen so far, in a stable order (first seen first; the new fields of one event by
+//! name) with stable types: a column's
+//! type only widens (integer → float), and a field whose type varies becomes a string
+//! column for good (counted as `type_conflict`). Nested objects and arrays become JSON
+//! strings. A missing field is a null; a value that does not fit its declared column
+//! is cast where that is lossless, otherwise stored as null and counted
+//! (`cast_failed`).
+
+use crate::event::value_to_string;
+use crate::metrics::ComponentMetrics;
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMicrosecondBuilder, TimestampMillisecondBuilder, TimestampNanosecondBuilder, TimestampSecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
+use std::sync::Arc;
+use vrl::value::{KeyString, ObjectMap, Value};
+
+/// The type of one column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Boolean,
+    Int64,
+    Float64,
+    Utf8,
+    /// UTC timestamps in this unit.
+    Timestamp(TimeUnit),
+}
+
+impl ColumnType {
+    /// Parses a declared type: `string`, `int`, `float`, `bool`, `timestamp` (µs), or
+    /// `timestamp(s|ms|us|ns)`; SQL spellings (`varchar`, `bigint`, `double`,
+    /// `boolean`) too.
+    pub fn parse(s: &str) -> Result<ColumnType, String> {
+        let t = s.trim().to_ascii_lowercase();
+        Ok(match t.as_str() {
+            "string" | "utf8" | "varchar" | "text" | "json" => ColumnType::Utf8,
+            "int" | "int64" | "bigint" | "integer" | "long" => ColumnType::Int64,
+            "float" | "float64" | "double" => ColumnType::Float64,
+            "bool" | "boolean" => ColumnType::Boolean,
+            "timestamp" | "timestamp(us)" => ColumnType::Timestamp(TimeUnit::Microsecond),
+            "timestamp(s)" => ColumnType::Timestamp(TimeUnit::Second),
+            "timestamp(ms)" => ColumnType::Timestamp(TimeUnit::Millisecond),
+            "timestamp(ns)" => ColumnType::Timestamp(TimeUnit::Nanosecond),
+            _ => {
+                return Err(format!(
+                    "unknown column type `{s}` (use string, int, float, bool, timestamp, timestamp(s|ms|us|ns))"
+                ));
+            }
+        })
+    }
+
+    /// The Arrow type.
+    pub fn data_type(self) -> DataType {
+        match self {
+            ColumnType::Boolean => DataType::Boolean,
+            ColumnType::Int64 => DataType::Int64,
+            ColumnType::Float64 => DataType::Float64,
+            ColumnType::Utf8 => DataType::Utf8,
+            ColumnType::Timestamp(unit) => DataType::Timestamp(unit, Some("UTC".into())),
+        }
+    }
+
+    /// The natural column type of a value; `None` for null.
+    fn of(value: &Value) -> Option<ColumnType> {
+        Some(match value {
+            Value::Null => return None,
+            Value::Boolean(_) => ColumnType::Boolean,
+            Value::Integer(_) => ColumnType::Int64,
+            Value::Float(_) => ColumnType::Float64,
+            Value::Timestamp(_) => ColumnType::Timestamp(TimeUnit::Microsecond),
+            _ => ColumnType::Utf8,
+        })
+    }
+}
+
+/// The columns events are converted to: declared, or inferred and growing.
+#[derive(Debug, Clone)]
+pub struct Columns {
+    columns: IndexMap<String, Column>,
+    declared: bool,
+    schema: SchemaRef,
+}
+
+#[derive(Debug, Clone)]
+struct Column {
+    /// `None` while only nulls were seen (a nullable string column meanwhile).
+    ty: Option<ColumnType>,
+}
+
+impl Columns {
+    /// Fixed columns, in the order given.
+    pub fn declared(columns: &[(String, ColumnType)]) -> Columns {
+        let mut c = Columns {
+            columns: columns
+                .iter()
+                .map(|(name, ty)| (name.clone(), Column { ty: Some(*ty) }))
+                .collect(),
+            declared: true,
+            schema: Arc::new(Schema::empty()),
+        };
+        c.rebuild();
+        c
+    }
+
+    /// Columns inferred from the events passed to [`Columns::observe`].
+    pub fn inferred() -> Columns {
+        Columns {
+            columns: IndexMap::new(),
+            declared: false,
+            schema: Arc::new(Schema::empty()),
+        }
+    }
+
+    /// The current Arrow schema.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The column names, in order.
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.keys().map(String::as_str).collect()
+    }
+
+    /// Widens the inferred columns to hold `events`; true when the schema changed.
+    /// Declared columns never change.
+    pub fn observe<'a>(&mut self, events: impl IntoIterator<Item = &'a Value>, metrics: &ComponentMetrics) -> bool {
+        if self.declared {
+            return false;
+        }
+        let mut changed = false;
+        for event in events {
+            let Value::Object(map) = event else { continue };
+            for (key, value) in map {
+                let seen = ColumnType::of(value);
+                match self.columns.get_mut(key.as_str()) {
+                    None => {
+                        self.columns.insert(key.to_string(), Column { ty: seen });
+                        changed = true;
+                    }
+                    Some(col) => {
+                        let merged = match (col.ty, seen) {
+                            (a, None) => a,
+                            (None, b) => b,
+                            (Some(a), Some(b)) if a == b => Some(a),
+                            (Some(ColumnType::Int64), Some(ColumnType::Float64))
+                            | (Some(ColumnType::Float64), Some(ColumnType::Int64)) => Some(ColumnType::Float64),
+                            (Some(ColumnType::Utf8), Some(_)) => Some(ColumnType::Utf8),
+                            (Some(_), Some(_)) => {
+                                metrics.error("type_conflict", 1);
+                                if metrics.log_due() {
+                                    tracing::warn!(component = %metrics.id, field = %key, "A field's type varies between events; its column becomes a string.");
+                                }
+                                Some(ColumnType::Utf8)
+                            }
+                        };
+                        if merged != col.ty {
+                            col.ty = merged;
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if changed {
+            self.rebuild();
+        }
+        changed
+    }
+
+    fn rebuild(&mut self) {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|(name, c)| Field::new(name, c.ty.unwrap_or(ColumnType::Utf8).data_type(), true))
+            .collect();
+        self.schema = Arc::new(Schema::new(fields));
+    }
+
+    /// The events as one record batch of the current schema. Values are looked up
+    /// by column name at the top level of each event.
+    pub fn to_batch<'a>(
+        &self,
+        events: impl ExactSizeIterator<Item = &'a Value> + Clone,
+        metrics: &ComponentMetrics,
+    ) -> Result<RecordBatch, arrow::error::ArrowError> {
+        let n = events.len();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        let mut failed = 0u64;
+        for (name, col) in &self.columns {
+            let field = |e: &'a Value| match e {
+                Value::Object(m) => m.get(name.as_str()),
+                _ => None,
+            };
+            let values = events.clone().map(field);
+            let ty = col.ty.unwrap_or(ColumnType::Utf8);
+            arrays.push(build_array(ty, values, n, &mut failed));
+        }
+        if failed > 0 {
+            metrics.error("cast_failed", failed);
+            if metrics.log_due() {
+                tracing::warn!(component = %metrics.id, values = failed, "Values did not fit their declared column type; stored as null.");
+            }
+        }
+        if arrays.is_empty() {
+            return RecordBatch::try_new_with_options(
+                self.schema.clone(),
+                arrays,
+                &arrow::array::RecordBatchOptions::new().with_row_count(Some(n)),
+            );
+        }
+        RecordBatch::try_new(self.schema.clone(), arrays)
+    }
+}
+
+fn build_array<'a>(
+    ty: ColumnType,
+    values: impl Iterator<Item = Option<&'a Value>>,
+    n: usize,
+    failed: &mut u64,
+) -> ArrayRef {
+    macro_rules! fill {
+        ($builder:expr, $convert:expr) => {{
+            let mut b = $builder;
+            for v in values {
+                match v {
+                    None | Some(Value::Null) => b.append_null(),
+                    Some(v) => match $convert(v) {
+                        Some(x) => b.append_value(x),
+                        None => {
+                            *failed += 1;
+                            b.append_null()
+                        }
+                    },
+                }
+            }
+            Arc::new(b.finish()) as ArrayRef
+        }};
+    }
+    let utc = || -> Arc<str> { "UTC".into() };
+    match ty {
+        ColumnType::Boolean => fill!(BooleanBuilder::with_capacity(n), |v: &Value| match v {
+            Value::Boolean(b) => Some(*b),
+            _ => None,
+        }),
+        ColumnType::Int64 => fill!(Int64Builder::with_capacity(n), |v: &Value| match v {
+            Value::Integer(i) => Some(*i),
+            Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(f.into_inner() as i64),
+            _ => None,
+        }),
+        ColumnType::Float64 => fill!(Float64Builder::with_capacity(n), |v: &Value| match v {
+            Value::Float(f) => Some(f.into_inner()),
+            Value::Integer(i) if i.abs() < (1 << 53) => Some(*i as f64),
+            _ => None,
+        }),
+        ColumnType::Utf8 => fill!(StringBuilder::with_capacity(n, n * 16), |v: &Value| Some(
+            value_to_string(v)
+        )),
+        ColumnType::Timestamp(unit) => {
+            let ts = |v: &Value| crate::template::time_of(v);
+            match unit {
+                TimeUnit::Second => fill!(TimestampSecondBuilder::with_capacity(n).with_timezone(utc()), |v| ts(v)
+                    .map(|t: DateTime<Utc>| t.timestamp())),
+                TimeUnit::Millisecond => {
+                    fill!(
+                        TimestampMillisecondBuilder::with_capacity(n).with_timezone(utc()),
+                        |v| ts(v).map(|t: DateTime<Utc>| t.timestamp_millis())
+                    )
+                }
+                TimeUnit::Microsecond => {
+                    fill!(
+                        TimestampMicrosecondBuilder::with_capacity(n).with_timezone(utc()),
+                        |v| ts(v).map(|t: DateTime<Utc>| t.timestamp_micros())
+                    )
+                }
+                TimeUnit::Nanosecond => fill!(TimestampNanosecondBuilder::with_capacity(n).with_timezone(utc()), |v| {
+                    ts(v).and_then(|t: DateTime<Utc>| t.timestamp_nanos_opt())
+                }),
+            }
+        }
+    }
+}
+
+/// The rows of `batch` as event fields (nulls included as null).
+pub fn to_events(batch: &RecordBatch) -> Vec<ObjectMap> {
+    let schema = batch.schema();
+    let mut rows: Vec<ObjectMap> = (0..batch.num_rows()).map(|_| ObjectMap::new()).collect();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let column = batch.column(i);
+        let name = KeyString::from(field.name().as_str());
+        for (row, map) in rows.iter_mut().enumerate() {
+            map.insert(name.clone(), cell(column.as_ref(), row));
+        }
+    }
+    rows
+}
+
+/// One cell as a value.
+fn cell(array: &dyn Array, row: usize) -> Value {
+    use arrow::array::AsArray;
+    use arrow::datatypes::*;
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    let int = |i: i64| Value::Integer(i);
+    let float = |f: f64| Value::from_f64_or_zero(f);
+    let time = |t: Option<DateTime<Utc>>| t.map_or(Value::Null, Value::Timestamp);
+    match array.data_type() {
+        DataType::Boolean => Value::Boolean(
+            array
+                .as_any()
+                .downcast_ref::<BooleanArray>()
+                .is_some_and(|a| a.value(row)),
+        ),
+        DataType::Int8 => int(array.as_primitive::<Int8Type>().value(row).into()),
+        DataType::Int16 => int(array.as_primitive::<Int16Type>().value(row).into()),
+        DataType::Int32 => int(array.as_primitive::<Int32Type>().value(row).into()),
+        DataType::Int64 => int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => int(array.as_primitive::<UInt8Type>().value(row).into()),
+        DataType::UInt16 => int(array.as_primitive::<UInt16Type>().value(row).into()),
+        DataType::UInt32 => int(array.as_primitive::<UInt32Type>().value(row).into()),
+        DataType::UInt64 => int(array.as_primitive::<UInt64Type>().value(row) as i64),
+        DataType::Float32 => float(array.as_primitive::<Float32Type>().value(row).into()),
+        DataType::Float64 => float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Utf8 => Value::from(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Value::from(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Value::from(array.as_string_view().value(row)),
+        DataType::Timestamp(TimeUnit::Second, _) => time(DateTime::from_timestamp(
+            array.as_primitive::<TimestampSecondType>().value(row),
+            0,
+        )),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => time(DateTime::from_timestamp_millis(
+            array.as_primitive::<TimestampMillisecondType>().value(row),
+        )),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => time(DateTime::from_timestamp_micros(
+            array.as_primitive::<TimestampMicrosecondType>().value(row),
+        )),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => time(Some(DateTime::from_timestamp_nanos(
+            array.as_primitive::<TimestampNanosecondType>().value(row),
+        ))),
+        _ => {
+            let options = arrow::util::display::FormatOptions::default();
+            match arrow::util::display::ArrayFormatter::try_new(array, &options) {
+                Ok(f) => Value::from(f.value(row).to_string()),
+                Err(_) => Value::Null,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(pairs.iter().map(|(k, v)| (KeyString::from(*k), v.clone())).collect())
+    }
+
+    #[test]
+    fn inferred_columns_keep_order_widen_and_fall_back_to_strings() {
+        let m = ComponentMetrics::new("t", "transform");
+        let mut c = Columns::inferred();
+        let a = obj(&[
+            ("n", Value::Integer(1)),
+            ("s", Value::from("x")),
+            ("nested", obj(&[("a", Value::Integer(1))])),
+        ]);
+        let b = obj(&[("n", Value::from_f64_or_zero(1.5)), ("late", Value::Null)]);
+        assert!(c.observe([&a, &b], &m));
+        assert_eq!(
+            c.names(),
+            ["n", "nested", "s", "late"],
+            "first seen first; one event's fields by name"
+        );
+        assert_eq!(c.schema().field(0).data_type(), &DataType::Float64);
+        let conflict = obj(&[("n", Value::from("oops"))]);
+        assert!(c.observe([&conflict], &m));
+        assert_eq!(c.schema().field(0).data_type(), &DataType::Utf8);
+        assert_eq!(m.snapshot().errors["type_conflict"], 1);
+        assert!(!c.observe([&a], &m), "a string column stays a string");
+
+        let batch = c.to_batch([&a, &b, &conflict].into_iter(), &m).unwrap();
+        let rows = to_events(&batch);
+        assert_eq!(rows[0]["n"], Value::from("1"));
+        assert_eq!(rows[0]["nested"], Value::from(r#"{"a":1}"#));
+        assert_eq!(rows[1]["s"], Value::Null, "a missing field is null");
+        assert_eq!(rows[2]["n"], Value::from("oops"));
+    }
+
+    #[test]
+    fn declared_columns_cast_losslessly_or_count() {
+        let m = ComponentMetrics::new("t", "transform");
+        let ts: DateTime<Utc> = "2026-11-27T10:00:00.123Z".parse().unwrap();
+        let c = Columns::declared(&[
+            ("n".into(), ColumnType::parse("bigint").unwrap()),
+            ("f".into(), ColumnType::parse("double").unwrap()),
+            ("t".into(), ColumnType::parse("timestamp(ms)").unwrap()),
+        ]);
+        let good = obj(&[
+            ("n", Value::from_f64_or_zero(3.0)),
+            ("f", Value::Integer(2)),
+            ("t", Value::from("2026-11-27T10:00:00.123Z")),
+        ]);
+        let bad = obj(&[("n", Value::from("x")), ("t", Value::Timestamp(ts))]);
+        let batch = c.to_batch([&good, &bad].into_iter(), &m).unwrap();
+        let rows = to_events(&batch);
+        assert_eq!(rows[0]["n"], Value::Integer(3));
+        assert_eq!(rows[0]["f"], Value::from_f64_or_zero(2.0));
+        assert_eq!(rows[0]["t"], Value::Timestamp(ts));
+        assert_eq!(rows[1]["n"], Value::Null);
+        assert_eq!(rows[1]["t"], Value::Timestamp(ts));
+        assert_eq!(m.snapshot().errors["cast_failed"], 1);
+        assert!(ColumnType::parse("decimal").is_err());
+    }
+}
