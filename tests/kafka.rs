@@ -228,7 +228,7 @@ fn write_lines_over(input: PathBuf, total: u64, secs: f64) -> std::thread::JoinH
 
 #[test]
 fn topologies_validate() {
-    for name in ["edge.toml", "aggregator.toml"] {
+    for name in ["edge.toml", "aggregator.toml", "kafka-duplicates.toml"] {
         let out = Command::new(pipe_bin())
             .arg("validate")
             .arg(topology(name))
@@ -607,4 +607,49 @@ impl<'a> Reader<'a> {
     fn i32(&mut self) -> i32 {
         i32::from_be_bytes(self.take(4).try_into().unwrap())
     }
+}
+
+/// `topologies/kafka-duplicates.toml`: a key produced four times (by kcat) is reported
+/// with its four copies; keys produced once are not.
+#[test]
+fn duplicate_detector_finds_the_key_produced_four_times() {
+    let w = World::new("dup");
+    let records = "a:one\nb:two\na:one\nc:three\na:one\na:one\n";
+    let mut child = kcat()
+        .args(["-P", "-b", &w.broker.bootstrap, "-t", &w.topic, "-K", ":"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(records.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+    let stdout = w.path("report.jsonl");
+    let log = w.path("dup.log");
+    let mut pipe = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(topology("kafka-duplicates.toml"))
+        .env("PIPE_DATA_DIR", w.path("dup-data"))
+        .env("KAFKA_BOOTSTRAP", &w.broker.bootstrap)
+        .env("PIPE_KAFKA_TOPIC", &w.topic)
+        .env("PIPE_KAFKA_GROUP", &w.group)
+        .stdout(fs::File::create(&stdout).unwrap())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let consumed = || {
+        log_lines_with(&log, "Partitions assigned").len() == 1
+            && fs::read_to_string(&log).is_ok_and(|l| !l.contains("error"))
+    };
+    assert!(wait_for(30, consumed), "{}", tail(&log, 20));
+    std::thread::sleep(Duration::from_secs(3));
+    // The 5-minute window closes when the input ends: at shutdown.
+    let _ = Command::new("kill").arg("-TERM").arg(pipe.id().to_string()).status();
+    assert_eq!(wait_exit(&mut pipe, 30), 0, "{}", tail(&log, 20));
+    let rows: Vec<serde_json::Value> = fs::read_to_string(&stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["key"], "a");
+    assert_eq!(rows[0]["copies"], 4);
 }
