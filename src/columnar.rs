@@ -174,6 +174,17 @@ impl Columns {
         changed
     }
 
+    /// Adds an inferred column that no event has had yet (nulls until one has it);
+    /// false for declared columns or a name already there.
+    pub fn add_null_column(&mut self, name: &str) -> bool {
+        if self.declared || self.columns.contains_key(name) {
+            return false;
+        }
+        self.columns.insert(name.to_string(), Column { ty: None });
+        self.rebuild();
+        true
+    }
+
     fn rebuild(&mut self) {
         let fields: Vec<Field> = self
             .columns

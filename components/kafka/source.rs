@@ -298,14 +298,16 @@ impl Source for KafkaSource {
             // Stop reading, let the outputs close, and commit what gets acknowledged.
             drop(cx.out);
             drop(dropped_out);
-            loop {
-                let settled = lock(&watermarks).in_flight() == 0;
-                self.commit_acknowledged(&consumer, &watermarks, CommitMode::Sync);
-                if settled {
-                    break;
-                }
+            let mut waited = 0u32;
+            while lock(&watermarks).in_flight() > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                waited += 1;
+                if waited % 20 == 0 {
+                    // Progress made while draining survives a deadline abort.
+                    self.commit_acknowledged(&consumer, &watermarks, CommitMode::Async);
+                }
             }
+            self.commit_acknowledged(&consumer, &watermarks, CommitMode::Sync);
             consumer.unsubscribe();
             tracing::info!(component = %self.id, "Kafka consumer stopped; acknowledged offsets are committed.");
             Ok(())

@@ -5,6 +5,8 @@
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::SchemaError;
+use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::execution_plan::reset_plan_states;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -13,6 +15,24 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, collec
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+/// Why the query cannot be planned.
+#[derive(Debug)]
+pub struct PlanError {
+    /// DataFusion's message, with the columns of `input`.
+    pub message: String,
+    /// The column of `input` the query names but the schema lacks, if that is why.
+    pub missing_column: Option<String>,
+}
+
+impl PlanError {
+    fn other(e: impl std::fmt::Display) -> Self {
+        PlanError {
+            message: e.to_string(),
+            missing_column: None,
+        }
+    }
+}
 
 /// A prepared query over table `input`.
 pub struct Engine {
@@ -83,7 +103,7 @@ impl Engine {
     }
 
     /// Plans the query for an `input` of `schema` (once per schema).
-    pub async fn prepare(&mut self, schema: SchemaRef) -> Result<(), String> {
+    pub async fn prepare(&mut self, schema: SchemaRef) -> Result<(), PlanError> {
         if self.prepared.as_ref().is_some_and(|(s, _)| *s == schema) {
             return Ok(());
         }
@@ -91,14 +111,25 @@ impl Engine {
             schema: schema.clone(),
             rows: self.rows.clone(),
         });
-        let table = StreamingTable::try_new(schema.clone(), vec![slot]).map_err(|e| e.to_string())?;
+        let table = StreamingTable::try_new(schema.clone(), vec![slot]).map_err(PlanError::other)?;
         let _ = self.ctx.deregister_table("input");
         self.ctx
             .register_table("input", Arc::new(table))
-            .map_err(|e| e.to_string())?;
+            .map_err(PlanError::other)?;
         let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        let explain =
-            |e: datafusion::error::DataFusionError| format!("{e} (the columns of `input` are: {})", columns.join(", "));
+        let explain = |e: DataFusionError| {
+            let missing_column = match e.find_root() {
+                DataFusionError::SchemaError(err, _) => match err.as_ref() {
+                    SchemaError::FieldNotFound { field, .. } => Some(field.name.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            PlanError {
+                message: format!("{e} (the columns of `input` are: {})", columns.join(", ")),
+                missing_column,
+            }
+        };
         let df = self.ctx.sql(&self.query).await.map_err(explain)?;
         let plan = df.create_physical_plan().await.map_err(explain)?;
         self.prepared = Some((schema, plan));

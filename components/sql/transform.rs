@@ -132,7 +132,10 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
         if let Some(schema) = schema {
             // With declared columns the query is planned now: mistakes show at
             // validate time.
-            engine.prepare(schema).await.map_err(|e| BuildError::key("query", e))?;
+            engine
+                .prepare(schema)
+                .await
+                .map_err(|e| BuildError::key("query", e.message))?;
         }
         Ok::<_, BuildError>(engine)
     })?;
@@ -313,13 +316,20 @@ impl SqlTransform {
 
     fn query(&mut self, rows: &[Value], metrics: &ComponentMetrics) -> Result<Vec<vrl::value::ObjectMap>, String> {
         self.columns.observe(rows, metrics);
+        // With inferred columns, a column the query names that no event has had yet
+        // is a column of nulls, as it would be once some event has it.
+        loop {
+            let schema = self.columns.schema();
+            match block_on(self.engine.prepare(schema)) {
+                Ok(()) => break,
+                Err(e) => match e.missing_column {
+                    Some(name) if self.columns.add_null_column(&name) => continue,
+                    _ => return Err(e.message),
+                },
+            }
+        }
         let batch = self.columns.to_batch(rows.iter(), metrics).map_err(|e| e.to_string())?;
-        let schema = self.columns.schema();
-        let engine = &mut self.engine;
-        let results = block_on(async move {
-            engine.prepare(schema).await?;
-            engine.run(batch).await
-        })?;
+        let results = block_on(self.engine.run(batch))?;
         Ok(results.iter().flat_map(to_events).collect())
     }
 }
