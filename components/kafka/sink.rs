@@ -206,6 +206,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     Ok(Built::sink(KafkaSink {
         id: cx.id.clone(),
         client,
+        static_topic: topic.is_static().then(|| topic.source().to_string()),
         topic,
         key,
         headers,
@@ -225,6 +226,8 @@ struct KafkaSink {
     id: String,
     client: ClientConfig,
     topic: Template,
+    /// The topic when the template is the same for every event (rendered once).
+    static_topic: Option<String>,
     key: Option<Key>,
     headers: Vec<(String, Template)>,
     headers_field: Option<String>,
@@ -392,10 +395,13 @@ impl KafkaSink {
         mut event: Event,
         buf: &mut Vec<u8>,
     ) -> Result<(), (Event, String)> {
-        let topic = match self.topic.render(&event) {
-            Ok(t) if !t.is_empty() => t,
-            Ok(_) => return Err((event, "the topic template renders empty".into())),
-            Err(e) => return Err((event, format!("topic: {e}"))),
+        let topic = match &self.static_topic {
+            Some(t) => std::borrow::Cow::Borrowed(t.as_str()),
+            None => match self.topic.render(&event) {
+                Ok(t) if !t.is_empty() => std::borrow::Cow::Owned(t),
+                Ok(_) => return Err((event, "the topic template renders empty".into())),
+                Err(e) => return Err((event, format!("topic: {e}"))),
+            },
         };
         let key = match &self.key {
             None => None,
@@ -437,29 +443,27 @@ impl KafkaSink {
         Ok(())
     }
 
+    /// The record's headers; `None` (and no allocation in librdkafka) when it has none.
     fn headers(&self, event: &Event) -> Option<OwnedHeaders> {
-        let mut headers = OwnedHeaders::new();
-        let mut any = false;
+        let mut headers: Option<OwnedHeaders> = None;
+        let mut add = |key: &str, value: &str| {
+            let h = headers.take().unwrap_or_default();
+            headers = Some(h.insert(Header {
+                key,
+                value: Some(value.as_bytes()),
+            }));
+        };
         if let Some(Value::Object(map)) = self.headers_field.as_deref().and_then(|f| event.get_path(f)) {
             for (name, v) in map {
-                let value = value_to_string(v);
-                headers = headers.insert(Header {
-                    key: name.as_str(),
-                    value: Some(value.as_bytes()),
-                });
-                any = true;
+                add(name.as_str(), &value_to_string(v));
             }
         }
         for (name, t) in &self.headers {
             if let Ok(value) = t.render(event) {
-                headers = headers.insert(Header {
-                    key: name,
-                    value: Some(value.as_bytes()),
-                });
-                any = true;
+                add(name, &value);
             }
         }
-        any.then_some(headers)
+        headers
     }
 
     /// Produces a returned record again, or routes it to the dropped output.

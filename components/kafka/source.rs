@@ -302,7 +302,7 @@ impl Source for KafkaSource {
             while lock(&watermarks).in_flight() > 0 {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 waited += 1;
-                if waited % 20 == 0 {
+                if waited.is_multiple_of(20) {
                     // Progress made while draining survives a deadline abort.
                     self.commit_acknowledged(&consumer, &watermarks, CommitMode::Async);
                 }
@@ -320,7 +320,8 @@ impl Source for KafkaSource {
 struct Batch {
     events: EventBatch,
     dropped: EventBatch,
-    last: BTreeMap<PartitionKey, i64>,
+    /// Few partitions per batch: a list, searched without building a key per record.
+    last: Vec<(PartitionKey, i64)>,
 }
 
 impl Batch {
@@ -360,8 +361,11 @@ impl KafkaSource {
         client.reachable();
         let payload = message.payload().unwrap_or_default();
         metrics.received(1, payload.len() as u64);
-        let key = (message.topic().to_string(), message.partition());
-        batch.last.insert(key, message.offset());
+        let (topic, partition) = (message.topic(), message.partition());
+        match batch.last.iter_mut().find(|((t, p), _)| *p == partition && t == topic) {
+            Some((_, last)) => *last = message.offset(),
+            None => batch.last.push(((topic.to_string(), partition), message.offset())),
+        }
         let (mut fields, error) = decode(payload, self.config.decoding);
         if !fields.contains_key("timestamp") {
             let ts = message
