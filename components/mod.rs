@@ -8,6 +8,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod kafka;
+pub mod object_store;
 pub mod remap;
 pub mod sql;
 
@@ -27,6 +28,7 @@ pub static REGISTRY: &[ComponentDef] = &[
     file::SINK,
     elasticsearch::SINK,
     kafka::SINK,
+    object_store::SINK,
     basic::CONSOLE,
     basic::BLACKHOLE,
 ];

@@ -8,7 +8,8 @@
 //! column for good (counted as `type_conflict`). Nested objects and arrays become JSON
 //! strings. A missing field is a null; a value that does not fit its declared column
 //! is cast where that is lossless, otherwise stored as null and counted
-//! (`cast_failed`).
+//! (`cast_failed`); with a rejected column (the archive's `_rejected`) such values are
+//! also kept there, as one JSON object per row.
 
 use crate::event::value_to_string;
 use crate::metrics::ComponentMetrics;
@@ -85,6 +86,8 @@ impl ColumnType {
 pub struct Columns {
     columns: IndexMap<String, Column>,
     declared: bool,
+    /// Declared schemas only: the string column keeping values that did not fit.
+    rejected: Option<String>,
     schema: SchemaRef,
 }
 
@@ -103,10 +106,21 @@ impl Columns {
                 .map(|(name, ty)| (name.clone(), Column { ty: Some(*ty) }))
                 .collect(),
             declared: true,
+            rejected: None,
             schema: Arc::new(Schema::empty()),
         };
         c.rebuild();
         c
+    }
+
+    /// Keeps values that do not fit their declared column in the string column
+    /// `name`, as a JSON object per row (null when every value fit).
+    pub fn with_rejected_column(mut self, name: &str) -> Columns {
+        if self.declared && !name.is_empty() {
+            self.rejected = Some(name.to_string());
+            self.rebuild();
+        }
+        self
     }
 
     /// Columns inferred from the events passed to [`Columns::observe`].
@@ -114,6 +128,7 @@ impl Columns {
         Columns {
             columns: IndexMap::new(),
             declared: false,
+            rejected: None,
             schema: Arc::new(Schema::empty()),
         }
     }
@@ -186,11 +201,14 @@ impl Columns {
     }
 
     fn rebuild(&mut self) {
-        let fields: Vec<Field> = self
+        let mut fields: Vec<Field> = self
             .columns
             .iter()
             .map(|(name, c)| Field::new(name, c.ty.unwrap_or(ColumnType::Utf8).data_type(), true))
             .collect();
+        if let Some(r) = &self.rejected {
+            fields.push(Field::new(r, DataType::Utf8, true));
+        }
         self.schema = Arc::new(Schema::new(fields));
     }
 
@@ -202,8 +220,9 @@ impl Columns {
         metrics: &ComponentMetrics,
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
         let n = events.len();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
         let mut failed = 0u64;
+        let mut rejected: Vec<Option<ObjectMap>> = Vec::new();
         for (name, col) in &self.columns {
             let field = |e: &'a Value| match e {
                 Value::Object(m) => m.get(name.as_str()),
@@ -211,7 +230,30 @@ impl Columns {
             };
             let values = events.clone().map(field);
             let ty = col.ty.unwrap_or(ColumnType::Utf8);
-            arrays.push(build_array(ty, values, n, &mut failed));
+            let mut failed_rows = Vec::new();
+            arrays.push(build_array(ty, values, n, &mut failed_rows));
+            failed += failed_rows.len() as u64;
+            if self.rejected.is_some() && !failed_rows.is_empty() {
+                rejected.resize(n, None);
+                let values: Vec<Option<&Value>> = events.clone().map(field).collect();
+                for row in failed_rows {
+                    if let Some(v) = values[row] {
+                        rejected[row]
+                            .get_or_insert_with(ObjectMap::new)
+                            .insert(KeyString::from(name.as_str()), v.clone());
+                    }
+                }
+            }
+        }
+        if self.rejected.is_some() {
+            let mut b = StringBuilder::with_capacity(n, 0);
+            for row in 0..n {
+                match rejected.get(row).and_then(Option::as_ref) {
+                    Some(m) => b.append_value(serde_json::to_string(m).unwrap_or_default()),
+                    None => b.append_null(),
+                }
+            }
+            arrays.push(Arc::new(b.finish()));
         }
         if failed > 0 {
             metrics.error("cast_failed", failed);
@@ -234,18 +276,18 @@ fn build_array<'a>(
     ty: ColumnType,
     values: impl Iterator<Item = Option<&'a Value>>,
     n: usize,
-    failed: &mut u64,
+    failed_rows: &mut Vec<usize>,
 ) -> ArrayRef {
     macro_rules! fill {
         ($builder:expr, $convert:expr) => {{
             let mut b = $builder;
-            for v in values {
+            for (row, v) in values.enumerate() {
                 match v {
                     None | Some(Value::Null) => b.append_null(),
                     Some(v) => match $convert(v) {
                         Some(x) => b.append_value(x),
                         None => {
-                            *failed += 1;
+                            failed_rows.push(row);
                             b.append_null()
                         }
                     },
@@ -412,7 +454,8 @@ mod tests {
             ("n".into(), ColumnType::parse("bigint").unwrap()),
             ("f".into(), ColumnType::parse("double").unwrap()),
             ("t".into(), ColumnType::parse("timestamp(ms)").unwrap()),
-        ]);
+        ])
+        .with_rejected_column("_rejected");
         let good = obj(&[
             ("n", Value::from_f64_or_zero(3.0)),
             ("f", Value::Integer(2)),
@@ -426,6 +469,8 @@ mod tests {
         assert_eq!(rows[0]["t"], Value::Timestamp(ts));
         assert_eq!(rows[1]["n"], Value::Null);
         assert_eq!(rows[1]["t"], Value::Timestamp(ts));
+        assert_eq!(rows[0]["_rejected"], Value::Null);
+        assert_eq!(rows[1]["_rejected"], Value::from(r#"{"n":"x"}"#), "kept, not lost");
         assert_eq!(m.snapshot().errors["cast_failed"], 1);
         assert!(ColumnType::parse("decimal").is_err());
     }

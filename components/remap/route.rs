@@ -88,6 +88,7 @@ mod tests {
         let cx = BuildContext {
             id: "r".into(),
             data_dir: "/tmp".into(),
+            ..Default::default()
         };
         let built = build(
             &cx,

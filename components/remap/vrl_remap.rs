@@ -156,6 +156,7 @@ mod tests {
         let cx = BuildContext {
             id: "r".into(),
             data_dir: "/tmp".into(),
+            ..Default::default()
         };
         let built = build(&cx, toml::from_str(config).unwrap()).unwrap_or_else(|e| panic!("{e}"));
         let crate::component::Body::Transform(mut t) = built.body else {
@@ -204,6 +205,7 @@ mod tests {
         let cx = BuildContext {
             id: "r".into(),
             data_dir: "/tmp".into(),
+            ..Default::default()
         };
         let built = build(&cx, toml::from_str("source = 'abort'").unwrap()).unwrap();
         let crate::component::Body::Transform(mut t) = built.body else {
@@ -222,6 +224,7 @@ mod tests {
         let cx = BuildContext {
             id: "r".into(),
             data_dir: "/tmp".into(),
+            ..Default::default()
         };
         let err = build(&cx, toml::from_str("source = '.a = nope(1)'").unwrap())
             .err()

@@ -90,6 +90,9 @@ pub struct Node {
     pub type_name: String,
     /// Resolved inputs: `id` (default output) or `id.name` (named output).
     pub inputs: Vec<String>,
+    /// Its options as written (environment variables substituted), for tools that
+    /// read a component's settings (`pipe query --sink`).
+    pub options: toml::Table,
     /// The built component.
     pub built: Built,
 }
@@ -293,6 +296,11 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
         .clone()
         .or(data_dir)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let topology_name = files
+        .iter()
+        .map(|f| f.file_stem().unwrap_or_default().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("+");
     let mut nodes = Vec::new();
     let mut origins = Vec::new();
     for r in raw {
@@ -300,9 +308,10 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
         let def = components::find(r.kind, &r.type_name).expect("checked in parse_component");
         let cx = BuildContext {
             id: r.id.clone(),
+            topology: topology_name.clone(),
             data_dir: data_dir.clone(),
         };
-        match (def.build)(&cx, toml::Value::Table(r.options)) {
+        match (def.build)(&cx, toml::Value::Table(r.options.clone())) {
             Ok(built) => {
                 origins.push((r.file.clone(), r.text.clone(), section));
                 nodes.push(Node {
@@ -310,6 +319,7 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
                     kind: r.kind,
                     type_name: r.type_name,
                     inputs: r.inputs,
+                    options: r.options,
                     built,
                 });
             }

@@ -78,6 +78,7 @@ fn node(id: &str, kind: Kind, inputs: &[&str], built: Built) -> Node {
         kind,
         type_name: "test".into(),
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        options: toml::Table::new(),
         built,
     }
 }

@@ -1,0 +1,282 @@
+//! One archive file being written: a staged local file under the sink's state
+//! directory, encoded as Parquet (through [`Columns`]) or as compressed lines. When
+//! finished it is synced to disk and handed to the uploader.
+
+use super::config::{Checked, FileCompression, FileEncoding};
+use crate::ack::Finalizers;
+use crate::columnar::Columns;
+use crate::encoding::{Encoding, encode_line};
+use crate::event::Event;
+use crate::metrics::ComponentMetrics;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use vrl::value::Value;
+
+/// Rows gathered before they are converted into one Arrow batch.
+const ROWS_PER_BATCH: usize = 8192;
+
+/// Why a file cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("staged file {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+}
+
+/// What the file's key-value metadata says about who wrote it.
+#[derive(Debug, Clone)]
+pub struct Provenance {
+    pub topology: String,
+    pub sink: String,
+}
+
+enum Body {
+    Parquet {
+        /// Created at the first conversion, with the schema of that moment.
+        writer: Option<(ArrowWriter<File>, SchemaRef)>,
+        file: Option<File>,
+        props: WriterProperties,
+        /// Rows not yet converted (the schema may still grow before they are).
+        rows: Vec<Value>,
+    },
+    Lines(Box<dyn LineWriter>),
+}
+
+/// A `Write` that can be finished (completing its compression frame).
+trait LineWriter: Write + Send {
+    fn finish(self: Box<Self>) -> std::io::Result<File>;
+}
+
+impl LineWriter for BufWriter<File> {
+    fn finish(self: Box<Self>) -> std::io::Result<File> {
+        self.into_inner().map_err(|e| e.into_error())
+    }
+}
+impl LineWriter for flate2::write::GzEncoder<BufWriter<File>> {
+    fn finish(self: Box<Self>) -> std::io::Result<File> {
+        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+    }
+}
+impl LineWriter for zstd::Encoder<'static, BufWriter<File>> {
+    fn finish(self: Box<Self>) -> std::io::Result<File> {
+        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// A file in the making.
+pub struct StagedFile {
+    path: PathBuf,
+    body: Body,
+    line_encoding: Encoding,
+    /// Events written so far.
+    pub events: u64,
+    /// Notifiers of the events already encoded into the file.
+    written: Finalizers,
+    /// Notifiers of the Parquet rows still waiting to be converted.
+    waiting: Finalizers,
+    /// Uncompressed bytes of lines written (lines files).
+    line_bytes: u64,
+}
+
+impl StagedFile {
+    /// Creates the staged file `path` for `cfg`'s encoding.
+    pub fn create(path: &Path, cfg: &Checked, who: &Provenance) -> Result<StagedFile, EncodeError> {
+        let io = |e| EncodeError::Io(path.display().to_string(), e);
+        let file = File::create(path).map_err(io)?;
+        let (body, line_encoding) = match cfg.config.encoding {
+            FileEncoding::Parquet => (
+                Body::Parquet {
+                    writer: None,
+                    file: Some(file),
+                    props: properties(cfg, who),
+                    rows: Vec::new(),
+                },
+                Encoding::Json,
+            ),
+            enc => {
+                let out = BufWriter::with_capacity(256 * 1024, file);
+                let w: Box<dyn LineWriter> = match cfg.compression {
+                    FileCompression::Gzip => Box::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast())),
+                    FileCompression::Zstd => Box::new(zstd::Encoder::new(out, 1).map_err(io)?),
+                    _ => Box::new(out),
+                };
+                let encoding = if enc == FileEncoding::Text { Encoding::Text } else { Encoding::Json };
+                (Body::Lines(w), encoding)
+            }
+        };
+        Ok(StagedFile {
+            path: path.to_path_buf(),
+            body,
+            line_encoding,
+            events: 0,
+            written: Finalizers::default(),
+            waiting: Finalizers::default(),
+            line_bytes: 0,
+        })
+    }
+
+    /// The staged file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Adds an event, keeping its acknowledgement with the file. Parquet rows wait in
+    /// memory until [`StagedFile::rows_full`].
+    pub fn push(&mut self, mut event: Event, scratch: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.events += 1;
+        match &mut self.body {
+            Body::Parquet { rows, .. } => {
+                event.take_finalizer(&mut self.waiting);
+                rows.push(std::mem::replace(&mut event.value, Value::Null));
+            }
+            Body::Lines(w) => {
+                event.take_finalizer(&mut self.written);
+                scratch.clear();
+                encode_line(&event, self.line_encoding, scratch);
+                self.line_bytes += scratch.len() as u64;
+                w.write_all(scratch)
+                    .map_err(|e| EncodeError::Io(self.path.display().to_string(), e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Hands back every acknowledgement the file holds (when it is abandoned).
+    pub fn take_finalizers(&mut self) -> Finalizers {
+        let mut all = std::mem::take(&mut self.written);
+        all.extend(std::mem::take(&mut self.waiting));
+        all
+    }
+
+    /// True when enough Parquet rows wait to be converted.
+    pub fn rows_full(&self) -> bool {
+        matches!(&self.body, Body::Parquet { rows, .. } if rows.len() >= ROWS_PER_BATCH)
+    }
+
+    /// The rows waiting to be converted (for schema inference).
+    pub fn pending_rows(&self) -> &[Value] {
+        match &self.body {
+            Body::Parquet { rows, .. } => rows,
+            Body::Lines(_) => &[],
+        }
+    }
+
+    /// True when this Parquet file holds rows of a schema other than `columns'`
+    /// and more rows wait, which therefore need a new file.
+    pub fn schema_outgrown(&self, columns: &Columns) -> bool {
+        match &self.body {
+            Body::Parquet {
+                writer: Some((_, schema)),
+                rows,
+                ..
+            } => !rows.is_empty() && *schema != columns.schema(),
+            _ => false,
+        }
+    }
+
+    /// Moves the waiting rows and their acknowledgements into `other` (a new file
+    /// after a schema change).
+    pub fn move_rows_to(&mut self, other: &mut StagedFile) {
+        if let (Body::Parquet { rows, .. }, Body::Parquet { rows: to, .. }) = (&mut self.body, &mut other.body) {
+            self.events -= rows.len() as u64;
+            other.events += rows.len() as u64;
+            to.append(rows);
+            other.waiting.extend(std::mem::take(&mut self.waiting));
+        }
+    }
+
+    /// Converts the waiting rows with `columns` and writes them; the first
+    /// conversion fixes the file's schema (see [`StagedFile::schema_outgrown`]).
+    pub fn convert(&mut self, columns: &Columns, metrics: &ComponentMetrics) -> Result<(), EncodeError> {
+        let Body::Parquet {
+            writer,
+            file,
+            props,
+            rows,
+        } = &mut self.body
+        else {
+            return Ok(());
+        };
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let (w, _) = match writer {
+            Some(w) => w,
+            None => {
+                let Some(f) = file.take() else { unreachable!("a file without writer keeps its file") };
+                let schema = columns.schema();
+                writer.insert((ArrowWriter::try_new(f, schema.clone(), Some(props.clone()))?, schema))
+            }
+        };
+        let batch = columns.to_batch(rows.iter(), metrics)?;
+        w.write(&batch)?;
+        rows.clear();
+        self.written.extend(std::mem::take(&mut self.waiting));
+        Ok(())
+    }
+
+    /// Bytes the file holds, or will hold, so far (compressed, estimated for the
+    /// row group in progress).
+    pub fn bytes(&self) -> u64 {
+        match &self.body {
+            Body::Parquet { writer, rows, .. } => {
+                let written = writer
+                    .as_ref()
+                    .map_or(0, |(w, _)| w.bytes_written() + w.in_progress_size());
+                written as u64 + rows.len() as u64 * 64
+            }
+            Body::Lines(_) => self.line_bytes / 4,
+        }
+    }
+
+    /// Finishes the file (footer, compression frame) and syncs it to disk. Returns
+    /// its path, size and the acknowledgements of its events.
+    pub fn finish(
+        mut self,
+        columns: &Columns,
+        metrics: &ComponentMetrics,
+    ) -> Result<(PathBuf, u64, Finalizers), EncodeError> {
+        self.convert(columns, metrics)?;
+        let io = |e| EncodeError::Io(self.path.display().to_string(), e);
+        let file = match self.body {
+            Body::Parquet {
+                writer: Some((w, _)), ..
+            } => w.into_inner()?,
+            // No row at all (every event moved on): an empty file, never uploaded.
+            Body::Parquet { file: Some(f), .. } => f,
+            Body::Parquet { .. } => unreachable!("a file without writer keeps its file"),
+            Body::Lines(w) => w.finish().map_err(io)?,
+        };
+        file.sync_all().map_err(io)?;
+        let size = file.metadata().map_err(io)?.len();
+        Ok((self.path, size, self.written))
+    }
+}
+
+fn properties(cfg: &Checked, who: &Provenance) -> WriterProperties {
+    let compression = match cfg.compression {
+        FileCompression::Zstd => Compression::ZSTD(ZstdLevel::default()),
+        FileCompression::Snappy => Compression::SNAPPY,
+        FileCompression::Lz4 => Compression::LZ4_RAW,
+        _ => Compression::UNCOMPRESSED,
+    };
+    let kv = |k: &str, v: &str| KeyValue::new(k.to_string(), v.to_string());
+    WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_size(cfg.config.row_group_size)
+        .set_key_value_metadata(Some(vec![
+            kv("pipe.version", env!("CARGO_PKG_VERSION")),
+            kv("pipe.topology", &who.topology),
+            kv("pipe.sink", &who.sink),
+        ]))
+        .build()
+}

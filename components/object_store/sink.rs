@@ -1,0 +1,331 @@
+//! The archive sink's loop: routes each event to the open file of its partition,
+//! completes files by size, count and age, and places completed files in the
+//! archive in the background.
+//!
+//! How it keeps the at-least-once promise: an event is acknowledged only after the
+//! file holding it is complete, synced, and placed whole in the archive (linked into
+//! its directory, or uploaded with one PUT or a completed multipart upload). Files
+//! are written first to the sink's state directory, where a crash leaves only staged
+//! files; they are deleted at start, and their events, never acknowledged, come again
+//! from the sources. A failed upload is retried with backoff without end while the
+//! inputs wait (at most `max_uploads` files in flight). Files are never overwritten.
+
+use super::config::{ArchiveConfig, Checked};
+use super::encoder::{Provenance, StagedFile};
+use super::upload::{Finished, place};
+use crate::ack::{BatchStatus, Finalizers};
+use crate::archive::store::Store;
+use crate::columnar::Columns;
+use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
+use crate::event::Event;
+use crate::metrics::ComponentMetrics;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// What a partition value renders as when the event lacks the field (Hive's name
+/// for the null partition).
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Builds the `object_store` sink.
+pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
+    let config: ArchiveConfig = parse_options(options)?;
+    let checked = config.check()?;
+    let store =
+        Store::open(&checked.config.url, &checked.store, false).map_err(|e| BuildError::key("url", e.to_string()))?;
+    let claim = Resource::File(checked.config.url.clone());
+    Ok(Built::sink(ArchiveSink {
+        cfg: Arc::new(checked),
+        store,
+        staging: cx.state_dir().join("staging"),
+        who: Provenance {
+            topology: cx.topology.clone(),
+            sink: cx.id.clone(),
+        },
+    })
+    .claim(claim))
+}
+
+struct ArchiveSink {
+    cfg: Arc<Checked>,
+    store: Store,
+    staging: PathBuf,
+    who: Provenance,
+}
+
+/// A file open for one partition (and file name).
+struct OpenFile {
+    file: StagedFile,
+    dir: String,
+    name: String,
+    opened: Instant,
+}
+
+/// The sink's state while it runs.
+struct Writer<'a> {
+    sink: &'a ArchiveSink,
+    metrics: Arc<ComponentMetrics>,
+    columns: Columns,
+    files: HashMap<String, OpenFile>,
+    uploads: JoinSet<()>,
+    next_staged: AtomicU64,
+    scratch: Vec<u8>,
+}
+
+impl Sink for ArchiveSink {
+    fn run(self: Box<Self>, mut cx: SinkContext) -> BoxFuture {
+        Box::pin(async move {
+            self.prepare()?;
+            let columns = match &self.cfg.schema {
+                Some(cols) => Columns::declared(cols).with_rejected_column(&self.cfg.config.rejected_column),
+                None => Columns::inferred(),
+            };
+            let mut w = Writer {
+                sink: &self,
+                metrics: cx.metrics.clone(),
+                columns,
+                files: HashMap::new(),
+                uploads: JoinSet::new(),
+                next_staged: AtomicU64::new(0),
+                scratch: Vec::new(),
+            };
+            let mut last_age_check = Instant::now();
+            loop {
+                match tokio::time::timeout(Duration::from_secs(1), cx.input.recv()).await {
+                    Ok(Some(batch)) => {
+                        cx.metrics.received(batch.len() as u64, 0);
+                        for event in batch {
+                            w.write(event).await;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(_) => {}
+                }
+                if last_age_check.elapsed() >= Duration::from_secs(1) {
+                    last_age_check = Instant::now();
+                    w.complete_old().await;
+                }
+                cx.metrics.gauge("open_files", w.files.len() as u64);
+            }
+            let keys: Vec<String> = w.files.keys().cloned().collect();
+            for key in keys {
+                w.complete(&key).await;
+            }
+            while w.uploads.join_next().await.is_some() {}
+            Ok(())
+        })
+    }
+}
+
+impl ArchiveSink {
+    /// Creates the staging and local archive directories and removes files staged
+    /// before a crash (their events were never acknowledged and come again).
+    fn prepare(&self) -> Result<(), String> {
+        std::fs::create_dir_all(&self.staging).map_err(|e| format!("{}: {e}", self.staging.display()))?;
+        if let Some(root) = &self.store.local_root {
+            std::fs::create_dir_all(root).map_err(|e| format!("{}: {e}", root.display()))?;
+        }
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.staging).map_err(|e| e.to_string())?.flatten() {
+            if std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(component = %self.who.sink, files = removed, "Removed files staged before an earlier stop; their events are read again from the sources.");
+        }
+        Ok(())
+    }
+}
+
+impl Writer<'_> {
+    /// Adds one event to the file of its partition.
+    async fn write(&mut self, event: Event) {
+        let cfg = &self.sink.cfg;
+        let dir = cfg.partition.render_or(&event, NULL_PARTITION);
+        let name = cfg.filename.as_ref().map(|t| t.render_or(&event, NULL_PARTITION));
+        let key = match &name {
+            Some(n) => format!("{dir}/{n}"),
+            None => dir.clone(),
+        };
+        if !self.files.contains_key(&key) {
+            let Some(open) = self.open(dir, name) else {
+                event.finalize(BatchStatus::Errored);
+                return;
+            };
+            self.files.insert(key.clone(), open);
+        }
+        let open = self.files.get_mut(&key).expect("inserted above");
+        if let Err(e) = open.file.push(event, &mut self.scratch) {
+            self.abandon(&key, &e.to_string());
+            return;
+        }
+        if open.file.rows_full() {
+            self.convert(&key).await;
+        }
+        let Some(open) = self.files.get(&key) else { return };
+        if open.file.events >= cfg.config.max_events || open.file.bytes() >= cfg.config.max_bytes {
+            self.complete(&key).await;
+        }
+    }
+
+    /// A new staged file for partition `dir`.
+    fn open(&mut self, dir: String, name: Option<String>) -> Option<OpenFile> {
+        let cfg = &self.sink.cfg;
+        let n = self.next_staged.fetch_add(1, Ordering::Relaxed);
+        let path = self.sink.staging.join(format!("{n}.staged"));
+        match StagedFile::create(&path, cfg, &self.sink.who) {
+            Ok(file) => Some(OpenFile {
+                file,
+                name: name.unwrap_or_else(|| unique_name(cfg.extension())),
+                dir,
+                opened: Instant::now(),
+            }),
+            Err(e) => {
+                self.metrics.error("io", 1);
+                if self.metrics.log_due() {
+                    tracing::error!(component = %self.sink.who.sink, error = %e, "Cannot create a staged file; the event is not acknowledged and comes again after a restart.");
+                }
+                None
+            }
+        }
+    }
+
+    /// Converts a file's waiting rows, first moving them to a new file when the
+    /// inferred schema grew past the file's.
+    async fn convert(&mut self, key: &str) {
+        let Some(open) = self.files.get(key) else { return };
+        self.columns.observe(open.file.pending_rows(), &self.metrics);
+        if open.file.schema_outgrown(&self.columns) {
+            let (dir, name) = (open.dir.clone(), self.sink.cfg.filename.as_ref().map(|_| open.name.clone()));
+            let Some(mut fresh) = self.open(dir, name) else {
+                self.abandon(key, "cannot open a file for the new schema");
+                return;
+            };
+            let old = self.files.get_mut(key).expect("checked above");
+            old.file.move_rows_to(&mut fresh.file);
+            let old = std::mem::replace(old, fresh);
+            self.finish(old).await;
+        }
+        let Some(open) = self.files.get_mut(key) else { return };
+        let result = tokio::task::block_in_place(|| open.file.convert(&self.columns, &self.metrics));
+        if let Err(e) = result {
+            self.abandon(key, &e.to_string());
+        }
+    }
+
+    /// Completes the file of `key` and starts placing it.
+    async fn complete(&mut self, key: &str) {
+        if self.files.get(key).is_some_and(|o| !o.file.pending_rows().is_empty()) {
+            self.convert(key).await;
+        }
+        if let Some(open) = self.files.remove(key) {
+            self.finish(open).await;
+        }
+    }
+
+    /// Completes every file open longer than `max_age_secs`.
+    async fn complete_old(&mut self) {
+        let max_age = Duration::from_secs(self.sink.cfg.config.max_age_secs);
+        let old: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, o)| o.opened.elapsed() >= max_age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in old {
+            self.complete(&key).await;
+        }
+    }
+
+    /// Finishes `open` on disk and hands it to an upload task, waiting while
+    /// `max_uploads` are in flight.
+    async fn finish(&mut self, open: OpenFile) {
+        let events = open.file.events;
+        let path = open.file.path().to_path_buf();
+        let result = tokio::task::block_in_place(|| open.file.finish(&self.columns, &self.metrics));
+        let (staged, size, finalizers) = match result {
+            Ok(done) => done,
+            Err(e) => {
+                self.metrics.error("io", 1);
+                tracing::error!(component = %self.sink.who.sink, error = %e, "Cannot finish a staged file; its events are not acknowledged and come again after a restart.");
+                let _ = std::fs::remove_file(path);
+                return;
+            }
+        };
+        if events == 0 {
+            let _ = std::fs::remove_file(staged);
+            return;
+        }
+        while self.uploads.len() >= self.sink.cfg.config.max_uploads {
+            self.uploads.join_next().await;
+        }
+        let finished = Finished {
+            staged,
+            size,
+            dir: open.dir,
+            name: open.name,
+            unique: self.sink.cfg.filename.is_none(),
+        };
+        let store = self.sink.store.clone();
+        let metrics = self.metrics.clone();
+        self.uploads
+            .spawn(upload_until_done(store, finished, finalizers, events, metrics));
+    }
+
+    /// Drops a file that cannot be written; its events stay unacknowledged.
+    fn abandon(&mut self, key: &str, error: &str) {
+        self.metrics.error("io", 1);
+        tracing::error!(component = %self.sink.who.sink, error, "Cannot write a staged file; its events are not acknowledged and come again after a restart.");
+        if let Some(mut open) = self.files.remove(key) {
+            open.file.take_finalizers().finalize(BatchStatus::Errored);
+            let _ = std::fs::remove_file(open.file.path());
+        }
+    }
+}
+
+/// Places a finished file, retrying with backoff until it is in the archive, then
+/// acknowledges its events.
+async fn upload_until_done(
+    store: Store,
+    file: Finished,
+    mut finalizers: Finalizers,
+    events: u64,
+    metrics: Arc<ComponentMetrics>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    let mut failing = false;
+    let key = loop {
+        match place(&store, &file).await {
+            Ok(key) => break key,
+            Err(e) => {
+                metrics.error("upload", 1);
+                if !failing || metrics.log_due() {
+                    tracing::error!(component = %metrics.id, file = %format!("{}/{}", file.dir, file.name), error = %e, "Cannot place a completed file in the archive; retrying with backoff, its events wait.");
+                }
+                failing = true;
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    };
+    if failing {
+        tracing::info!(component = %metrics.id, key = %key, "The archive takes files again.");
+    }
+    let _ = std::fs::remove_file(&file.staged);
+    tracing::debug!(component = %metrics.id, key = %key, events, bytes = file.size, "Completed an archive file.");
+    finalizers.finalize(BatchStatus::Delivered);
+    metrics.sent(events, file.size);
+}
+
+/// `part-<UTC time>-<random>.<ext>`: sorts by time, unique across restarts and nodes.
+fn unique_name(ext: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    format!("part-{now}-{:016x}.{ext}", h.finish())
+}
