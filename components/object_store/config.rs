@@ -123,11 +123,14 @@ pub struct Checked {
 impl ArchiveConfig {
     /// Checks the options, naming the key at fault.
     pub fn check(self) -> Result<Checked, BuildError> {
-        let partition =
-            Template::parse(&self.partition, &self.time_field).map_err(|e| BuildError::key("partition", e.to_string()))?;
+        let partition = Template::parse(&self.partition, &self.time_field)
+            .map_err(|e| BuildError::key("partition", e.to_string()))?;
         let filename = match &self.filename {
             Some(f) if f.contains('/') => {
-                return Err(BuildError::key("filename", "is a file name; put directories in `partition`"));
+                return Err(BuildError::key(
+                    "filename",
+                    "is a file name; put directories in `partition`",
+                ));
             }
             Some(f) if f.trim().is_empty() => return Err(BuildError::key("filename", "must not be empty")),
             Some(f) => {
@@ -144,7 +147,7 @@ impl ArchiveConfig {
                     "Parquet files take zstd, snappy, lz4 or none",
                 ));
             }
-            (_, Some(c @ (FileCompression::Snappy | FileCompression::Lz4))) => {
+            (FileEncoding::Ndjson | FileEncoding::Text, Some(c @ (FileCompression::Snappy | FileCompression::Lz4))) => {
                 return Err(BuildError::key(
                     "compression",
                     format!("{c:?} is for Parquet; line files take gzip, zstd or none").to_lowercase(),
@@ -184,9 +187,11 @@ impl ArchiveConfig {
                 Some(out)
             }
         };
+        // Empty means unset, so topologies can write `endpoint = "${VAR:-}"`.
+        let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         let store = StoreOptions {
-            endpoint: self.endpoint.clone(),
-            region: self.region.clone(),
+            endpoint: non_empty(&self.endpoint),
+            region: non_empty(&self.region),
             allow_http: self.allow_http,
         };
         Ok(Checked {
@@ -232,7 +237,11 @@ mod tests {
         assert_eq!(check("url = 'x'\nencoding = 'text'").unwrap().extension(), "log.gz");
         let key = |t: &str| check(t).err().and_then(|e| e.key);
         assert_eq!(key("url = 'x'\ncompression = 'gzip'"), Some("compression".into()));
-        assert_eq!(key("url = 'x'\nencoding = 'ndjson'\ncompression = 'lz4'"), Some("compression".into()));
+        assert_eq!(
+            key("url = 'x'\nencoding = 'ndjson'\ncompression = 'lz4'"),
+            Some("compression".into())
+        );
+        assert!(check("url = 'x'\ncompression = 'snappy'").is_ok());
         assert_eq!(key("url = 'x'\nfilename = 'a/b'"), Some("filename".into()));
         assert_eq!(key("url = 'x'\nmax_events = 0"), Some("max_events".into()));
         assert_eq!(key("url = 'x'\n[schema]\nn = 'decimal'"), Some("schema.n".into()));

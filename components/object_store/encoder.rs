@@ -109,7 +109,11 @@ impl StagedFile {
                     FileCompression::Zstd => Box::new(zstd::Encoder::new(out, 1).map_err(io)?),
                     _ => Box::new(out),
                 };
-                let encoding = if enc == FileEncoding::Text { Encoding::Text } else { Encoding::Json };
+                let encoding = if enc == FileEncoding::Text {
+                    Encoding::Text
+                } else {
+                    Encoding::Json
+                };
                 (Body::Lines(w), encoding)
             }
         };
@@ -212,7 +216,9 @@ impl StagedFile {
         let (w, _) = match writer {
             Some(w) => w,
             None => {
-                let Some(f) = file.take() else { unreachable!("a file without writer keeps its file") };
+                let Some(f) = file.take() else {
+                    unreachable!("a file without writer keeps its file")
+                };
                 let schema = columns.schema();
                 writer.insert((ArrowWriter::try_new(f, schema.clone(), Some(props.clone()))?, schema))
             }
@@ -272,7 +278,7 @@ fn properties(cfg: &Checked, who: &Provenance) -> WriterProperties {
     let kv = |k: &str, v: &str| KeyValue::new(k.to_string(), v.to_string());
     WriterProperties::builder()
         .set_compression(compression)
-        .set_max_row_group_size(cfg.config.row_group_size)
+        .set_max_row_group_row_count(Some(cfg.config.row_group_size))
         .set_key_value_metadata(Some(vec![
             kv("pipe.version", env!("CARGO_PKG_VERSION")),
             kv("pipe.topology", &who.topology),

@@ -5,6 +5,7 @@
 
 pub mod config;
 mod encoder;
+mod gcs;
 mod sink;
 mod upload;
 

@@ -200,7 +200,10 @@ impl Writer<'_> {
         let Some(open) = self.files.get(key) else { return };
         self.columns.observe(open.file.pending_rows(), &self.metrics);
         if open.file.schema_outgrown(&self.columns) {
-            let (dir, name) = (open.dir.clone(), self.sink.cfg.filename.as_ref().map(|_| open.name.clone()));
+            let (dir, name) = (
+                open.dir.clone(),
+                self.sink.cfg.filename.as_ref().map(|_| open.name.clone()),
+            );
             let Some(mut fresh) = self.open(dir, name) else {
                 self.abandon(key, "cannot open a file for the new schema");
                 return;
@@ -325,7 +328,12 @@ async fn upload_until_done(
 fn unique_name(ext: &str) -> String {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
     format!("part-{now}-{:016x}.{ext}", h.finish())
 }

@@ -3,8 +3,8 @@
 //!
 //! - local disk: a hard link (or a copy to a hidden temporary name, synced, then
 //!   linked) into the partition directory, then the directory is synced;
-//! - S3/GCS: one PUT for files up to [`PART_SIZE`], a multipart upload above it
-//!   (invisible until completed).
+//! - S3: one PUT for files up to [`PART_SIZE`], a multipart upload above it
+//!   (invisible until completed); GCS: the same through the JSON API ([`super::gcs`]).
 //!
 //! A name that already exists is never overwritten: `-1`, `-2`, … is added before
 //! the extension (`web-2026-11-25:13.log.gz` → `web-2026-11-25:13-1.log.gz`).
@@ -26,6 +26,8 @@ pub enum UploadError {
     Io(String, std::io::Error),
     #[error("{0}")]
     Store(#[from] ::object_store::Error),
+    #[error("{0}")]
+    Remote(String),
     #[error("invalid object key `{0}`")]
     Key(String),
     #[error("`{0}` and 1000 numbered variants of it already exist")]
@@ -112,19 +114,35 @@ async fn place_remote(store: &Store, file: &Finished) -> Result<String, UploadEr
         store.key(&relative).map_err(|_| UploadError::Key(relative))
     };
     let io = |e| UploadError::Io(file.staged.display().to_string(), e);
+    if let Some(gcs) = &store.gcs {
+        for n in 0..1000 {
+            let key = key_of(n)?;
+            match super::gcs::upload(gcs, &key, &file.staged, file.size, !file.unique).await? {
+                super::gcs::Outcome::Uploaded => return Ok(key.to_string()),
+                super::gcs::Outcome::Exists => continue,
+            }
+        }
+        return Err(UploadError::NoFreeName(file.name.clone()));
+    }
     if file.size as usize <= PART_SIZE {
         let data = tokio::fs::read(&file.staged).await.map_err(io)?;
         let payload = PutPayload::from(data);
         for n in 0..1000 {
             let key = key_of(n)?;
-            let mode = if file.unique { PutMode::Overwrite } else { PutMode::Create };
+            let mode = if file.unique {
+                PutMode::Overwrite
+            } else {
+                PutMode::Create
+            };
             let opts = PutOptions {
                 mode,
                 ..Default::default()
             };
             match store.store.put_opts(&key, payload.clone(), opts).await {
                 Ok(_) => return Ok(key.to_string()),
-                Err(::object_store::Error::AlreadyExists { .. } | ::object_store::Error::Precondition { .. }) => continue,
+                Err(::object_store::Error::AlreadyExists { .. } | ::object_store::Error::Precondition { .. }) => {
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }

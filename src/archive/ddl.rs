@@ -29,7 +29,11 @@ pub fn ddl(dialect: Dialect, name: &str, location: &str, table: &ArchiveTable) -
         Dialect::Hive => {
             // Open-source Hive reaches S3 through the s3a:// filesystem.
             let location = location.replacen("s3://", "s3a://", 1);
-            let mut s = format!("CREATE EXTERNAL TABLE IF NOT EXISTS {} (\n{}\n)", quote(dialect, name), files.join(",\n"));
+            let mut s = format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS {} (\n{}\n)",
+                quote(dialect, name),
+                files.join(",\n")
+            );
             if !parts.is_empty() {
                 s += &format!("\nPARTITIONED BY (\n{}\n)", parts.join(",\n"));
             }
@@ -42,7 +46,10 @@ pub fn ddl(dialect: Dialect, name: &str, location: &str, table: &ArchiveTable) -
         Dialect::Trino => {
             // The Hive connector wants partition columns last, named in partitioned_by.
             let all: Vec<String> = files.iter().chain(&parts).cloned().collect();
-            let mut with = vec![format!("  external_location = '{location}/'"), "  format = 'PARQUET'".into()];
+            let mut with = vec![
+                format!("  external_location = '{location}/'"),
+                "  format = 'PARQUET'".into(),
+            ];
             if !parts.is_empty() {
                 with.push(format!("  partitioned_by = ARRAY[{}]", part_names.join(", ")));
             }
@@ -60,14 +67,15 @@ pub fn ddl(dialect: Dialect, name: &str, location: &str, table: &ArchiveTable) -
             s
         }
         Dialect::BigQuery => {
-            let mut s = format!("CREATE EXTERNAL TABLE IF NOT EXISTS {} (\n{}\n)", quote(dialect, name), files.join(",\n"));
+            let mut s = format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS {} (\n{}\n)",
+                quote(dialect, name),
+                files.join(",\n")
+            );
             if !parts.is_empty() {
                 s += &format!("\nWITH PARTITION COLUMNS (\n{}\n)", parts.join(",\n"));
             }
-            let mut options = vec![
-                "  format = 'PARQUET'".to_string(),
-                format!("  uris = ['{location}/*']"),
-            ];
+            let mut options = vec!["  format = 'PARQUET'".to_string(), format!("  uris = ['{location}/*']")];
             if !parts.is_empty() {
                 options.push(format!("  hive_partition_uri_prefix = '{location}/'"));
             }
@@ -84,7 +92,11 @@ pub fn ddl(dialect: Dialect, name: &str, location: &str, table: &ArchiveTable) -
 fn quote(dialect: Dialect, name: &str) -> String {
     match dialect {
         Dialect::Hive | Dialect::BigQuery => name.split('.').map(|p| format!("`{p}`")).collect::<Vec<_>>().join("."),
-        Dialect::Trino => name.split('.').map(|p| format!("\"{p}\"")).collect::<Vec<_>>().join("."),
+        Dialect::Trino => name
+            .split('.')
+            .map(|p| format!("\"{p}\""))
+            .collect::<Vec<_>>()
+            .join("."),
     }
 }
 
@@ -136,7 +148,11 @@ mod tests {
     fn table() -> ArchiveTable {
         ArchiveTable {
             file_schema: Arc::new(Schema::new(vec![
-                Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+                Field::new(
+                    "timestamp",
+                    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                    true,
+                ),
                 Field::new("service", DataType::Utf8, true),
                 Field::new("latency_ms", DataType::Int64, true),
             ])),
@@ -149,15 +165,30 @@ mod tests {
     fn dialects() {
         let hive = ddl(Dialect::Hive, "logs", "s3://b/app/", &table());
         assert!(hive.contains("`timestamp` TIMESTAMP,\n  `service` STRING,"), "{hive}");
-        assert!(hive.contains("PARTITIONED BY (\n  `dt` DATE,\n  `hour` BIGINT\n)"), "{hive}");
-        assert!(hive.contains("LOCATION 's3a://b/app/';\nMSCK REPAIR TABLE `logs`;"), "{hive}");
+        assert!(
+            hive.contains("PARTITIONED BY (\n  `dt` DATE,\n  `hour` BIGINT\n)"),
+            "{hive}"
+        );
+        assert!(
+            hive.contains("LOCATION 's3a://b/app/';\nMSCK REPAIR TABLE `logs`;"),
+            "{hive}"
+        );
         let trino = ddl(Dialect::Trino, "hive.web.logs", "s3://b/app", &table());
         assert!(trino.contains("\"timestamp\" timestamp(6)"), "{trino}");
-        assert!(trino.contains("\"latency_ms\" bigint,\n  \"dt\" date,\n  \"hour\" bigint\n)"), "{trino}");
+        assert!(
+            trino.contains("\"latency_ms\" bigint,\n  \"dt\" date,\n  \"hour\" bigint\n)"),
+            "{trino}"
+        );
         assert!(trino.contains("partitioned_by = ARRAY['dt', 'hour']"), "{trino}");
-        assert!(trino.contains("sync_partition_metadata('web', 'logs', 'ADD')"), "{trino}");
+        assert!(
+            trino.contains("sync_partition_metadata('web', 'logs', 'ADD')"),
+            "{trino}"
+        );
         let bq = ddl(Dialect::BigQuery, "ds.logs", "gs://b/app", &table());
-        assert!(bq.contains("WITH PARTITION COLUMNS (\n  `dt` DATE,\n  `hour` INT64\n)"), "{bq}");
+        assert!(
+            bq.contains("WITH PARTITION COLUMNS (\n  `dt` DATE,\n  `hour` INT64\n)"),
+            "{bq}"
+        );
         assert!(bq.contains("uris = ['gs://b/app/*']"), "{bq}");
         assert!(bq.contains("hive_partition_uri_prefix = 'gs://b/app/'"), "{bq}");
     }

@@ -57,7 +57,11 @@ impl From<std::io::Error> for QueryError {
 }
 
 /// A session over the archive `url`, registered as table `name`.
-pub async fn session(url: &str, store: &StoreOptions, name: &str) -> Result<(SessionContext, ArchiveTable), QueryError> {
+pub async fn session(
+    url: &str,
+    store: &StoreOptions,
+    name: &str,
+) -> Result<(SessionContext, ArchiveTable), QueryError> {
     let store = Store::open(url, store, false)?;
     let config = SessionConfig::new().with_information_schema(true);
     let ctx = SessionContext::new_with_config(config);
@@ -85,7 +89,8 @@ pub async fn run(q: &Query, out: &mut (dyn Write + Send)) -> Result<u64, QueryEr
                 rows += b.num_rows() as u64;
                 batches.push(b);
             }
-            let text = arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| QueryError::Output(e.to_string()))?;
+            let text =
+                arrow::util::pretty::pretty_format_batches(&batches).map_err(|e| QueryError::Output(e.to_string()))?;
             writeln!(out, "{text}")?;
             writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
         }
@@ -99,7 +104,8 @@ pub async fn run(q: &Query, out: &mut (dyn Write + Send)) -> Result<u64, QueryEr
                 wrote_any = true;
             }
             if !wrote_any {
-                w.write(&RecordBatch::new_empty(schema)).map_err(|e| QueryError::Output(e.to_string()))?;
+                w.write(&RecordBatch::new_empty(schema))
+                    .map_err(|e| QueryError::Output(e.to_string()))?;
             }
         }
         OutputFormat::Json => {

@@ -43,6 +43,20 @@ pub struct Store {
     pub url: String,
     /// For local archives, the directory (files are synced and renamed there).
     pub local_root: Option<PathBuf>,
+    /// For GCS, what writers need to upload through the JSON API.
+    pub gcs: Option<GcsTarget>,
+}
+
+/// A GCS bucket as the JSON API sees it. Uploads go through the JSON API (media and
+/// resumable uploads), which GCS and its emulators serve alike; object_store's
+/// XML-API writes are not served by fake-gcs-server.
+#[derive(Debug, Clone)]
+pub struct GcsTarget {
+    pub bucket: String,
+    /// `https://storage.googleapis.com`, or the `endpoint`.
+    pub base_url: String,
+    pub credentials: object_store::gcp::GcpCredentialProvider,
+    pub client: reqwest::Client,
 }
 
 /// Why a location cannot be opened.
@@ -95,6 +109,7 @@ impl Store {
                 prefix: key_prefix(url, prefix)?,
                 url: url.to_string(),
                 local_root: None,
+                gcs: None,
             });
         }
         if let Some(rest) = url.strip_prefix("gs://") {
@@ -104,7 +119,7 @@ impl Store {
                 // An emulator (fake-gcs-server) or private endpoint: object_store's
                 // documented way is a service account naming the base URL, no OAuth.
                 let key = serde_json::json!({
-                    "gcs_base_url": e, "disable_oauth": true, "client_email": "", "private_key": ""
+                    "gcs_base_url": e, "disable_oauth": true, "client_email": "", "private_key": "", "private_key_id": ""
                 });
                 b = b.with_service_account_key(key.to_string());
             }
@@ -112,11 +127,29 @@ impl Store {
                 b = b.with_client_options(object_store::ClientOptions::new().with_allow_http(true));
             }
             let store = b.build().map_err(open_err)?;
+            let client = reqwest::Client::builder().build().map_err(|e| {
+                open_err(object_store::Error::Generic {
+                    store: "GCS",
+                    source: Box::new(e),
+                })
+            })?;
+            let gcs = GcsTarget {
+                bucket: bucket.to_string(),
+                base_url: options
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| "https://storage.googleapis.com".into())
+                    .trim_end_matches('/')
+                    .to_string(),
+                credentials: store.credentials().clone(),
+                client,
+            };
             return Ok(Store {
                 store: Arc::new(store),
                 prefix: key_prefix(url, prefix)?,
                 url: url.to_string(),
                 local_root: None,
+                gcs: Some(gcs),
             });
         }
         if url.contains("://") && !url.starts_with("file://") {
@@ -134,6 +167,7 @@ impl Store {
             prefix,
             url: url.to_string(),
             local_root: Some(root),
+            gcs: None,
         })
     }
 
@@ -235,7 +269,10 @@ mod tests {
     fn shared_credentials_profile_is_read() {
         let text = "[default]\naws_access_key_id = A\naws_secret_access_key = B\n[ops]\naws_access_key_id=C\naws_secret_access_key=D\naws_session_token=T\n";
         let c = parse_shared_credentials(text, "ops").unwrap();
-        assert_eq!((c.key.as_str(), c.secret.as_str(), c.token.as_deref()), ("C", "D", Some("T")));
+        assert_eq!(
+            (c.key.as_str(), c.secret.as_str(), c.token.as_deref()),
+            ("C", "D", Some("T"))
+        );
         assert_eq!(parse_shared_credentials(text, "default").unwrap().key, "A");
         assert!(parse_shared_credentials(text, "none").is_none());
     }
@@ -250,10 +287,16 @@ mod tests {
         let s = Store::open("s3://logs/app/raw/", &o, false).unwrap();
         assert_eq!(s.prefix.as_ref(), "app/raw");
         assert_eq!(s.table_url(), "s3://logs/app/raw/");
-        assert_eq!(s.key("dt=2026-11-25/a.parquet").unwrap().as_ref(), "app/raw/dt=2026-11-25/a.parquet");
+        assert_eq!(
+            s.key("dt=2026-11-25/a.parquet").unwrap().as_ref(),
+            "app/raw/dt=2026-11-25/a.parquet"
+        );
         let g = Store::open("gs://b", &o, false).unwrap();
         assert_eq!(g.table_url(), "gs://b/");
-        assert!(matches!(Store::open("ftp://x/y", &o, false), Err(StoreError::BadUrl(_))));
+        assert!(matches!(
+            Store::open("ftp://x/y", &o, false),
+            Err(StoreError::BadUrl(_))
+        ));
         let dir = tempfile::tempdir().unwrap();
         let l = Store::open(dir.path().join("a").to_str().unwrap(), &o, true).unwrap();
         assert!(l.table_url().starts_with("file:///") && l.table_url().ends_with("/a/"));

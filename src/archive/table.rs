@@ -1,6 +1,7 @@
 //! An archive as a DataFusion table: its Parquet files, its Hive partition columns
-//! (`dt=2026-11-25/hour=13/…`, typed as DuckDB and Trino would type them: all
-//! integers → BIGINT, all dates → DATE, else string) and the merged schema of the
+//! (`dt=2026-11-25/hour=13/…`, typed as DuckDB types them: all integers written
+//! without leading zeros → BIGINT, all dates → DATE, else string, so `hour=01` is
+//! the string `'01'`) and the merged schema of the
 //! files. Partition columns let DataFusion skip whole directories.
 
 use super::store::Store;
@@ -76,7 +77,11 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
         .map_err(|e| TableError::List(store.url.clone(), e))?;
     let (parquet, others): (Vec<_>, Vec<_>) = listed
         .into_iter()
-        .filter(|m| !m.location.filename().is_some_and(|f| f.starts_with('.') || f.starts_with('_')))
+        .filter(|m| {
+            !m.location
+                .filename()
+                .is_some_and(|f| f.starts_with('.') || f.starts_with('_'))
+        })
         .partition(|m| m.location.as_ref().ends_with(".parquet"));
     if parquet.is_empty() {
         let others = if others.is_empty() {
@@ -92,7 +97,13 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
     let prefix_len = store.prefix.parts().count();
     let relative: Vec<Vec<String>> = parquet
         .iter()
-        .map(|m| m.location.parts().skip(prefix_len).map(|p| p.as_ref().to_string()).collect())
+        .map(|m| {
+            m.location
+                .parts()
+                .skip(prefix_len)
+                .map(|p| p.as_ref().to_string())
+                .collect()
+        })
         .collect();
     let table_url = ListingTableUrl::parse(store.table_url())?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
@@ -121,9 +132,15 @@ fn partition_columns(files: &[Vec<String>]) -> Vec<(String, DataType)> {
             .map_while(|d| d.split_once('=').map(|(k, _)| k.to_string()))
             .collect()
     };
-    let Some(first) = files.first().map(keys) else { return vec![] };
+    let Some(first) = files.first().map(keys) else {
+        return vec![];
+    };
     let common = files.iter().map(keys).fold(first, |acc, k| {
-        acc.iter().zip(&k).take_while(|(a, b)| a == b).map(|(a, _)| a.clone()).collect()
+        acc.iter()
+            .zip(&k)
+            .take_while(|(a, b)| a == b)
+            .map(|(a, _)| a.clone())
+            .collect()
     });
     common
         .iter()
@@ -135,9 +152,10 @@ fn partition_columns(files: &[Vec<String>]) -> Vec<(String, DataType)> {
         .collect()
 }
 
-/// DuckDB's Hive type inference: all integers → BIGINT, all `YYYY-MM-DD` → DATE.
+/// DuckDB's Hive type inference: values that are integers as written (no leading
+/// zero) → BIGINT, all `YYYY-MM-DD` → DATE.
 fn value_type<'a>(values: impl Iterator<Item = &'a str> + Clone) -> DataType {
-    let int = |v: &str| !v.is_empty() && v.len() < 19 && v.bytes().all(|b| b.is_ascii_digit());
+    let int = |v: &str| v.parse::<i64>().is_ok_and(|n| n.to_string() == v);
     let date = |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok() && v.len() == 10;
     if values.clone().all(int) {
         DataType::Int64
@@ -159,14 +177,15 @@ mod tests {
     #[test]
     fn partition_columns_are_shared_and_typed() {
         let files = [
-            parts("dt=2026-11-25/hour=13/service=api/a.parquet"),
-            parts("dt=2026-11-26/hour=02/service=web/b.parquet"),
+            parts("dt=2026-11-25/hour=13/n=7/service=api/a.parquet"),
+            parts("dt=2026-11-26/hour=02/n=0/service=web/b.parquet"),
         ];
         assert_eq!(
             partition_columns(&files),
             vec![
                 ("dt".into(), DataType::Date32),
-                ("hour".into(), DataType::Int64),
+                ("hour".into(), DataType::Utf8),
+                ("n".into(), DataType::Int64),
                 ("service".into(), DataType::Utf8)
             ]
         );

@@ -3,6 +3,8 @@
 #   tests/bench/run.sh [--lines N] [--repeat N]          file → remap → blackhole vs a floor
 #   tests/bench/run.sh kafka [--lines N] [--repeat N]    file → kafka and kafka → blackhole vs kcat
 #   tests/bench/run.sh sql [--lines N] [--repeat N]      sql vs remap, sql windows vs DuckDB
+#   tests/bench/run.sh archive [--lines N] [--query-rows N] [--repeat N]
+#                                                         Parquet archive writes, pipe query vs DuckDB
 # PIPE_BENCH_PROFILE=dist benchmarks the shipped (fat LTO) build instead of `release`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -10,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipe/target}"
 profile="${PIPE_BENCH_PROFILE:-release}"
 cargo build --profile "$profile" --locked --bin pipe
 cargo build --release --manifest-path tests/bench/floor/Cargo.toml
-if [ "${1:-}" = kafka ] || [ "${1:-}" = sql ]; then
+if [ "${1:-}" = kafka ] || [ "${1:-}" = sql ] || [ "${1:-}" = archive ]; then
   script="tests/bench/$1.py"
   shift
   exec python3 "$script" --pipe "$CARGO_TARGET_DIR/$profile/pipe" --floor "$CARGO_TARGET_DIR/release/pipe-bench-floor" "$@"
