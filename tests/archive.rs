@@ -727,3 +727,86 @@ fn gcs_archive_on_fake_gcs_server() {
         Some(format!("1000,{expected}").as_str())
     );
 }
+
+/// The S3 server is down: uploads fail and are retried, nothing is acknowledged, so a
+/// `kill -9` during the outage loses nothing either; once the server is up every line
+/// lands, none twice (no file was placed twice).
+#[test]
+fn s3_outage_and_kill_9_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.log");
+    let total = 20_000u64;
+    fs::write(&input, (0..total).map(line).collect::<String>()).unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            r#"
+data_dir = "{data}"
+[sources.logs]
+type = "file"
+include = ["{input}"]
+[sinks.archive]
+type = "object_store"
+inputs = ["logs"]
+url = "s3://logs/app"
+endpoint = "{endpoint}"
+allow_http = true
+max_age_secs = 1
+"#,
+            data = dir.path().join("data").display(),
+            input = input.display(),
+        ),
+    )
+    .unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+    ];
+    let log = dir.path().join("pipe.log");
+    let p = Pipe::start_env(&topology, &log, &env);
+    assert!(
+        wait_for(60, || !log_lines_with(&log, "Cannot place a completed file").is_empty()),
+        "the upload fails while the server is down: {}",
+        tail(&log, 20)
+    );
+    p.kill9();
+    let mut p = Pipe::start_env(&topology, &log, &env);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(p.running());
+    let _moto = start_server(
+        &venv().join("bin/moto_server"),
+        &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+        &format!("{endpoint}/moto-api/"),
+    );
+    curl(&["-X", "PUT", &format!("{endpoint}/logs")]);
+    let q = || {
+        let out = Command::new(pipe_bin())
+            .args([
+                "query",
+                "--format",
+                "csv",
+                "--archive",
+                "s3://logs/app",
+                "--endpoint",
+                &endpoint,
+                "--allow-http",
+            ])
+            .arg("SELECT count(*), count(DISTINCT message) FROM logs")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .map(str::to_string)
+    };
+    let expected = format!("{total},{total}");
+    let done = wait_for(90, || q().as_deref() == Some(expected.as_str()));
+    assert!(done, "every line once after the outage: {:?}\n{}", q(), tail(&log, 20));
+    assert!(!log_lines_with(&log, "The archive takes files again").is_empty());
+    assert_eq!(p.stop(30), 0);
+}

@@ -83,7 +83,9 @@ impl Store {
         };
         if let Some(rest) = url.strip_prefix("s3://").or_else(|| url.strip_prefix("s3a://")) {
             let (bucket, prefix) = split_bucket(url, rest)?;
-            let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            let mut b = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(short_retries());
             if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
                 && let Some(c) = shared_aws_credentials()
             {
@@ -114,7 +116,9 @@ impl Store {
         }
         if let Some(rest) = url.strip_prefix("gs://") {
             let (bucket, prefix) = split_bucket(url, rest)?;
-            let mut b = GoogleCloudStorageBuilder::from_env().with_bucket_name(bucket);
+            let mut b = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(short_retries());
             if let Some(e) = &options.endpoint {
                 // An emulator (fake-gcs-server) or private endpoint: object_store's
                 // documented way is a service account naming the base URL, no OAuth.
@@ -203,6 +207,17 @@ impl Store {
         } else {
             format!("{root}/{prefix}/")
         }
+    }
+}
+
+/// object_store's own retries are kept short (a few attempts within 15 s): the
+/// archive sink retries a failed upload without end itself, logging each outage, and
+/// `pipe query` should fail fast against a store that is down.
+fn short_retries() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig::default(),
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(15),
     }
 }
 
