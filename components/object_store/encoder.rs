@@ -51,24 +51,62 @@ enum Body {
     Lines(Box<dyn LineWriter>),
 }
 
-/// A `Write` that can be finished (completing its compression frame).
-trait LineWriter: Write + Send {
-    fn finish(self: Box<Self>) -> std::io::Result<File>;
+/// The staged file, counting the bytes that reach it.
+struct Counted {
+    file: File,
+    bytes: u64,
 }
 
-impl LineWriter for BufWriter<File> {
-    fn finish(self: Box<Self>) -> std::io::Result<File> {
-        self.into_inner().map_err(|e| e.into_error())
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
     }
 }
-impl LineWriter for flate2::write::GzEncoder<BufWriter<File>> {
+
+type Out = BufWriter<Counted>;
+
+fn out_size(out: &Out) -> u64 {
+    out.get_ref().bytes + out.buffer().len() as u64
+}
+
+fn out_file(out: Out) -> std::io::Result<File> {
+    Ok(out.into_inner().map_err(|e| e.into_error())?.file)
+}
+
+/// A line writer: `Write` plus finishing its compression frame and its size so far.
+trait LineWriter: Write + Send {
+    fn finish(self: Box<Self>) -> std::io::Result<File>;
+    /// Compressed bytes produced so far.
+    fn size(&self) -> u64;
+}
+
+impl LineWriter for Out {
     fn finish(self: Box<Self>) -> std::io::Result<File> {
-        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+        out_file(*self)
+    }
+    fn size(&self) -> u64 {
+        out_size(self)
     }
 }
-impl LineWriter for zstd::Encoder<'static, BufWriter<File>> {
+impl LineWriter for flate2::write::GzEncoder<Out> {
     fn finish(self: Box<Self>) -> std::io::Result<File> {
-        (*self).finish()?.into_inner().map_err(|e| e.into_error())
+        out_file((*self).finish()?)
+    }
+    fn size(&self) -> u64 {
+        out_size(self.get_ref())
+    }
+}
+impl LineWriter for zstd::Encoder<'static, Out> {
+    fn finish(self: Box<Self>) -> std::io::Result<File> {
+        out_file((*self).finish()?)
+    }
+    fn size(&self) -> u64 {
+        out_size(self.get_ref())
     }
 }
 
@@ -83,8 +121,6 @@ pub struct StagedFile {
     written: Finalizers,
     /// Notifiers of the Parquet rows still waiting to be converted.
     waiting: Finalizers,
-    /// Uncompressed bytes of lines written (lines files).
-    line_bytes: u64,
 }
 
 impl StagedFile {
@@ -103,7 +139,7 @@ impl StagedFile {
                 Encoding::Json,
             ),
             enc => {
-                let out = BufWriter::with_capacity(256 * 1024, file);
+                let out = BufWriter::with_capacity(256 * 1024, Counted { file, bytes: 0 });
                 let w: Box<dyn LineWriter> = match cfg.compression {
                     FileCompression::Gzip => Box::new(flate2::write::GzEncoder::new(out, flate2::Compression::fast())),
                     FileCompression::Zstd => Box::new(zstd::Encoder::new(out, 1).map_err(io)?),
@@ -124,7 +160,6 @@ impl StagedFile {
             events: 0,
             written: Finalizers::default(),
             waiting: Finalizers::default(),
-            line_bytes: 0,
         })
     }
 
@@ -146,7 +181,6 @@ impl StagedFile {
                 event.take_finalizer(&mut self.written);
                 scratch.clear();
                 encode_line(&event, self.line_encoding, scratch);
-                self.line_bytes += scratch.len() as u64;
                 w.write_all(scratch)
                     .map_err(|e| EncodeError::Io(self.path.display().to_string(), e))?;
             }
@@ -230,8 +264,8 @@ impl StagedFile {
         Ok(())
     }
 
-    /// Bytes the file holds, or will hold, so far (compressed, estimated for the
-    /// row group in progress).
+    /// Bytes the file holds so far (compressed; estimated for Parquet's row group in
+    /// progress and waiting rows, and without what a compressor still buffers).
     pub fn bytes(&self) -> u64 {
         match &self.body {
             Body::Parquet { writer, rows, .. } => {
@@ -240,7 +274,7 @@ impl StagedFile {
                     .map_or(0, |(w, _)| w.bytes_written() + w.in_progress_size());
                 written as u64 + rows.len() as u64 * 64
             }
-            Body::Lines(_) => self.line_bytes / 4,
+            Body::Lines(w) => w.size(),
         }
     }
 
@@ -285,4 +319,54 @@ fn properties(cfg: &Checked, who: &Provenance) -> WriterProperties {
             kv("pipe.sink", &who.sink),
         ]))
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::object_store::config::ArchiveConfig;
+
+    fn checked(toml: &str) -> Checked {
+        let c: ArchiveConfig = crate::component::parse_options(toml::from_str(toml).unwrap()).unwrap();
+        c.check().unwrap()
+    }
+
+    fn who() -> Provenance {
+        Provenance {
+            topology: "t".into(),
+            sink: "s".into(),
+        }
+    }
+
+    /// `max_bytes` sees the bytes that reach the disk, compressed or not.
+    #[test]
+    fn line_files_count_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = ComponentMetrics::new("s", "sink");
+        let columns = Columns::inferred();
+        for (compression, smaller) in [("none", false), ("gzip", true)] {
+            let cfg = checked(&format!(
+                "url = 'x'\nencoding = 'ndjson'\ncompression = '{compression}'"
+            ));
+            let path = dir.path().join(compression);
+            let mut f = StagedFile::create(&path, &cfg, &who()).unwrap();
+            let mut scratch = Vec::new();
+            let mut raw = 0u64;
+            for i in 0..20_000 {
+                let e = Event::new(Value::from(format!("line {i} of a log that repeats itself")));
+                let mut line = Vec::new();
+                encode_line(&e, Encoding::Json, &mut line);
+                raw += line.len() as u64;
+                f.push(e, &mut scratch).unwrap();
+            }
+            let counted = f.bytes();
+            let (_, size, _) = f.finish(&columns, &metrics).unwrap();
+            if smaller {
+                assert!(counted < raw / 4 && size < raw / 4, "{counted} {size} {raw}");
+                assert!(counted > 0 && counted <= size);
+            } else {
+                assert_eq!((counted, size), (raw, raw));
+            }
+        }
+    }
 }
