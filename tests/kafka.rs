@@ -270,6 +270,19 @@ fn edge_to_aggregator_500k_lines_exactly_once_lz4() {
     eprintln!("500,000 lines edge → broker → aggregator in {elapsed:.1?}");
     assert_eq!(edge.stop(60), 0, "{}", w.logs());
     assert_eq!(aggregator.stop(60), 0, "{}", w.logs());
+    // The aggregator's Parquet archive holds every line once as well.
+    let archive = w.path("archive-1");
+    let sql = "SELECT count(*), count(DISTINCT message) FROM logs";
+    let out = Command::new(pipe_bin())
+        .args(["query", "--format", "csv", "--archive", archive.to_str().unwrap(), sql])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().nth(1),
+        Some(format!("{N},{N}").as_str()),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let counters = log_lines_with(&w.path("aggregator-1.log"), "component=kafka_in kind=\"source\"");
     assert!(
         counters

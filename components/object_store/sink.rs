@@ -22,7 +22,6 @@ use crate::metrics::ComponentMetrics;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
@@ -71,7 +70,7 @@ struct Writer<'a> {
     columns: Columns,
     files: HashMap<String, OpenFile>,
     uploads: JoinSet<()>,
-    next_staged: AtomicU64,
+    next_staged: u64,
     scratch: Vec<u8>,
 }
 
@@ -89,7 +88,7 @@ impl Sink for ArchiveSink {
                 columns,
                 files: HashMap::new(),
                 uploads: JoinSet::new(),
-                next_staged: AtomicU64::new(0),
+                next_staged: 0,
                 scratch: Vec::new(),
             };
             let mut last_age_check = Instant::now();
@@ -175,7 +174,8 @@ impl Writer<'_> {
     /// A new staged file for partition `dir`.
     fn open(&mut self, dir: String, name: Option<String>) -> Option<OpenFile> {
         let cfg = &self.sink.cfg;
-        let n = self.next_staged.fetch_add(1, Ordering::Relaxed);
+        let n = self.next_staged;
+        self.next_staged += 1;
         let path = self.sink.staging.join(format!("{n}.staged"));
         match StagedFile::create(&path, cfg, &self.sink.who) {
             Ok(file) => Some(OpenFile {
