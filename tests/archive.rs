@@ -467,42 +467,32 @@ fn declared_schema_casts_and_keeps_what_does_not_fit() {
     );
 }
 
+/// Numbered lines `0..total` in `dir/in.log`, tailed by a `file` source into the
+/// archive sink with `sink` options; returns the topology path.
+fn tail_into_archive(dir: &Path, total: u64, sink: &str) -> PathBuf {
+    let input = dir.join("in.log");
+    fs::write(&input, (0..total).map(line).collect::<String>()).unwrap();
+    let topology = dir.join("t.toml");
+    let text = format!(
+        "data_dir = \"{data}\"\n[sources.logs]\ntype = \"file\"\ninclude = [\"{input}\"]\n\
+         [sinks.archive]\ntype = \"object_store\"\ninputs = [\"logs\"]\n{sink}\n",
+        data = dir.join("data").display(),
+        input = input.display(),
+    );
+    fs::write(&topology, text).unwrap();
+    topology
+}
+
 /// kill -9 while files are being written and placed: no partial file is ever visible
 /// in the archive, and after a restart every line is there (re-read lines may repeat;
 /// none is missing).
 #[test]
 fn kill_9_leaves_no_partial_file_and_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.log");
     let archive = dir.path().join("archive");
     let total = 200_000u64;
-    let mut f = fs::File::create(&input).unwrap();
-    for i in 0..total {
-        f.write_all(line(i).as_bytes()).unwrap();
-    }
-    drop(f);
-    let topology = dir.path().join("t.toml");
-    fs::write(
-        &topology,
-        format!(
-            r#"
-data_dir = "{data}"
-[sources.logs]
-type = "file"
-include = ["{input}"]
-[sinks.archive]
-type = "object_store"
-inputs = ["logs"]
-url = "{url}"
-max_events = 7000
-max_age_secs = 2
-"#,
-            data = dir.path().join("data").display(),
-            input = input.display(),
-            url = archive.display()
-        ),
-    )
-    .unwrap();
+    let sink = format!("url = \"{}\"\nmax_events = 7000\nmax_age_secs = 2", archive.display());
+    let topology = tail_into_archive(dir.path(), total, &sink);
     let log = dir.path().join("pipe.log");
     let p = Pipe::start(&topology, &log);
     assert!(
@@ -734,33 +724,11 @@ fn gcs_archive_on_fake_gcs_server() {
 #[test]
 fn s3_outage_and_kill_9_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("in.log");
     let total = 20_000u64;
-    fs::write(&input, (0..total).map(line).collect::<String>()).unwrap();
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let topology = dir.path().join("t.toml");
-    fs::write(
-        &topology,
-        format!(
-            r#"
-data_dir = "{data}"
-[sources.logs]
-type = "file"
-include = ["{input}"]
-[sinks.archive]
-type = "object_store"
-inputs = ["logs"]
-url = "s3://logs/app"
-endpoint = "{endpoint}"
-allow_http = true
-max_age_secs = 1
-"#,
-            data = dir.path().join("data").display(),
-            input = input.display(),
-        ),
-    )
-    .unwrap();
+    let sink = format!("url = \"s3://logs/app\"\nendpoint = \"{endpoint}\"\nallow_http = true\nmax_age_secs = 1");
+    let topology = tail_into_archive(dir.path(), total, &sink);
     let env = [
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),

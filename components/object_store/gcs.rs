@@ -3,12 +3,11 @@
 //! when the last chunk lands. With `create_only` the upload carries
 //! `ifGenerationMatch=0`, so an existing object is never replaced (412).
 
-use super::upload::{PART_SIZE, UploadError};
+use super::upload::{PART_SIZE, UploadError, read_chunk};
 use crate::archive::store::GcsTarget;
 use ::object_store::path::Path as ObjectPath;
 use reqwest::StatusCode;
 use std::path::Path;
-use tokio::io::AsyncReadExt;
 
 /// What one attempt did.
 pub enum Outcome {
@@ -77,14 +76,7 @@ pub async fn upload(
     let mut offset = 0u64;
     let mut buf = vec![0u8; PART_SIZE];
     loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = input.read(&mut buf[filled..]).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
+        let filled = read_chunk(&mut input, &mut buf).await.map_err(io)?;
         let end = offset + filled as u64;
         let range = format!("bytes {offset}-{}/{size}", end.saturating_sub(1));
         let response = auth(gcs.client.put(&session))

@@ -174,14 +174,7 @@ async fn upload_multipart(store: &Store, key: &ObjectPath, staged: &Path) -> Res
     let mut write = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut buf = vec![0u8; PART_SIZE];
     loop {
-        let mut filled = 0;
-        while filled < buf.len() {
-            let n = input.read(&mut buf[filled..]).await.map_err(io)?;
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
+        let filled = read_chunk(&mut input, &mut buf).await.map_err(io)?;
         if filled == 0 {
             break;
         }
@@ -196,6 +189,19 @@ async fn upload_multipart(store: &Store, key: &ObjectPath, staged: &Path) -> Res
     }
     write.finish().await?;
     Ok(())
+}
+
+/// Fills `buf` from `input` as far as the input goes; returns how much it holds.
+pub async fn read_chunk(input: &mut tokio::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = input.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    Ok(filled)
 }
 
 #[cfg(test)]
