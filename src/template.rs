@@ -74,9 +74,12 @@ impl Template {
         self.render_inner(event, None)
     }
 
-    /// Renders the template, putting `missing` where the event lacks a field (Hive's
-    /// `__HIVE_DEFAULT_PARTITION__` for archive partitions).
-    pub fn render_or(&self, event: &Event, missing: &str) -> String {
+    /// Renders the template as a path inside a directory tree (archive partitions and
+    /// file names): `missing` stands in for a field the event lacks or has empty
+    /// (Hive's `__HIVE_DEFAULT_PARTITION__`), and a field value can add no directory
+    /// level nor climb out: `/`, `\\`, control characters and `%` are
+    /// percent-encoded, and `.`/`..` become `%2E`/`%2E%2E`.
+    pub fn render_path(&self, event: &Event, missing: &str) -> String {
         self.render_inner(event, Some(missing)).unwrap_or_default()
     }
 
@@ -96,12 +99,14 @@ impl Template {
                     use std::fmt::Write;
                     let _ = write!(out, "{}", t.format(text));
                 }
-                Part::Field(path) => match event.get_path(path) {
-                    Some(v) if !matches!(v, Value::Null) => out.push_str(&value_to_string(v)),
-                    _ => match missing {
-                        Some(m) => out.push_str(m),
-                        None => return Err(TemplateError::MissingField(path.clone())),
+                Part::Field(path) => match (event.get_path(path), missing) {
+                    (Some(v), None) if !matches!(v, Value::Null) => out.push_str(&value_to_string(v)),
+                    (Some(v), Some(m)) if !matches!(v, Value::Null) => match value_to_string(v) {
+                        text if text.is_empty() => out.push_str(m),
+                        text => push_path_safe(&mut out, &text),
                     },
+                    (_, Some(m)) => out.push_str(m),
+                    (_, None) => return Err(TemplateError::MissingField(path.clone())),
                 },
             }
         }
@@ -122,6 +127,27 @@ pub fn time_of(value: &Value) -> Option<DateTime<Utc>> {
 
 fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+/// Appends `value` so that it stays one path segment.
+fn push_path_safe(out: &mut String, value: &str) {
+    use std::fmt::Write;
+    match value {
+        "." => out.push_str("%2E"),
+        ".." => out.push_str("%2E%2E"),
+        _ => {
+            for c in value.chars() {
+                if matches!(c, '/' | '\\' | '%') || c.is_control() {
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        let _ = write!(out, "%{b:02X}");
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+        }
+    }
 }
 
 fn push_text(parts: &mut Vec<Part>, text: &str) -> Result<(), TemplateError> {
@@ -175,6 +201,17 @@ mod tests {
     }
 
     #[test]
+    fn path_rendering_keeps_field_values_in_one_segment() {
+        let t = Template::parse("service={{ service }}/%Y", "timestamp").unwrap();
+        let r = |s: &str| t.render_path(&event(s, "2026-11-25T13:04:05Z"), "__NULL__");
+        assert_eq!(r("api"), "service=api/2026");
+        assert_eq!(r("../../etc"), "service=..%2F..%2Fetc/2026");
+        assert_eq!(r(".."), "service=%2E%2E/2026");
+        assert_eq!(r("a\\b%c\n"), "service=a%5Cb%25c%0A/2026");
+        assert_eq!(r(""), "service=__NULL__/2026");
+    }
+
+    #[test]
     fn errors() {
         assert!(matches!(Template::parse("{{ x", "t"), Err(TemplateError::Unclosed(_))));
         assert!(matches!(Template::parse("%Q%", "t"), Err(TemplateError::BadTime(_))));
@@ -183,7 +220,7 @@ mod tests {
             t.render(&event("a", "2026-11-25T13:04:05Z")),
             Err(TemplateError::MissingField("nope".into()))
         );
-        assert_eq!(t.render_or(&event("a", "2026-11-25T13:04:05Z"), "-"), "-");
+        assert_eq!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), "-"), "-");
         assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
     }
 }

@@ -144,8 +144,8 @@ impl Writer<'_> {
     /// Adds one event to the file of its partition.
     async fn write(&mut self, event: Event) {
         let cfg = &self.sink.cfg;
-        let dir = cfg.partition.render_or(&event, NULL_PARTITION);
-        let name = cfg.filename.as_ref().map(|t| t.render_or(&event, NULL_PARTITION));
+        let dir = cfg.partition.render_path(&event, NULL_PARTITION);
+        let name = cfg.filename.as_ref().map(|t| t.render_path(&event, NULL_PARTITION));
         let key = match &name {
             Some(n) => format!("{dir}/{n}"),
             None => dir.clone(),
