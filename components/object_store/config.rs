@@ -21,7 +21,7 @@ pub struct ArchiveConfig {
     #[serde(default)]
     pub allow_http: bool,
     /// Partition template: strftime on the event time and `{{ field }}` values.
-    /// Default `dt=%Y-%m-%d/hour=%H`. A missing field renders as
+    /// Default `dt=%Y-%m-%d/hour=%-H`. A missing field renders as
     /// `__HIVE_DEFAULT_PARTITION__`.
     #[serde(default = "default_partition")]
     pub partition: String,
@@ -85,7 +85,7 @@ pub enum FileCompression {
 }
 
 fn default_partition() -> String {
-    "dt=%Y-%m-%d/hour=%H".into()
+    "dt=%Y-%m-%d/hour=%-H".into()
 }
 fn default_time_field() -> String {
     "timestamp".into()

@@ -1,7 +1,7 @@
 //! An archive as a DataFusion table: its Parquet files, its Hive partition columns
-//! (`dt=2026-11-25/hour=13/…`, typed as DuckDB types them: all integers written
-//! without leading zeros → BIGINT, all dates → DATE, else string, so `hour=01` is
-//! the string `'01'`) and the merged schema of the
+//! (`dt=2026-11-25/hour=13/…`, typed by their values as DuckDB types them:
+//! integers written without leading zeros → BIGINT, all `YYYY-MM-DD` → DATE, else
+//! string; `hour=07` stays a string, which is why the sink's default is `hour=%-H`) and the merged schema of the
 //! files. Partition columns let DataFusion skip whole directories.
 
 use super::store::Store;
@@ -152,8 +152,8 @@ fn partition_columns(files: &[Vec<String>]) -> Vec<(String, DataType)> {
         .collect()
 }
 
-/// DuckDB's Hive type inference: values that are integers as written (no leading
-/// zero) → BIGINT, all `YYYY-MM-DD` → DATE.
+/// Integers as written (no leading zero) → BIGINT, all `YYYY-MM-DD` → DATE. Leading
+/// zeros stay strings: DataFusion lists `hour = 7` under `hour=7/`, never `hour=07/`.
 fn value_type<'a>(values: impl Iterator<Item = &'a str> + Clone) -> DataType {
     let int = |v: &str| v.parse::<i64>().is_ok_and(|n| n.to_string() == v);
     let date = |v: &str| chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_ok() && v.len() == 10;
