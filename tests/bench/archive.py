@@ -14,9 +14,9 @@ Each is the best of --repeat runs. DuckDB comes from ~/.cache/pipe/bench-venv.
 
 Usage: tests/bench/archive.py [--lines N] [--query-rows N] [--repeat N] --pipe PATH --floor PATH
 """
-import argparse, glob, os, shutil, subprocess, sys, tempfile
+import argparse, glob, os, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import run_measured
+from bench import generated_input, run_measured
 from sql import venv_python
 
 TOPOLOGY = """
@@ -56,7 +56,6 @@ def write_archive(pipe, work, archive, inputs):
     with open(topo, "w") as f:
         f.write(TOPOLOGY.format(work=work, archive=archive))
     cat = subprocess.Popen(["cat"] + inputs, stdout=subprocess.PIPE)
-    import time
     start = time.monotonic()
     proc = subprocess.Popen([pipe, "-q", "-t", topo], stdin=cat.stdout, stdout=subprocess.DEVNULL)
     cat.stdout.close()
@@ -80,10 +79,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "pipe-bench"))
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    src = os.path.join(args.work, f"lines-{args.lines}.jsonl")
-    if not os.path.exists(src):
-        subprocess.run([args.floor, "gen", str(args.lines), src + ".tmp"], check=True)
-        os.rename(src + ".tmp", src)
+    src = generated_input(args.floor, args.work, args.lines)
     py = venv_python()
     work = os.path.join(args.work, "archive")
     shutil.rmtree(work, ignore_errors=True)

@@ -16,6 +16,14 @@ Usage: tests/bench/bench.py [--lines N] [--repeat N] [--sample N] [--pipe PATH] 
 """
 import argparse, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
+def generated_input(floor, work, lines):
+    """The benchmark input of `lines` JSON lines under `work`, generated once by the floor."""
+    src = os.path.join(work, f"lines-{lines}.jsonl")
+    if not os.path.exists(src):
+        subprocess.run([floor, "gen", str(lines), src + ".tmp"], check=True)
+        os.rename(src + ".tmp", src)
+    return src
+
 def run_measured(cmd, env=None, until=None, stderr=subprocess.DEVNULL):
     """Runs cmd; returns (wall seconds until `until()` is true or exit, cpu s, peak RSS MiB, output)."""
     start = time.monotonic()
@@ -55,10 +63,7 @@ def main():
     floor = args.floor or os.path.join(target, "release", "pipe-bench-floor")
 
     os.makedirs(os.path.join(args.work, "input"), exist_ok=True)
-    src = os.path.join(args.work, f"lines-{args.lines}.jsonl")
-    if not os.path.exists(src):
-        subprocess.run([floor, "gen", str(args.lines), src + ".tmp"], check=True)
-        os.rename(src + ".tmp", src)
+    src = generated_input(floor, args.work, args.lines)
     nbytes = os.path.getsize(src)
     subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
 

@@ -18,7 +18,7 @@ Usage: tests/bench/kafka.py [--lines N] [--repeat N] [--pipe PATH] [--floor PATH
 """
 import argparse, os, re, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import run_measured, pipe_until_done
+from bench import generated_input, run_measured, pipe_until_done
 
 PRODUCE = """
 data_dir = "{work}/data"
@@ -59,10 +59,7 @@ def main():
     if not shutil.which("kcat"):
         sys.exit("kcat is needed (apt-get install kcat)")
     os.makedirs(args.work, exist_ok=True)
-    src = os.path.join(args.work, f"lines-{args.lines}.jsonl")
-    if not os.path.exists(src):
-        subprocess.run([args.floor, "gen", str(args.lines), src + ".tmp"], check=True)
-        os.rename(src + ".tmp", src)
+    src = generated_input(args.floor, args.work, args.lines)
     nbytes = os.path.getsize(src)
 
     mock = None

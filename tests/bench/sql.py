@@ -15,7 +15,7 @@ Usage: tests/bench/sql.py [--lines N] [--repeat N] --pipe PATH --floor PATH
 """
 import argparse, json, os, shutil, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import run_measured
+from bench import generated_input, run_measured
 
 PARSE = """
 [sources.in]
@@ -106,10 +106,7 @@ def main():
     ap.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "pipe-bench"))
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    src = os.path.join(args.work, f"lines-{args.lines}.jsonl")
-    if not os.path.exists(src):
-        subprocess.run([args.floor, "gen", str(args.lines), src + ".tmp"], check=True)
-        os.rename(src + ".tmp", src)
+    src = generated_input(args.floor, args.work, args.lines)
     py = venv_python()
     work = os.path.join(args.work, "sql")
     shutil.rmtree(work, ignore_errors=True)
