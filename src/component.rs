@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// A boxed future returned by running components.
-pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+pub type BoxFuture = Pin<Box<dyn Future<Output = Result<(), crate::error::ComponentError>> + Send>>;
 
 /// The three kinds of component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -83,7 +83,7 @@ pub async fn run(topology: Topology) -> Report {
                     shutdown: signal.clone(),
                     metrics,
                 };
-                sources.spawn(async move { (id, s.run(cx).await) });
+                sources.spawn(async move { (id, s.run(cx).await.map_err(|e| e.to_string())) });
             }
             Body::Transform(t) => {
                 let out = outputs_of(&n.id, &n.built.outputs);
@@ -99,7 +99,7 @@ pub async fn run(topology: Topology) -> Report {
                     out,
                     metrics,
                 };
-                others.spawn(async move { (id, s.run(cx).await) });
+                others.spawn(async move { (id, s.run(cx).await.map_err(|e| e.to_string())) });
             }
         }
     }
