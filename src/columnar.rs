@@ -10,6 +10,12 @@
 //! is cast where that is lossless, otherwise stored as null and counted
 //! (`cast_failed`); with a rejected column (the archive's `_rejected`) such values are
 //! also kept there, as one JSON object per row.
+//!
+//! Inferred columns are bounded ([`DEFAULT_MAX_COLUMNS`], or
+//! [`Columns::with_max_columns`]): once that many exist, the fields of later new
+//! names go, per row, into one JSON string column ([`OVERFLOW_COLUMN`]) and are
+//! counted (`too_many_columns`), so random keys from a client cannot grow the schema
+//! without end.
 
 use crate::event::value_to_string;
 use crate::metrics::ComponentMetrics;
@@ -81,11 +87,20 @@ impl ColumnType {
     }
 }
 
+/// How many columns an inferred schema grows to by default.
+pub const DEFAULT_MAX_COLUMNS: usize = 1000;
+/// The JSON column holding the fields that found no column of their own.
+pub const OVERFLOW_COLUMN: &str = "_overflow";
+
 /// The columns events are converted to: declared, or inferred and growing.
 #[derive(Debug, Clone)]
 pub struct Columns {
     columns: IndexMap<String, Column>,
     declared: bool,
+    /// Inferred schemas only: the most columns they grow to.
+    max_columns: usize,
+    /// True once a field found no column: the overflow column exists.
+    overflowing: bool,
     /// Declared schemas only: the string column keeping values that did not fit.
     rejected: Option<String>,
     schema: SchemaRef,
@@ -106,6 +121,8 @@ impl Columns {
                 .map(|(name, ty)| (name.clone(), Column { ty: Some(*ty) }))
                 .collect(),
             declared: true,
+            max_columns: usize::MAX,
+            overflowing: false,
             rejected: None,
             schema: Arc::new(Schema::empty()),
         };
@@ -128,9 +145,17 @@ impl Columns {
         Columns {
             columns: IndexMap::new(),
             declared: false,
+            max_columns: DEFAULT_MAX_COLUMNS,
+            overflowing: false,
             rejected: None,
             schema: Arc::new(Schema::empty()),
         }
+    }
+
+    /// Bounds an inferred schema to `max` columns (besides [`OVERFLOW_COLUMN`]).
+    pub fn with_max_columns(mut self, max: usize) -> Columns {
+        self.max_columns = max;
+        self
     }
 
     /// The current Arrow schema.
@@ -154,7 +179,15 @@ impl Columns {
             let Value::Object(map) = event else { continue };
             for (key, value) in map {
                 let seen = ColumnType::of(value);
+                let full = self.columns.len() >= self.max_columns;
                 match self.columns.get_mut(key.as_str()) {
+                    None if full => {
+                        if !self.overflowing {
+                            self.overflowing = true;
+                            changed = true;
+                            tracing::warn!(component = %metrics.id, max_columns = self.max_columns, field = %key, "The inferred schema reached its column limit; fields of new names go to the `_overflow` JSON column.");
+                        }
+                    }
                     None => {
                         self.columns.insert(key.to_string(), Column { ty: seen });
                         changed = true;
@@ -192,7 +225,7 @@ impl Columns {
     /// Adds an inferred column that no event has had yet (nulls until one has it);
     /// false for declared columns or a name already there.
     pub fn add_null_column(&mut self, name: &str) -> bool {
-        if self.declared || self.columns.contains_key(name) {
+        if self.declared || self.columns.contains_key(name) || self.columns.len() >= self.max_columns {
             return false;
         }
         self.columns.insert(name.to_string(), Column { ty: None });
@@ -206,6 +239,9 @@ impl Columns {
             .iter()
             .map(|(name, c)| Field::new(name, c.ty.unwrap_or(ColumnType::Utf8).data_type(), true))
             .collect();
+        if self.overflowing {
+            fields.push(Field::new(OVERFLOW_COLUMN, DataType::Utf8, true));
+        }
         if let Some(r) = &self.rejected {
             fields.push(Field::new(r, DataType::Utf8, true));
         }
@@ -244,6 +280,30 @@ impl Columns {
                     }
                 }
             }
+        }
+        if self.overflowing {
+            let mut b = StringBuilder::with_capacity(n, 0);
+            let mut rows = 0u64;
+            for event in events.clone() {
+                let extra: ObjectMap = match event {
+                    Value::Object(m) => m
+                        .iter()
+                        .filter(|(k, _)| !self.columns.contains_key(k.as_str()))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    _ => ObjectMap::new(),
+                };
+                if extra.is_empty() {
+                    b.append_null();
+                } else {
+                    rows += 1;
+                    b.append_value(serde_json::to_string(&extra).unwrap_or_default());
+                }
+            }
+            if rows > 0 {
+                metrics.error("too_many_columns", rows);
+            }
+            arrays.push(Arc::new(b.finish()));
         }
         if self.rejected.is_some() {
             let mut b = StringBuilder::with_capacity(n, 0);
@@ -413,6 +473,22 @@ mod tests {
 
     fn obj(pairs: &[(&str, Value)]) -> Value {
         Value::Object(pairs.iter().map(|(k, v)| (KeyString::from(*k), v.clone())).collect())
+    }
+
+    #[test]
+    fn inferred_columns_stop_at_the_limit_and_overflow_into_json() {
+        let m = ComponentMetrics::new("t", "sink");
+        let mut c = Columns::inferred().with_max_columns(2);
+        let a = obj(&[("a", Value::Integer(1)), ("b", Value::Integer(2))]);
+        let b = obj(&[("a", Value::Integer(3)), ("x1", Value::from("u")), ("x2", Value::Integer(9))]);
+        assert!(c.observe([&a, &b], &m));
+        assert_eq!(c.names(), ["a", "b"]);
+        let batch = c.to_batch([&a, &b].into_iter(), &m).unwrap();
+        assert_eq!(batch.schema().field(2).name(), OVERFLOW_COLUMN);
+        let extra = batch.column(2).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+        assert!(extra.is_null(0));
+        assert_eq!(extra.value(1), r#"{"x1":"u","x2":9}"#);
+        assert_eq!(m.snapshot().errors["too_many_columns"], 1);
     }
 
     #[test]

@@ -71,19 +71,20 @@ impl Template {
 
     /// Renders the template for `event`.
     pub fn render(&self, event: &Event) -> Result<String, TemplateError> {
-        self.render_inner(event, None)
+        self.render_inner(event, None, false)
     }
 
-    /// Renders the template as a path inside a directory tree (archive partitions and
-    /// file names): `missing` stands in for a field the event lacks or has empty
-    /// (Hive's `__HIVE_DEFAULT_PARTITION__`), and a field value can add no directory
-    /// level nor climb out: `/`, `\\`, control characters and `%` are
-    /// percent-encoded, and `.`/`..` become `%2E`/`%2E%2E`.
-    pub fn render_path(&self, event: &Event, missing: &str) -> String {
-        self.render_inner(event, Some(missing)).unwrap_or_default()
+    /// Renders the template as a path inside a directory tree (file sink paths,
+    /// archive partitions and file names): a field value can add no directory level
+    /// nor climb out of the template's fixed prefix: `/`, `\\`, control characters
+    /// (NUL among them) and `%` are percent-encoded, and `.`/`..` become
+    /// `%2E`/`%2E%2E`. `missing` stands in for a field the event lacks or has empty
+    /// (Hive's `__HIVE_DEFAULT_PARTITION__`); without it such an event is an error.
+    pub fn render_path(&self, event: &Event, missing: Option<&str>) -> Result<String, TemplateError> {
+        self.render_inner(event, missing, true)
     }
 
-    fn render_inner(&self, event: &Event, missing: Option<&str>) -> Result<String, TemplateError> {
+    fn render_inner(&self, event: &Event, missing: Option<&str>, path: bool) -> Result<String, TemplateError> {
         let mut out = String::new();
         let mut time: Option<DateTime<Utc>> = None;
         for part in &self.parts {
@@ -99,15 +100,19 @@ impl Template {
                     use std::fmt::Write;
                     let _ = write!(out, "{}", t.format(text));
                 }
-                Part::Field(path) => match (event.get_path(path), missing) {
-                    (Some(v), None) if !matches!(v, Value::Null) => out.push_str(&value_to_string(v)),
-                    (Some(v), Some(m)) if !matches!(v, Value::Null) => match value_to_string(v) {
-                        text if text.is_empty() => out.push_str(m),
-                        text => push_path_safe(&mut out, &text),
-                    },
-                    (_, Some(m)) => out.push_str(m),
-                    (_, None) => return Err(TemplateError::MissingField(path.clone())),
-                },
+                Part::Field(field) => {
+                    let text = event
+                        .get_path(field)
+                        .filter(|v| !matches!(v, Value::Null))
+                        .map(value_to_string);
+                    match (text, missing) {
+                        (Some(text), _) if !path => out.push_str(&text),
+                        (Some(text), _) if !text.is_empty() => push_path_safe(&mut out, &text),
+                        (Some(_), None) => {}
+                        (_, Some(m)) => out.push_str(m),
+                        (None, None) => return Err(TemplateError::MissingField(field.clone())),
+                    }
+                }
             }
         }
         Ok(out)
@@ -203,11 +208,12 @@ mod tests {
     #[test]
     fn path_rendering_keeps_field_values_in_one_segment() {
         let t = Template::parse("service={{ service }}/%Y", "timestamp").unwrap();
-        let r = |s: &str| t.render_path(&event(s, "2026-11-25T13:04:05Z"), "__NULL__");
+        let r = |s: &str| t.render_path(&event(s, "2026-11-25T13:04:05Z"), Some("__NULL__")).unwrap();
         assert_eq!(r("api"), "service=api/2026");
         assert_eq!(r("../../etc"), "service=..%2F..%2Fetc/2026");
         assert_eq!(r(".."), "service=%2E%2E/2026");
         assert_eq!(r("a\\b%c\n"), "service=a%5Cb%25c%0A/2026");
+        assert_eq!(r("/etc/x\0"), "service=%2Fetc%2Fx%00/2026");
         assert_eq!(r(""), "service=__NULL__/2026");
     }
 
@@ -220,7 +226,8 @@ mod tests {
             t.render(&event("a", "2026-11-25T13:04:05Z")),
             Err(TemplateError::MissingField("nope".into()))
         );
-        assert_eq!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), "-"), "-");
+        assert_eq!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), Some("-")).unwrap(), "-");
+        assert!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), None).is_err());
         assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
     }
 }

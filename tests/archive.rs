@@ -778,3 +778,121 @@ fn s3_outage_and_kill_9_lose_nothing() {
     assert!(!log_lines_with(&log, "The archive takes files again").is_empty());
     assert_eq!(p.stop(30), 0);
 }
+
+/// Runs a topology over `input` on stdin with at most `max_fds` file descriptors,
+/// killed after `secs`; returns (exit code, log).
+fn run_limited(dir: &Path, topology: &str, input: &str, env: &[(&str, String)], max_fds: u32, secs: u64) -> (i32, String) {
+    let path = dir.join("topology.toml");
+    fs::write(&path, topology).unwrap();
+    let log_path = dir.join("pipe.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {max_fds} && exec \"$0\" -t \"$1\""))
+        .arg(pipe_bin())
+        .arg(&path)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let code = wait_exit_or_kill(&mut child, secs);
+    (code, fs::read_to_string(&log_path).unwrap_or_default())
+}
+
+/// The exit code, or -1 after killing the process when it runs past `secs`.
+fn wait_exit_or_kill(child: &mut Child, secs: u64) -> i32 {
+    for _ in 0..secs * 10 {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    -1
+}
+
+/// One client request spanning 5,000 hours (its events' `timestamp` is the client's
+/// to set): the archive keeps at most `max_open_files` (256) files open, completing
+/// the least recently written, so a process allowed 512 descriptors writes every
+/// event. Without the bound it would need 5,000 descriptors at once.
+#[test]
+fn five_thousand_hours_at_once_stay_within_max_open_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = String::new();
+    let base = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap();
+    for i in 0..10_000u64 {
+        let ts = base + chrono::Duration::hours((i % 5000) as i64);
+        input += &format!("{{\"ts\":\"{}\",\"seq\":{i}}}\n", ts.to_rfc3339());
+    }
+    let out = dir.path().join("archive");
+    let sink = format!("url = \"{}\"\nencoding = \"ndjson\"", out.display());
+    let (code, log) = run_limited(dir.path(), &stdin_topology(dir.path(), &sink), &input, &[], 512, 300);
+    assert_eq!(code, 0, "{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"));
+    let mut seqs = Vec::new();
+    let mut partitions = std::collections::BTreeSet::new();
+    for f in files_under(&out) {
+        partitions.insert(f.parent().unwrap().to_path_buf());
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap()), &mut text)
+            .unwrap();
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            seqs.push(v["seq"].as_u64().unwrap());
+        }
+    }
+    seqs.sort();
+    assert_eq!(seqs, (0..10_000).collect::<Vec<u64>>());
+    assert_eq!(partitions.len(), 5000);
+    assert!(log.contains("\"max_open_files\""), "files were completed to make room");
+}
+
+/// S3 (moto) with a 2,000-byte partition value: that event's key would pass S3's
+/// 1,024-byte limit, so it alone is refused, to the `dropped` output with the reason,
+/// and every other event lands; the sink never stalls on it.
+#[test]
+fn an_oversized_partition_value_on_s3_is_refused_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let _moto = start_server(
+        &venv().join("bin/moto_server"),
+        &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
+        &format!("{endpoint}/moto-api/"),
+    );
+    curl(&["-X", "PUT", &format!("{endpoint}/logs")]);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ];
+    let mut input = String::new();
+    for i in 0..500 {
+        let service = if i == 7 { "s".repeat(2000) } else { SERVICES[i % 3].to_string() };
+        input += &format!("{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i},\"service\":\"{service}\"}}\n");
+    }
+    let dead = dir.path().join("dead.log");
+    let sink = format!(
+        "url = \"s3://logs/app\"\nendpoint = \"{endpoint}\"\nallow_http = true\npartition = \"s={{{{ service }}}}/dt=%Y-%m-%d\"\n\n[sinks.dead]\ntype = \"file\"\ninputs = [\"archive.dropped\"]\npath = \"{}\"",
+        dead.display()
+    );
+    let (code, log) = run_limited(dir.path(), &stdin_topology(dir.path(), &sink), &input, &env, 1024, 120);
+    assert_eq!(code, 0, "{}", log.lines().rev().take(20).collect::<Vec<_>>().join("\n"));
+    let dead = fs::read_to_string(&dead).unwrap();
+    let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["seq"], 7);
+    let reason = dead[0]["dropped"]["reason"].as_str().unwrap();
+    assert!(reason.contains("2000 bytes"), "{reason}");
+    let out = Command::new(pipe_bin())
+        .args(["query", "--format", "csv", "--archive", "s3://logs/app", "--endpoint", &endpoint, "--allow-http"])
+        .arg("SELECT count(*), count(DISTINCT seq) FROM logs")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().nth(1), Some("499,499"));
+}

@@ -79,3 +79,32 @@ fn garbage_never_blocks_good_lines() {
     );
     assert!(counters.contains("line_too_long"), "{counters}");
 }
+
+/// `follow_symlinks = false`: a symlink planted among the logs (pointing at a file
+/// outside them) is not read; the real log is. With the default the link is read.
+#[test]
+fn symlinks_are_skipped_when_not_followed() {
+    for follow in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in");
+        fs::create_dir_all(&input).unwrap();
+        let secret = dir.path().join("secret.txt");
+        fs::write(&secret, "not a log line\n").unwrap();
+        std::os::unix::fs::symlink(&secret, input.join("planted.log")).unwrap();
+        fs::write(input.join("app.log"), line(0)).unwrap();
+        let extra = format!("follow_symlinks = {follow}");
+        let topology = tail_topology(dir.path(), &format!("{}/*.log", input.display()), &extra);
+        let log = dir.path().join("pipe.log");
+        let pipe = Pipe::start(&topology, &log);
+        wait_started(&log);
+        let out = dir.path().join("out");
+        let expected = if follow { 2 } else { 1 };
+        wait_for(20, || messages(&out).0.len() >= expected);
+        // Time for a wrongly followed link to be read too.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        assert_eq!(pipe.stop(30), 0);
+        let (msgs, _) = messages(&out);
+        assert_eq!(msgs.iter().any(|m| m == "not a log line"), follow, "follow_symlinks = {follow}: {msgs:?}");
+        assert!(tally(&msgs).contains_key(&0), "{msgs:?}");
+    }
+}

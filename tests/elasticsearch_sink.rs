@@ -7,7 +7,10 @@
 //! `version_conflict_engine_exception` for `create` on an existing id, 429
 //! `es_rejected_execution_exception` injected at random, 400
 //! `mapper_parsing_exception` for documents with `"bad_mapping": true`). It stores
-//! documents per index and id, and counts every item it was sent.
+//! documents per index and id, and counts every item it was sent. Like Elasticsearch
+//! it can refuse a whole bulk: 401 `security_exception` without the credentials it
+//! expects (or for a while, as when a password is being rotated), and 413 for a body
+//! over `http.max_content_length`.
 
 mod common;
 
@@ -35,6 +38,14 @@ struct FakeState {
     /// Items per thousand answered 429.
     fail_per_mille: u64,
     rng: u64,
+    /// Every bulk is answered 401 until then.
+    unauthorized_until: Option<std::time::Instant>,
+    /// The `Authorization` header a bulk must carry, if any.
+    required_auth: Option<String>,
+    /// Bodies longer than this are answered 413 (0: any length).
+    max_body: usize,
+    answered_401: u64,
+    answered_413: u64,
 }
 
 #[derive(Clone, Default)]
@@ -100,7 +111,23 @@ impl FakeEs {
     }
 }
 
-async fn bulk(State(fake): State<FakeEs>, headers: HeaderMap, body: Bytes) -> axum::Json<serde_json::Value> {
+async fn bulk(State(fake): State<FakeEs>, headers: HeaderMap, body: Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    {
+        let mut s = fake.0.lock().unwrap();
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        let refused = s.unauthorized_until.is_some_and(|t| std::time::Instant::now() < t)
+            || s.required_auth.as_deref().is_some_and(|want| auth != Some(want));
+        if refused {
+            s.answered_401 += 1;
+            let body = serde_json::json!({ "error": { "type": "security_exception", "reason": "unable to authenticate user" }, "status": 401 });
+            return (axum::http::StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+        }
+        if s.max_body > 0 && body.len() > s.max_body {
+            s.answered_413 += 1;
+            return (axum::http::StatusCode::PAYLOAD_TOO_LARGE, "").into_response();
+        }
+    }
     let gzip = headers.get("content-encoding").is_some_and(|v| v == "gzip");
     let mut text = String::new();
     if gzip {
@@ -162,7 +189,7 @@ async fn bulk(State(fake): State<FakeEs>, headers: HeaderMap, body: Bytes) -> ax
         }
         items.push(serde_json::json!({ name.as_str(): item }));
     }
-    axum::Json(serde_json::json!({ "took": 1, "errors": errors, "items": items }))
+    axum::Json(serde_json::json!({ "took": 1, "errors": errors, "items": items })).into_response()
 }
 
 fn topology(dir: &Path, es_port: u16, generator: &str, remap: &str, es: &str) -> std::path::PathBuf {
@@ -318,8 +345,8 @@ async fn elasticsearch_down_for_ten_seconds_loses_nothing() {
     assert_eq!(exit_code(child, 120).await, 0, "{}", tail(&log, 20));
     assert!(before > 0 && before < 6000, "the outage should fall mid-run: {before}");
     assert_eq!(fake.ids(), (0..6000).collect::<Vec<u64>>());
-    assert!(!log_lines_with(&log, "Bulk request failed; retrying").is_empty());
-    assert!(!log_lines_with(&log, "accepts requests again").is_empty());
+    assert!(!log_lines_with(&log, "Bulk requests fail; retrying").is_empty());
+    assert!(!log_lines_with(&log, "Bulk requests work again").is_empty());
 }
 
 /// Two endpoints, one of them dead: documents go round-robin and skip the dead one.
@@ -479,4 +506,87 @@ async fn data_stream_mode_creates_with_a_timestamp() {
             .iter()
             .all(|((index, _), doc)| index == "logs-app-default" && doc["@timestamp"].is_string())
     );
+}
+
+/// Credentials refused for 5 s (401 to every bulk, as while a password is rotated),
+/// then accepted: a misconfiguration, not bad data, so nothing is rejected: the sink
+/// reports itself failing, retries, and delivers every document once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_refused_for_five_seconds_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    fake.0.lock().unwrap().unauthorized_until = Some(std::time::Instant::now() + Duration::from_secs(5));
+    let port = free_port();
+    let _server = fake.serve(port).await;
+    let t = topology(dir.path(), port, "count = 3000\nrate = 500.0", "", "");
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 120).await, 0, "{}", tail(&log, 20));
+    assert!(fake.0.lock().unwrap().answered_401 > 0);
+    assert_eq!(fake.ids(), (0..3000).collect::<Vec<u64>>());
+    assert!(!dir.path().join("dead.log").exists(), "nothing may be rejected for a 401");
+    let failing = log_lines_with(&log, "Bulk requests fail; retrying").join("");
+    assert!(failing.contains("fault=config") && failing.contains("401"), "{failing}");
+    assert!(!log_lines_with(&log, "Bulk requests work again").is_empty());
+}
+
+/// A bulk answered 413 is halved until it fits; the one document too large on its
+/// own is refused alone, to the dead-letter output with the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_answered_413_is_split_and_only_the_oversized_document_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeEs::with_429_rate(0);
+    fake.0.lock().unwrap().max_body = 40_000;
+    let port = free_port();
+    let _server = fake.serve(port).await;
+    let remap = "if .seq == 150 { .pad = encode_base64(random_bytes(60000)) }";
+    let t = topology(dir.path(), port, "count = 300", remap, "");
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_code(start_pipe(&t, &log), 120).await, 0, "{}", tail(&log, 20));
+    let ids = fake.ids();
+    assert_eq!(ids.len(), 299, "{}", tail(&log, 20));
+    assert!(!ids.contains(&150));
+    assert!(fake.0.lock().unwrap().answered_413 > 0);
+    let dead = fs::read_to_string(dir.path().join("dead.log")).unwrap();
+    let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["seq"], 150);
+    assert!(dead[0]["dropped"]["reason"].as_str().unwrap().contains("413"), "{:?}", dead[0]);
+}
+
+/// A password in the endpoint URL, and one from `${VAR}` holding `"` and `\\`: both
+/// reach Elasticsearch intact as basic auth, and neither appears in the logs, even
+/// at debug level and while the cluster refuses the credentials for a while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_reach_elasticsearch_intact_and_never_reach_the_logs() {
+    use base64::Engine;
+    for (url_password, auth) in [("s3cr3t-url-pw", false), ("", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeEs::with_429_rate(0);
+        let (user, password) = if auth { ("elastic", "s3cr3t\"quote\\back") } else { ("elastic", url_password) };
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+        );
+        fake.0.lock().unwrap().required_auth = Some(expected);
+        fake.0.lock().unwrap().unauthorized_until = Some(std::time::Instant::now() + Duration::from_secs(2));
+        let port = free_port();
+        let _server = fake.serve(port).await;
+        let es = if auth { "auth = { user = \"elastic\", password = \"${ES_PASSWORD}\" }" } else { "" };
+        let t = topology(dir.path(), port, "count = 500\nrate = 250.0", "", es);
+        if !auth {
+            let text = fs::read_to_string(&t).unwrap().replace(
+                &format!("http://127.0.0.1:{port}"),
+                &format!("http://elastic:{url_password}@127.0.0.1:{port}"),
+            );
+            fs::write(&t, text).unwrap();
+        }
+        let log = dir.path().join("pipe.log");
+        let env = [("ES_PASSWORD", password.to_string()), ("RUST_LOG", "debug".to_string()), ("PIPE_LOG", "debug".to_string())];
+        let pipe = Pipe::start_env(&t, &log, &env);
+        assert_eq!(exit_code(pipe, 120).await, 0, "{}", tail(&log, 20));
+        assert_eq!(fake.ids(), (0..500).collect::<Vec<u64>>(), "{}", tail(&log, 20));
+        let text = fs::read_to_string(&log).unwrap();
+        assert!(text.contains("401"), "the refusals are logged");
+        assert!(!text.contains("s3cr3t"), "a password reached the logs:\n{text}");
+    }
 }

@@ -9,25 +9,38 @@
 //! with Elasticsearch's reason (or are reported as rejected when nothing reads that
 //! output). An unreachable cluster is retried without end: the inputs wait
 //! (backpressure), nothing is lost.
+//!
+//! Whole-bulk answers: 401/403 (credentials refused) and other 4xx are the
+//! configuration's fault: retried with backoff, the sink marked failing, never a
+//! rejection; 429 and 5xx are retried likewise. 413 (too large) and 400 (a document
+//! the server cannot even parse) halve the bulk until it passes, down to one
+//! document, which is then refused alone with the server's answer. Credentials in an
+//! endpoint URL (`https://user:pass@host`) are taken out of it at start, so no URL
+//! that is logged holds them.
 
 use super::bulk::{self, Action, Doc, Outcome};
 use crate::ack::BatchStatus;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
+use crate::error::ComponentError;
 use crate::event::{Event, value_to_string};
 use crate::metrics::ComponentMetrics;
+use crate::rejects::Rejects;
+use crate::retry::{Backoff, Retry};
+use crate::secret::{Secret, redact_url, strip_userinfo};
 use crate::template::Template;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
-use vrl::value::{KeyString, ObjectMap, Value};
+use vrl::value::{KeyString, Value};
 
 /// Options of the `elasticsearch` sink.
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchConfig {
     /// Base URLs, e.g. `["http://es1:9200", "http://es2:9200"]`; used round-robin,
-    /// skipping one that just failed. Required.
-    pub endpoints: Vec<String>,
+    /// skipping one that just failed. `user:pass@` in a URL is taken as basic auth.
+    /// Required.
+    pub endpoints: Vec<Endpoint>,
     /// Index (or data stream) template: strftime on the event time, `{{ field }}`
     /// (default `logs-%Y.%m.%d`).
     #[serde(default = "default_index")]
@@ -78,13 +91,24 @@ pub enum Mode {
     DataStream,
 }
 
+/// An endpoint URL; its `Debug` hides a password in it.
+#[derive(Deserialize, Clone)]
+#[serde(transparent)]
+pub struct Endpoint(pub String);
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
 /// Basic (`user` + `password`) or API-key (`api_key`, the base64 `id:key`) credentials.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, Default)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
     pub user: Option<String>,
-    pub password: Option<String>,
-    pub api_key: Option<String>,
+    pub password: Option<Secret>,
+    pub api_key: Option<Secret>,
 }
 
 /// TLS options.
@@ -122,15 +146,35 @@ fn yes() -> bool {
 
 /// Builds the `elasticsearch` sink.
 pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
-    let config: ElasticsearchConfig = parse_options(options)?;
+    let mut config: ElasticsearchConfig = parse_options(options)?;
     if config.endpoints.is_empty() {
         return Err(BuildError::key(
             "endpoints",
             "needs at least one URL, e.g. [\"http://127.0.0.1:9200\"]",
         ));
     }
-    for e in &config.endpoints {
-        reqwest::Url::parse(e).map_err(|err| BuildError::key("endpoints", format!("`{e}` is not a URL: {err}")))?;
+    let mut url_auth = None;
+    for e in &mut config.endpoints {
+        let (url, creds) = strip_userinfo(&e.0)
+            .map_err(|err| BuildError::key("endpoints", format!("`{}` is not a URL: {err}", redact_url(&e.0))))?;
+        e.0 = url;
+        if let Some((user, password)) = creds {
+            url_auth = Some(Auth {
+                user: Some(user),
+                password: Some(password),
+                api_key: None,
+            });
+        }
+    }
+    match (&config.auth, url_auth) {
+        (Some(_), Some(_)) => {
+            return Err(BuildError::key(
+                "endpoints",
+                "holds `user:pass@` and `auth` is set too; keep the credentials in `auth`",
+            ));
+        }
+        (None, Some(a)) => config.auth = Some(a),
+        _ => {}
     }
     let index =
         Template::parse(&config.index, &config.time_field).map_err(|e| BuildError::key("index", e.to_string()))?;
@@ -148,12 +192,18 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
                 client = client.add_root_certificate(c);
             }
         }
+        if !tls.verify_certificate {
+            tracing::warn!(component = %cx.id, "tls.verify_certificate = false: any server can pose as Elasticsearch and read the documents and credentials.");
+        }
         client = client.danger_accept_invalid_certs(!tls.verify_certificate);
     }
     if let Some(a) = &config.auth {
         let basic = a.user.is_some() || a.password.is_some();
         if basic == a.api_key.is_some() || (basic && (a.user.is_none() || a.password.is_none())) {
             return Err(BuildError::key("auth", "set `user` and `password`, or `api_key`"));
+        }
+        if let Some(plain) = config.endpoints.iter().find(|e| e.0.starts_with("http://")) {
+            tracing::warn!(component = %cx.id, endpoint = %plain.0, "Credentials are sent over plain HTTP; anyone on the path can read them. Use https://.");
         }
     }
     let client = client
@@ -204,8 +254,13 @@ impl Endpoints {
     }
 }
 
-/// An error with its causes, `a: b: c` (reqwest's own text omits them).
-fn chain(e: &dyn std::error::Error) -> String {
+/// A reqwest error with its causes, `a: b: c` (reqwest's own text omits them),
+/// without the URL.
+fn chain(e: reqwest::Error) -> String {
+    error_chain(&e.without_url())
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
@@ -216,16 +271,17 @@ fn chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Exponential backoff with jitter: 100 ms doubling to 10 s, each wait ×0.5–1.5.
-struct Backoff(u32);
+/// Why a bulk request as a whole failed.
+struct BulkFailed {
+    error: ComponentError,
+    /// The bulk is too large (413) or holds a document the server cannot parse
+    /// (400): send it in halves.
+    split: bool,
+}
 
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let base = 100u64.saturating_mul(1 << self.0.min(7)).min(10_000);
-        self.0 += 1;
-        let jitter = std::collections::hash_map::RandomState::new();
-        let r = std::hash::BuildHasher::hash_one(&jitter, self.0) % 1000;
-        Duration::from_millis(base / 2 + base * r / 1000)
+impl BulkFailed {
+    fn new(error: ComponentError) -> Self {
+        BulkFailed { error, split: false }
     }
 }
 
@@ -234,24 +290,19 @@ impl Sink for Elasticsearch {
         Box::pin(async move {
             let mut endpoints = Endpoints {
                 down_until: vec![None; self.config.endpoints.len()],
-                urls: self.config.endpoints.clone(),
+                urls: self.config.endpoints.iter().map(|e| e.0.clone()).collect(),
                 next: 0,
             };
             self.healthcheck(&mut endpoints).await;
-            let dropped_out = cx.out.named("dropped").cloned().unwrap_or_default();
+            let rejects = Rejects::new(&cx);
+            let mut retry = Retry::new("bulk requests");
             loop {
                 let (events, closed) = self.collect(&mut cx).await;
                 if !events.is_empty() {
-                    let dropped = self.deliver(events, &mut endpoints, &cx.metrics).await;
-                    if !dropped.is_empty() {
-                        if dropped_out.is_empty() {
-                            for e in dropped {
-                                e.finalize(BatchStatus::Rejected);
-                            }
-                        } else {
-                            dropped_out.send(dropped).await;
-                        }
-                    }
+                    let dropped = self
+                        .deliver(events, &mut endpoints, &cx.metrics, &rejects, &mut retry)
+                        .await;
+                    rejects.send(dropped, "rejected_by_elasticsearch").await;
                 }
                 if closed {
                     return Ok(());
@@ -293,6 +344,7 @@ impl Elasticsearch {
                 .send()
                 .await
                 .and_then(|r| r.error_for_status())
+                .map_err(chain)
             {
                 Ok(r) => {
                     let body = r.bytes().await.unwrap_or_default();
@@ -302,12 +354,12 @@ impl Elasticsearch {
                     return;
                 }
                 Err(e) if !self.config.healthcheck => {
-                    tracing::warn!(component = %self.id, endpoint = %url, error = %chain(&e), "Elasticsearch healthcheck failed; continuing (healthcheck = false).");
+                    tracing::warn!(component = %self.id, endpoint = %url, error = %e, "Elasticsearch healthcheck failed; continuing (healthcheck = false).");
                     return;
                 }
                 Err(e) => {
                     if !logged {
-                        tracing::error!(component = %self.id, endpoint = %url, error = %chain(&e), "Elasticsearch healthcheck failed; waiting for the cluster before sending (inputs wait).");
+                        tracing::error!(component = %self.id, endpoint = %url, error = %e, "Elasticsearch healthcheck failed; waiting for the cluster before sending (inputs wait).");
                         logged = true;
                     }
                     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -318,12 +370,12 @@ impl Elasticsearch {
 
     fn request(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.config.auth {
-            Some(Auth { api_key: Some(key), .. }) => req.header("Authorization", format!("ApiKey {key}")),
+            Some(Auth { api_key: Some(key), .. }) => req.header("Authorization", format!("ApiKey {}", key.expose())),
             Some(Auth {
                 user: Some(u),
                 password,
                 ..
-            }) => req.basic_auth(u, password.as_deref()),
+            }) => req.basic_auth(u, password.as_ref().map(Secret::expose)),
             _ => req,
         }
     }
@@ -351,9 +403,16 @@ impl Elasticsearch {
         Ok(Doc { index, id, source })
     }
 
-    /// Sends `events` until each is stored or refused; returns the refused ones with
-    /// their reason attached.
-    async fn deliver(&self, events: Vec<Event>, endpoints: &mut Endpoints, metrics: &ComponentMetrics) -> Vec<Event> {
+    /// Sends `events` until each is stored or refused; returns the refused ones,
+    /// marked with their reason.
+    async fn deliver(
+        &self,
+        events: Vec<Event>,
+        endpoints: &mut Endpoints,
+        metrics: &ComponentMetrics,
+        rejects: &Rejects,
+        retry: &mut Retry,
+    ) -> Vec<Event> {
         let action = if self.config.mode == Mode::DataStream {
             Action::Create
         } else {
@@ -364,16 +423,18 @@ impl Elasticsearch {
         for e in events {
             match self.doc(&e) {
                 Ok(d) => pending.push((e, d)),
-                Err(reason) => dropped.push(self.refuse(e, reason, metrics)),
+                Err(reason) => dropped.push(rejects.mark(e, &reason)),
             }
         }
-        let mut backoff = Backoff(0);
-        let mut failing = false;
+        let mut item_backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(10));
+        // After a 413 or a 400 for a whole bulk: the most documents per request.
+        let mut most = usize::MAX;
         while !pending.is_empty() {
             // One request's worth (byte limit), the rest in later rounds.
             let mut size = 0;
             let take = pending
                 .iter()
+                .take(most)
                 .take_while(|(_, d)| {
                     size += d.source.len() + 64;
                     size <= self.config.batch_max_bytes
@@ -382,21 +443,23 @@ impl Elasticsearch {
                 .max(1);
             let docs: Vec<&Doc> = pending[..take].iter().map(|(_, d)| d).collect();
             match self.send(&docs, action, endpoints).await {
-                Err(e) => {
-                    if !failing {
-                        tracing::error!(component = %self.id, error = %e, "Bulk request failed; retrying with backoff (inputs wait).");
-                        failing = true;
-                    }
-                    metrics.error("request_failed", 1);
-                    tokio::time::sleep(backoff.next()).await;
+                Err(BulkFailed { error, split: true }) if take == 1 => {
+                    retry.succeeded(metrics);
+                    let (event, _) = pending.remove(0);
+                    dropped.push(rejects.mark(event, &error.message));
+                    most = usize::MAX;
                 }
+                Err(BulkFailed { error, split: true }) => {
+                    retry.succeeded(metrics);
+                    metrics.error("bulk_split", 1);
+                    tracing::debug!(component = %self.id, documents = take, error = %error, "Elasticsearch refused a whole bulk; sending it in halves.");
+                    most = take.div_ceil(2);
+                }
+                Err(BulkFailed { error, split: false }) => retry.wait(&error, "request_failed", metrics).await,
                 Ok(results) => {
-                    if failing {
-                        tracing::info!(component = %self.id, "Elasticsearch accepts requests again.");
-                        failing = false;
-                    }
+                    retry.succeeded(metrics);
                     let sent: Vec<(Event, Doc)> = pending.drain(..take).collect();
-                    let mut retry = Vec::new();
+                    let mut again = Vec::new();
                     let mut done = 0u64;
                     for ((event, doc), outcome) in sent.into_iter().zip(results) {
                         match outcome {
@@ -404,18 +467,18 @@ impl Elasticsearch {
                                 done += 1;
                                 event.finalize(BatchStatus::Delivered);
                             }
-                            Outcome::Retry(_) => retry.push((event, doc)),
-                            Outcome::Reject(reason) => dropped.push(self.refuse(event, reason, metrics)),
+                            Outcome::Retry(_) => again.push((event, doc)),
+                            Outcome::Reject(reason) => dropped.push(rejects.mark(event, &reason)),
                         }
                     }
                     metrics.sent(done, 0);
-                    if !retry.is_empty() {
-                        metrics.error("item_retried", retry.len() as u64);
-                        retry.append(&mut pending);
-                        pending = retry;
-                        tokio::time::sleep(backoff.next()).await;
+                    if !again.is_empty() {
+                        metrics.error("item_retried", again.len() as u64);
+                        again.append(&mut pending);
+                        pending = again;
+                        tokio::time::sleep(item_backoff.next_delay()).await;
                     } else {
-                        backoff = Backoff(0);
+                        item_backoff.reset();
                     }
                 }
             }
@@ -423,7 +486,7 @@ impl Elasticsearch {
         dropped
     }
 
-    async fn send(&self, docs: &[&Doc], action: Action, endpoints: &mut Endpoints) -> Result<Vec<Outcome>, String> {
+    async fn send(&self, docs: &[&Doc], action: Action, endpoints: &mut Endpoints) -> Result<Vec<Outcome>, BulkFailed> {
         let body = bulk::encode(docs, action);
         let (i, url) = endpoints.pick();
         let url = url.to_string();
@@ -432,44 +495,41 @@ impl Elasticsearch {
             .header("Content-Type", "application/x-ndjson");
         req = match self.config.compression {
             Compression::None => req.body(body),
-            Compression::Gzip => req
-                .header("Content-Encoding", "gzip")
-                .body(gzip(&body).map_err(|e| e.to_string())?),
+            Compression::Gzip => req.header("Content-Encoding", "gzip").body(
+                gzip(&body).map_err(|e| BulkFailed::new(ComponentError::internal(format!("gzip: {e}"))))?,
+            ),
         };
         let response = match req.send().await {
             Ok(r) => r,
             Err(e) => {
                 endpoints.failed(i);
-                return Err(format!("{url}: {}", chain(&e)));
+                return Err(BulkFailed::new(ComponentError::external(format!("{url}: {}", chain(e)))));
             }
         };
         let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| format!("{url}: reading the response: {e}"))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            BulkFailed::new(ComponentError::external(format!("{url}: reading the response: {}", chain(e))))
+        })?;
         if !status.is_success() {
-            if status.is_server_error() {
-                endpoints.failed(i);
-            }
-            return Err(format!(
+            let message = format!(
                 "{url}: HTTP {status}: {}",
                 String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
-            ));
+            );
+            return Err(match status.as_u16() {
+                413 | 400 => BulkFailed {
+                    error: ComponentError::data(message),
+                    split: true,
+                },
+                429 => BulkFailed::new(ComponentError::external(message)),
+                _ if status.is_server_error() => {
+                    endpoints.failed(i);
+                    BulkFailed::new(ComponentError::external(message))
+                }
+                // 401/403 (credentials refused), 404 (a wrong path in the URL): the
+                // configuration's fault, retried until fixed.
+                _ => BulkFailed::new(ComponentError::config(message)),
+            });
         }
-        bulk::outcomes(&bytes, docs, action)
-    }
-
-    /// Counts a refused event and attaches why, for the `dropped` output.
-    fn refuse(&self, mut event: Event, reason: String, metrics: &ComponentMetrics) -> Event {
-        metrics.discarded("rejected_by_elasticsearch", 1);
-        if metrics.log_due() {
-            tracing::warn!(component = %self.id, reason = %reason, "Elasticsearch refused a document; it goes to the dropped output.");
-        }
-        let mut why = ObjectMap::new();
-        why.insert("reason".into(), Value::from(reason));
-        why.insert("component".into(), Value::from(self.id.as_str()));
-        event.insert("dropped", Value::Object(why));
-        event
+        bulk::outcomes(&bytes, docs, action).map_err(|e| BulkFailed::new(ComponentError::external(e)))
     }
 }

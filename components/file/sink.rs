@@ -9,17 +9,31 @@
 //! written again: duplicates, never gaps). A torn last line is ended with a newline on
 //! reopen; with gzip, every flush writes a complete gzip member and a torn member is
 //! cut off on reopen, so the file always decompresses.
+//!
+//! Hostile values: field values are rendered as one path segment each (no `/`, `..`
+//! or NUL can get through, see [`Template::render_path`]), so a file never leaves
+//! the template's fixed prefix; a segment longer than 255 bytes is cut to 200 bytes
+//! plus 16 hex digits of its SHA-256; files are opened without following symlinks.
+//! An event whose file still cannot be opened (the name is refused, a symlink or a
+//! directory is in the way) is refused alone, to the `dropped` output; a full disk or
+//! a permission problem is retried with backoff while the inputs wait. At most
+//! `max_open_files` files are open; the least recently written one is closed first.
 
 use crate::ack::{BatchStatus, Finalizers};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
 use crate::encoding::{Encoding, encode_line};
+use crate::error::{ComponentError, Fault};
+use crate::event::Event;
 use crate::metrics::ComponentMetrics;
+use crate::rejects::Rejects;
+use crate::retry::Retry;
 use crate::template::Template;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,7 +41,8 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct FileSinkConfig {
-    /// Path template: strftime on the event's `timestamp`, `{{ field }}` values. Required.
+    /// Path template: strftime on the event's `timestamp`, `{{ field }}` values (each
+    /// one path segment: `/` and `..` in a value are percent-encoded). Required.
     pub path: String,
     /// `json` (one object per line, default) or `text` (the `message` field).
     #[serde(default)]
@@ -38,6 +53,10 @@ pub struct FileSinkConfig {
     /// Files not written for this many seconds are closed (default 30).
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
+    /// At most this many files are open at once; the least recently written one is
+    /// closed to open another (default 256).
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
     /// Field holding the event time for the path template (default `timestamp`).
     #[serde(default = "default_time_field")]
     pub time_field: String,
@@ -46,17 +65,30 @@ pub struct FileSinkConfig {
 fn default_idle_timeout_secs() -> u64 {
     30
 }
+fn default_max_open_files() -> usize {
+    256
+}
 fn default_time_field() -> String {
     "timestamp".into()
 }
+
+/// The longest path segment written as it is; longer ones are shortened.
+const MAX_SEGMENT: usize = 255;
+/// Events taken into one group commit.
+const MAX_COMMIT_EVENTS: usize = 50_000;
 
 /// Builds the `file` sink.
 pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: FileSinkConfig = parse_options(options)?;
     let template =
         Template::parse(&config.path, &config.time_field).map_err(|e| BuildError::key("path", e.to_string()))?;
+    if config.max_open_files == 0 {
+        return Err(BuildError::key("max_open_files", "must be at least 1"));
+    }
     let claim = Resource::File(config.path.clone());
-    Ok(Built::sink(FileSink { config, template }).claim(claim))
+    Ok(Built::sink(FileSink { config, template })
+        .with_outputs(vec!["dropped".into()])
+        .claim(claim))
 }
 
 struct FileSink {
@@ -69,124 +101,211 @@ struct OpenFile {
     last_write: Instant,
 }
 
+/// One file's share of a group commit, not yet durable.
+#[derive(Default)]
+struct Staged {
+    data: Vec<u8>,
+    events: u64,
+    finalizers: Finalizers,
+}
+
+/// What became of one event offered to [`Writer::stage`].
+enum Stage {
+    /// Encoded into its file's share.
+    Done,
+    /// Refused for good, marked with the reason.
+    Refused(Event),
+    /// Its file cannot be opened now: more distinct files than `max_open_files` are
+    /// waiting to be written, or a transient failure.
+    Later(Event, Option<ComponentError>),
+}
+
+/// The sink's open files and the group commit being built.
+struct Writer<'a> {
+    sink: &'a FileSink,
+    files: HashMap<PathBuf, OpenFile>,
+    staged: HashMap<PathBuf, Staged>,
+    metrics: &'a ComponentMetrics,
+    rejects: &'a Rejects,
+}
+
 impl Sink for FileSink {
     fn run(self: Box<Self>, mut cx: SinkContext) -> BoxFuture {
         Box::pin(async move {
-            let idle = Duration::from_secs(self.config.idle_timeout_secs);
-            let mut files: HashMap<PathBuf, OpenFile> = HashMap::new();
-            let mut staged: HashMap<PathBuf, Vec<u8>> = HashMap::new();
-            let mut finalizers = Finalizers::default();
-            loop {
-                let first = match tokio::time::timeout(Duration::from_secs(1), cx.input.recv()).await {
-                    Ok(Some(b)) => b,
-                    Ok(None) => break,
-                    Err(_) => {
-                        files.retain(|_, f| f.last_write.elapsed() < idle);
-                        continue;
+            let rejects = Rejects::new(&cx);
+            let mut w = Writer {
+                sink: &self,
+                files: HashMap::new(),
+                staged: HashMap::new(),
+                metrics: &cx.metrics,
+                rejects: &rejects,
+            };
+            let mut pending: VecDeque<Event> = VecDeque::new();
+            let mut open_retry = Retry::new("file opens");
+            let mut write_retry = Retry::new("file writes");
+            let mut last_sweep = Instant::now();
+            let mut closed = false;
+            while !closed || !pending.is_empty() {
+                if pending.is_empty() {
+                    match tokio::time::timeout(Duration::from_secs(1), cx.input.recv()).await {
+                        Ok(Some(b)) => pending.extend(b),
+                        Ok(None) => closed = true,
+                        Err(_) => {}
                     }
-                };
-                // Group commit: everything already waiting goes into one flush.
-                let mut batch = first;
-                let mut events = 0usize;
-                loop {
-                    events += batch.len();
-                    for mut e in batch {
-                        match self.template.render(&e) {
-                            Ok(p) => {
-                                encode_line(&e, self.config.encoding, staged.entry(PathBuf::from(p)).or_default());
-                                e.take_finalizer(&mut finalizers);
-                            }
-                            Err(err) => {
-                                if cx.metrics.log_due() {
-                                    tracing::error!(component = %cx.id, error = %err, "Cannot render the path for an event; it is rejected.");
-                                }
-                                cx.metrics.error("template", 1);
-                                e.finalize(BatchStatus::Rejected);
-                            }
+                    // Group commit: everything already waiting goes into one flush.
+                    while pending.len() < MAX_COMMIT_EVENTS {
+                        match cx.input.try_recv() {
+                            Ok(b) => pending.extend(b),
+                            Err(_) => break,
                         }
                     }
-                    if events >= 50_000 {
-                        break;
-                    }
-                    match cx.input.try_recv() {
-                        Ok(b) => batch = b,
-                        Err(_) => break,
-                    }
+                    w.metrics.received(pending.len() as u64, 0);
                 }
-                cx.metrics.received(events as u64, 0);
-                // A failed write (disk full, permissions) is retried with backoff while
-                // the input waits: backpressure, never a dropped event.
-                let mut backoff = Duration::from_millis(100);
-                let mut failing = false;
-                loop {
-                    let sink = &self;
-                    match tokio::task::block_in_place(|| sink.write_all(&mut files, &mut staged, &cx.metrics)) {
-                        Ok(()) => break,
-                        Err(e) => {
-                            if !failing {
-                                tracing::error!(component = %cx.id, error = %e, "Write failed; retrying with backoff, inputs wait meanwhile.");
-                                failing = true;
-                            }
-                            cx.metrics.error("io", 1);
-                            files.clear();
-                            tokio::time::sleep(backoff).await;
-                            backoff = (backoff * 2).min(Duration::from_secs(10));
+                let mut refused = Vec::new();
+                let mut wait = None;
+                while let Some(event) = pending.pop_front() {
+                    match tokio::task::block_in_place(|| w.stage(event)) {
+                        Stage::Done => {}
+                        Stage::Refused(e) => refused.push(e),
+                        Stage::Later(e, error) => {
+                            pending.push_front(e);
+                            wait = error;
+                            break;
                         }
                     }
                 }
-                if failing {
-                    tracing::info!(component = %cx.id, "Writes work again.");
+                w.write_staged(&mut write_retry).await;
+                rejects.send(refused, "unwritable_path").await;
+                match wait {
+                    Some(error) => open_retry.wait(&error, "io", w.metrics).await,
+                    None => open_retry.succeeded(w.metrics),
                 }
-                finalizers.finalize(BatchStatus::Delivered);
+                if last_sweep.elapsed() >= Duration::from_secs(1) {
+                    last_sweep = Instant::now();
+                    let idle = Duration::from_secs(self.config.idle_timeout_secs);
+                    w.files.retain(|_, f| f.last_write.elapsed() < idle);
+                }
+                w.metrics.gauge("open_files", w.files.len() as u64);
             }
             Ok(())
         })
     }
 }
 
-impl FileSink {
-    /// Writes and syncs every staged file's data.
-    fn write_all(
-        &self,
-        files: &mut HashMap<PathBuf, OpenFile>,
-        staged: &mut HashMap<PathBuf, Vec<u8>>,
-        metrics: &ComponentMetrics,
-    ) -> Result<(), String> {
-        // A file's data leaves `staged` only once written and synced, so a retry after
-        // an error writes again exactly what is not yet durable.
-        let paths: Vec<PathBuf> = staged.keys().cloned().collect();
-        for path in paths {
-            if !files.contains_key(&path) {
-                let file = self.open(&path)?;
-                files.insert(
-                    path.clone(),
-                    OpenFile {
-                        file,
-                        last_write: Instant::now(),
-                    },
-                );
+impl Writer<'_> {
+    /// Encodes `event` into the share of its file, opening the file if needed.
+    fn stage(&mut self, mut event: Event) -> Stage {
+        let path = match self.sink.template.render_path(&event, None) {
+            Ok(p) => PathBuf::from(shorten_segments(&p).into_owned()),
+            Err(e) => {
+                self.metrics.error("template", 1);
+                let reason = format!("cannot render the path: {e}");
+                return Stage::Refused(self.rejects.mark(event, &reason));
             }
-            let f = files.get_mut(&path).expect("inserted above");
-            let data = &staged[&path];
-            let body = match self.config.compression {
-                Compression::None => None,
-                Compression::Gzip => Some(gzip(data).map_err(|e| format!("gzip: {e}"))?),
-            };
-            let body = body.as_deref().unwrap_or(data);
-            f.file
-                .write_all(body)
-                .and_then(|_| f.file.sync_data())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            f.last_write = Instant::now();
-            metrics.sent(memchr::memchr_iter(b'\n', data).count() as u64, body.len() as u64);
-            staged.remove(&path);
+        };
+        if !self.files.contains_key(&path) {
+            if self.files.len() >= self.sink.config.max_open_files && !self.close_least_recent() {
+                return Stage::Later(event, None);
+            }
+            match self.sink.open(&path) {
+                Ok(file) => {
+                    let last_write = Instant::now();
+                    self.files.insert(path.clone(), OpenFile { file, last_write });
+                }
+                Err(e) if e.fault == Fault::Data => {
+                    self.metrics.error("open", 1);
+                    return Stage::Refused(self.rejects.mark(event, &e.message));
+                }
+                Err(e) => return Stage::Later(event, Some(e)),
+            }
         }
-        Ok(())
+        let share = self.staged.entry(path).or_default();
+        encode_line(&event, self.sink.config.encoding, &mut share.data);
+        share.events += 1;
+        event.take_finalizer(&mut share.finalizers);
+        Stage::Done
     }
 
-    /// Opens `path` for appending, creating directories, and repairs a torn tail.
-    fn open(&self, path: &Path) -> Result<File, String> {
-        let ctx = |e: std::io::Error| format!("{}: {e}", path.display());
+    /// Closes the least recently written file that has nothing waiting; false when
+    /// every open file has.
+    fn close_least_recent(&mut self) -> bool {
+        let victim = self
+            .files
+            .iter()
+            .filter(|(p, _)| !self.staged.contains_key(*p))
+            .min_by_key(|(_, f)| f.last_write)
+            .map(|(p, _)| p.clone());
+        victim.is_some_and(|p| self.files.remove(&p).is_some())
+    }
+
+    /// Writes and syncs every file's share, then acknowledges its events; failures
+    /// are retried with backoff while the inputs wait.
+    async fn write_staged(&mut self, retry: &mut Retry) {
+        while !self.staged.is_empty() {
+            let paths: Vec<PathBuf> = self.staged.keys().cloned().collect();
+            let mut failure = None;
+            for path in paths {
+                // A file's share leaves `staged` only once written and synced (or
+                // refused), so a retry writes again exactly what is not yet durable.
+                let result = tokio::task::block_in_place(|| self.write_one(&path));
+                match result {
+                    Ok(()) => {
+                        if let Some(mut share) = self.staged.remove(&path) {
+                            share.finalizers.finalize(BatchStatus::Delivered);
+                        }
+                    }
+                    Err(e) if e.fault == Fault::Data => {
+                        self.files.remove(&path);
+                        if let Some(share) = self.staged.remove(&path) {
+                            self.rejects
+                                .reject_finalizers(share.finalizers, share.events, &e.message, "unwritable_path");
+                        }
+                    }
+                    Err(e) => {
+                        self.files.remove(&path);
+                        failure = Some(e);
+                    }
+                }
+            }
+            match failure {
+                Some(e) => retry.wait(&e, "io", self.metrics).await,
+                None => retry.succeeded(self.metrics),
+            }
+        }
+    }
+
+    /// Writes and syncs the share of `path`.
+    fn write_one(&mut self, path: &Path) -> Result<(), ComponentError> {
+        if !self.files.contains_key(path) {
+            let file = self.sink.open(path)?;
+            let last_write = Instant::now();
+            self.files.insert(path.to_path_buf(), OpenFile { file, last_write });
+        }
+        let (Some(f), Some(share)) = (self.files.get_mut(path), self.staged.get(path)) else {
+            return Ok(());
+        };
+        let body = match self.sink.config.compression {
+            Compression::None => None,
+            Compression::Gzip => {
+                Some(gzip(&share.data).map_err(|e| ComponentError::internal(format!("gzip: {e}")))?)
+            }
+        };
+        let body = body.as_deref().unwrap_or(&share.data);
+        f.file
+            .write_all(body)
+            .and_then(|_| f.file.sync_data())
+            .map_err(|e| ComponentError::io(path.display(), &e))?;
+        f.last_write = Instant::now();
+        self.metrics.sent(share.events, body.len() as u64);
+        Ok(())
+    }
+}
+
+impl FileSink {
+    /// Opens `path` for appending (never through a symlink), creating directories,
+    /// and repairs a torn tail.
+    fn open(&self, path: &Path) -> Result<File, ComponentError> {
+        let ctx = |e: std::io::Error| ComponentError::io(path.display(), &e);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(ctx)?;
         }
@@ -194,6 +313,7 @@ impl FileSink {
             .create(true)
             .read(true)
             .append(true)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(ctx)?;
         let len = file.metadata().map_err(ctx)?.len();
@@ -222,6 +342,32 @@ impl FileSink {
     }
 }
 
+/// `path` with every segment longer than [`MAX_SEGMENT`] bytes cut to 200 bytes
+/// (on a character boundary) plus 16 hex digits of the whole segment's SHA-256, so
+/// distinct long values stay distinct files.
+fn shorten_segments(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.split('/').any(|s| s.len() > MAX_SEGMENT) {
+        return path.into();
+    }
+    let segments: Vec<String> = path
+        .split('/')
+        .map(|s| {
+            if s.len() <= MAX_SEGMENT {
+                return s.to_string();
+            }
+            let mut cut = 200;
+            while !s.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(s.as_bytes());
+            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}{hex}", &s[..cut])
+        })
+        .collect();
+    segments.join("/").into()
+}
+
 /// The length of the longest prefix of `file` made of complete gzip members.
 fn complete_gzip_prefix(file: &mut File) -> std::io::Result<u64> {
     let mut data = Vec::new();
@@ -245,6 +391,23 @@ fn complete_gzip_prefix(file: &mut File) -> std::io::Result<u64> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn long_segments_are_shortened_and_stay_distinct() {
+        let a = format!("/logs/{}.log", "a".repeat(300));
+        let b = format!("/logs/{}b.log", "a".repeat(299));
+        let (sa, sb) = (shorten_segments(&a), shorten_segments(&b));
+        assert_ne!(sa, sb);
+        for s in [&sa, &sb] {
+            let last = s.rsplit('/').next().unwrap();
+            assert_eq!(last.len(), 216, "{last}");
+            assert!(s.starts_with("/logs/aaaa"));
+        }
+        assert_eq!(shorten_segments("/logs/x.log"), "/logs/x.log");
+        // A cut never splits a character.
+        let c = format!("/{}", "é".repeat(200));
+        assert!(shorten_segments(&c).len() < c.len());
+    }
 
     #[test]
     fn torn_gzip_member_is_found() {

@@ -61,6 +61,16 @@ pub struct FileSourceConfig {
     pub max_batch_events: usize,
     /// Joins lines into one event (stack traces).
     pub multiline: Option<MultilineConfig>,
+    /// Read a matching path that is a symlink, from the file it points to (default
+    /// true: Kubernetes' `/var/log/containers/*.log` are symlinks). With false,
+    /// symlinks are skipped, so a link planted among the logs cannot make pipe read
+    /// another file.
+    #[serde(default = "yes")]
+    pub follow_symlinks: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Multiline grouping: set exactly one of `start_pattern` or `continuation_pattern`.

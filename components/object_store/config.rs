@@ -61,6 +61,14 @@ pub struct ArchiveConfig {
     /// Completed files being uploaded at once (default 4); more waits (backpressure).
     #[serde(default = "default_max_uploads")]
     pub max_uploads: usize,
+    /// Files open for writing at once, one per partition (and file name); to open
+    /// another, the least recently written one is completed (default 256).
+    #[serde(default = "default_max_open_files")]
+    pub max_open_files: usize,
+    /// An inferred schema grows to at most this many columns; fields of later new
+    /// names go to one JSON column, `_overflow` (default 1000).
+    #[serde(default = "default_max_columns")]
+    pub max_columns: usize,
 }
 
 /// What a file holds.
@@ -107,6 +115,12 @@ fn default_rejected_column() -> String {
 }
 fn default_max_uploads() -> usize {
     4
+}
+fn default_max_open_files() -> usize {
+    256
+}
+fn default_max_columns() -> usize {
+    crate::columnar::DEFAULT_MAX_COLUMNS
 }
 
 /// The checked configuration, ready for the sink.
@@ -161,6 +175,8 @@ impl ArchiveConfig {
             ("max_age_secs", self.max_age_secs),
             ("row_group_size", self.row_group_size as u64),
             ("max_uploads", self.max_uploads as u64),
+            ("max_open_files", self.max_open_files as u64),
+            ("max_columns", self.max_columns as u64),
         ] {
             if v == 0 {
                 return Err(BuildError::key(key, "must be positive"));

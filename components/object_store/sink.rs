@@ -9,16 +9,27 @@
 //! files; they are deleted at start, and their events, never acknowledged, come again
 //! from the sources. A failed upload is retried with backoff without end while the
 //! inputs wait (at most `max_uploads` files in flight). Files are never overwritten.
+//!
+//! Hostile values: partition and file-name values stay one path segment each; an
+//! event whose partition has a segment over 255 bytes, or whose object key would pass
+//! 1024 bytes, is refused (to `dropped`): hashing the value would make the partition
+//! disagree with its column. At most `max_open_files` files are open; opening
+//! another completes the least recently written one. A placement that fails for
+//! good (a name the store refuses) rejects that file's events, and never holds up
+//! the other files.
 
 use super::config::{ArchiveConfig, Checked};
 use super::encoder::{Provenance, StagedFile};
-use super::upload::{Finished, place};
+use super::upload::{Finished, UploadError, place};
 use crate::ack::{BatchStatus, Finalizers};
 use crate::archive::store::Store;
 use crate::columnar::Columns;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
+use crate::error::ComponentError;
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
+use crate::rejects::Rejects;
+use crate::retry::Retry;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +39,11 @@ use tokio::task::JoinSet;
 /// What a partition value renders as when the event lacks the field (Hive's name
 /// for the null partition).
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The longest path segment (a partition value or file name) most filesystems take.
+const MAX_SEGMENT: usize = 255;
+/// The longest object key S3 takes, less room for a `-999` numbering suffix.
+const MAX_KEY: usize = 1024 - 4;
 
 /// Builds the `object_store` sink.
 pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
@@ -45,6 +61,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
             sink: cx.id.clone(),
         },
     })
+    .with_outputs(vec!["dropped".into()])
     .claim(claim))
 }
 
@@ -61,6 +78,7 @@ struct OpenFile {
     dir: String,
     name: String,
     opened: Instant,
+    last_write: Instant,
 }
 
 /// The sink's state while it runs.
@@ -69,6 +87,7 @@ struct Writer<'a> {
     metrics: Arc<ComponentMetrics>,
     columns: Columns,
     files: HashMap<String, OpenFile>,
+    rejects: Rejects,
     uploads: JoinSet<()>,
     next_staged: u64,
     scratch: Vec<u8>,
@@ -80,13 +99,14 @@ impl Sink for ArchiveSink {
             self.prepare()?;
             let columns = match &self.cfg.schema {
                 Some(cols) => Columns::declared(cols).with_rejected_column(&self.cfg.config.rejected_column),
-                None => Columns::inferred(),
+                None => Columns::inferred().with_max_columns(self.cfg.config.max_columns),
             };
             let mut w = Writer {
                 sink: &self,
                 metrics: cx.metrics.clone(),
                 columns,
                 files: HashMap::new(),
+                rejects: Rejects::new(&cx),
                 uploads: JoinSet::new(),
                 next_staged: 0,
                 scratch: Vec::new(),
@@ -144,13 +164,23 @@ impl Writer<'_> {
     /// Adds one event to the file of its partition.
     async fn write(&mut self, event: Event) {
         let cfg = &self.sink.cfg;
-        let dir = cfg.partition.render_path(&event, NULL_PARTITION);
-        let name = cfg.filename.as_ref().map(|t| t.render_path(&event, NULL_PARTITION));
+        let dir = cfg.partition.render_path(&event, Some(NULL_PARTITION)).unwrap_or_default();
+        let name = cfg
+            .filename
+            .as_ref()
+            .map(|t| t.render_path(&event, Some(NULL_PARTITION)).unwrap_or_default());
         let key = match &name {
             Some(n) => format!("{dir}/{n}"),
             None => dir.clone(),
         };
         if !self.files.contains_key(&key) {
+            if let Err(reason) = self.check_key(&key) {
+                self.rejects.reject(vec![event], &reason, "key_too_long").await;
+                return;
+            }
+            if self.files.len() >= cfg.config.max_open_files {
+                self.complete_least_recent().await;
+            }
             let Some(open) = self.open(dir, name) else {
                 event.finalize(BatchStatus::Errored);
                 return;
@@ -158,6 +188,7 @@ impl Writer<'_> {
             self.files.insert(key.clone(), open);
         }
         let open = self.files.get_mut(&key).expect("inserted above");
+        open.last_write = Instant::now();
         if let Err(e) = open.file.push(event, &mut self.scratch) {
             self.abandon(&key, &e.to_string());
             return;
@@ -167,6 +198,40 @@ impl Writer<'_> {
         }
         let Some(open) = self.files.get(&key) else { return };
         if open.file.events >= cfg.config.max_events || open.file.bytes() >= cfg.config.max_bytes {
+            self.complete(&key).await;
+        }
+    }
+
+    /// Refuses a partition (and file name) no store would take whole.
+    fn check_key(&self, key: &str) -> Result<(), String> {
+        if let Some(long) = key.split('/').find(|s| s.len() > MAX_SEGMENT) {
+            return Err(format!(
+                "a partition value or file name is {} bytes long; at most {MAX_SEGMENT} fit in one path segment (`{}…`)",
+                long.len(),
+                long.chars().take(40).collect::<String>()
+            ));
+        }
+        let prefix = self.sink.store.prefix.as_ref().len();
+        let name = if self.sink.cfg.filename.is_some() { 0 } else { 64 };
+        let len = prefix + 1 + key.len() + 1 + name;
+        if len > MAX_KEY {
+            return Err(format!(
+                "the object key would be {len} bytes long; at most {MAX_KEY} fit (`{}…`)",
+                key.chars().take(40).collect::<String>()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Completes the file written least recently, making room for another.
+    async fn complete_least_recent(&mut self) {
+        let oldest = self
+            .files
+            .iter()
+            .min_by_key(|(_, o)| o.last_write)
+            .map(|(k, _)| k.clone());
+        if let Some(key) = oldest {
+            self.metrics.error("max_open_files", 1);
             self.complete(&key).await;
         }
     }
@@ -183,6 +248,7 @@ impl Writer<'_> {
                 name: name.unwrap_or_else(|| unique_name(cfg.extension())),
                 dir,
                 opened: Instant::now(),
+                last_write: Instant::now(),
             }),
             Err(e) => {
                 self.metrics.error("io", 1);
@@ -275,8 +341,9 @@ impl Writer<'_> {
         };
         let store = self.sink.store.clone();
         let metrics = self.metrics.clone();
+        let rejects = self.rejects.clone();
         self.uploads
-            .spawn(upload_until_done(store, finished, finalizers, events, metrics));
+            .spawn(upload_until_done(store, finished, finalizers, events, metrics, rejects));
     }
 
     /// Drops a file that cannot be written; its events stay unacknowledged.
@@ -290,38 +357,60 @@ impl Writer<'_> {
     }
 }
 
-/// Places a finished file, retrying with backoff until it is in the archive, then
-/// acknowledges its events.
+/// Places a finished file, retrying transient failures with backoff until it is in
+/// the archive, then acknowledges its events; a failure that retrying cannot mend
+/// rejects them.
 async fn upload_until_done(
     store: Store,
     file: Finished,
-    mut finalizers: Finalizers,
+    finalizers: Finalizers,
     events: u64,
     metrics: Arc<ComponentMetrics>,
+    rejects: Rejects,
 ) {
-    let mut backoff = Duration::from_millis(200);
-    let mut failing = false;
+    let mut retry = Retry::new("archive uploads");
+    let name = format!("{}/{}", file.dir, file.name);
     let key = loop {
-        match place(&store, &file).await {
+        match place(&store, &file).await.map_err(|e| classify(&name, e)) {
             Ok(key) => break key,
+            Err(e) if e.is_retryable() => retry.wait(&e, "upload", &metrics).await,
             Err(e) => {
                 metrics.error("upload", 1);
-                if !failing || metrics.log_due() {
-                    tracing::error!(component = %metrics.id, file = %format!("{}/{}", file.dir, file.name), error = %e, "Cannot place a completed file in the archive; retrying with backoff, its events wait.");
-                }
-                failing = true;
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(30));
+                let _ = std::fs::remove_file(&file.staged);
+                rejects.reject_finalizers(finalizers, events, &e.message, "unplaceable_file");
+                return;
             }
         }
     };
-    if failing {
-        tracing::info!(component = %metrics.id, key = %key, "The archive takes files again.");
-    }
+    retry.succeeded(&metrics);
     let _ = std::fs::remove_file(&file.staged);
     tracing::debug!(component = %metrics.id, key = %key, events, bytes = file.size, "Completed an archive file.");
+    let mut finalizers = finalizers;
     finalizers.finalize(BatchStatus::Delivered);
     metrics.sent(events, file.size);
+}
+
+/// Who is at fault when placing the file `name` failed.
+fn classify(name: &str, e: UploadError) -> ComponentError {
+    use ::object_store::Error as S;
+    let message = format!("{name}: {e}");
+    match e {
+        UploadError::Io(_, io) => ComponentError::io(name, &io),
+        UploadError::Key(_) | UploadError::NoFreeName(_) => ComponentError::data(message),
+        UploadError::Store(S::InvalidPath { .. }) => ComponentError::data(message),
+        UploadError::Store(S::PermissionDenied { .. } | S::Unauthenticated { .. } | S::NotFound { .. }) => {
+            ComponentError::config(message)
+        }
+        UploadError::Store(S::NotSupported { .. } | S::NotImplemented { .. }) => ComponentError::config(message),
+        UploadError::Store(_) | UploadError::Remote(_) => {
+            // S3 and GCS name a key they refuse in a 400 answer.
+            if message.contains("KeyTooLong") || message.contains("InvalidObjectName") || message.contains("400 Bad Request") {
+                ComponentError::data(message)
+            } else {
+                ComponentError::external(message)
+            }
+        }
+    }
 }
 
 /// `part-<UTC time>-<random>.<ext>`: sorts by time, unique across restarts and nodes.

@@ -1,58 +1,125 @@
 //! `${VAR}` and `${VAR:-default}` in topology files, replaced from the environment
-//! before the TOML is parsed; `$$` stands for a literal `$`. Comment lines are left
+//! before the TOML is parsed; `$$` stands for a literal `$`. Comments are left
 //! alone. A variable that is unset and has no default is an error naming its line.
+//!
+//! A value lands as the TOML it stands in: inside a `"…"` (or `"""…"""`) string its
+//! `"`, `\` and control characters are escaped, so a password holding them reaches
+//! the component intact and cannot end the string early; inside a `'…'` literal
+//! string, which has no escapes, a value holding `'` (or a line break) is an error;
+//! outside strings (`port = ${PORT}`) a value holding a line break is an error, so a
+//! variable can never add keys or tables.
 
-/// A variable that is unset and has no default.
+/// Why a variable cannot be replaced.
 #[derive(Debug, PartialEq)]
 pub struct MissingVar {
     /// The variable's name.
     pub name: String,
     /// The 1-based line it appears on.
     pub line: usize,
+    /// What is wrong with it; `None` when it is unset and has no default.
+    pub problem: Option<&'static str>,
+}
+
+/// Where in the TOML text a character is.
+#[derive(Clone, Copy, PartialEq)]
+enum At {
+    Bare,
+    Comment,
+    Basic,
+    MultiBasic,
+    Literal,
+    MultiLiteral,
 }
 
 /// Replaces variables in `text` using `lookup`.
 pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Vec<MissingVar>> {
     let mut out = String::with_capacity(text.len());
     let mut missing = Vec::new();
-    for (n, line) in text.split_inclusive('\n').enumerate() {
-        if line.trim_start().starts_with('#') {
-            out.push_str(line);
-            continue;
-        }
-        let mut rest = line;
-        while let Some(pos) = rest.find('$') {
-            out.push_str(&rest[..pos]);
-            let after = &rest[pos + 1..];
-            if let Some(tail) = after.strip_prefix('$') {
+    let mut at = At::Bare;
+    let mut line = 1;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let starts = |p: &str| rest.starts_with(p);
+        let mut step = c.len_utf8();
+        match (at, c) {
+            (_, '\n') => {
+                line += 1;
+                if at == At::Comment {
+                    at = At::Bare;
+                }
+            }
+            (At::Comment, _) => {}
+            (_, '$') if starts("$$") => {
                 out.push('$');
-                rest = tail;
-            } else if let Some(body) = after
-                .strip_prefix('{')
-                .and_then(|b| b.find('}').map(|end| (&b[..end], &b[end + 1..])))
-            {
-                let (expr, tail) = body;
+                rest = &rest[2..];
+                continue;
+            }
+            (_, '$') if starts("${") && rest.find(['}', '\n']).is_some_and(|i| rest[i..].starts_with('}')) => {
+                let end = rest.find('}').unwrap_or(rest.len());
+                let expr = &rest[2..end];
                 let (name, default) = match expr.split_once(":-") {
                     Some((n, d)) => (n, Some(d)),
                     None => (expr, None),
                 };
+                let var = |problem| MissingVar {
+                    name: name.to_string(),
+                    line,
+                    problem,
+                };
                 match (lookup(name).filter(|v| !v.is_empty() || default.is_none()), default) {
-                    (Some(v), _) => out.push_str(&v),
+                    // A default is written in the file, already as the TOML of its place.
                     (None, Some(d)) => out.push_str(d),
-                    (None, None) => missing.push(MissingVar {
-                        name: name.to_string(),
-                        line: n + 1,
-                    }),
+                    (None, None) => missing.push(var(None)),
+                    (Some(v), _) => match at {
+                        At::Basic | At::MultiBasic => push_escaped(&mut out, &v),
+                        At::Literal if v.contains(['\'', '\n', '\r']) => missing.push(var(Some(
+                            "its value holds a `'` or a line break, which a '…' string cannot hold; use \"…\"",
+                        ))),
+                        At::MultiLiteral if v.contains("'''") => missing.push(var(Some(
+                            "its value holds `'''`, which a '''…''' string cannot hold; use \"…\"",
+                        ))),
+                        At::Bare if v.contains(['\n', '\r']) => missing.push(var(Some(
+                            "its value holds a line break, which outside a string would add TOML",
+                        ))),
+                        _ => out.push_str(&v),
+                    },
                 }
-                rest = tail;
-            } else {
-                out.push('$');
-                rest = after;
+                rest = &rest[end + 1..];
+                continue;
             }
+            (At::Bare, '#') => at = At::Comment,
+            (At::Bare, '"') if starts("\"\"\"") => (at, step) = (At::MultiBasic, 3),
+            (At::Bare, '"') => at = At::Basic,
+            (At::Bare, '\'') if starts("'''") => (at, step) = (At::MultiLiteral, 3),
+            (At::Bare, '\'') => at = At::Literal,
+            (At::Basic | At::MultiBasic, '\\') => {
+                // An escape: the next character belongs to it (a line break stays one).
+                step += rest[1..].chars().next().filter(|&n| n != '\n').map_or(0, char::len_utf8);
+            }
+            (At::Basic, '"') | (At::Literal, '\'') => at = At::Bare,
+            (At::MultiBasic, '"') if starts("\"\"\"") => (at, step) = (At::Bare, 3),
+            (At::MultiLiteral, '\'') if starts("'''") => (at, step) = (At::Bare, 3),
+            _ => {}
         }
-        out.push_str(rest);
+        out.push_str(&rest[..step]);
+        rest = &rest[step..];
     }
     if missing.is_empty() { Ok(out) } else { Err(missing) }
+}
+
+/// Appends `value` escaped for a TOML basic string.
+fn push_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -83,8 +150,30 @@ mod tests {
             err,
             vec![MissingVar {
                 name: "NOPE".into(),
-                line: 2
+                line: 2,
+                problem: None,
             }]
         );
+    }
+
+    #[test]
+    fn values_land_as_the_toml_of_their_place() {
+        let lookup = |name: &str| match name {
+            "PW" => Some("a\"b\\c'd\n".to_string()),
+            "PORT" => Some("9092".to_string()),
+            "BAD" => Some("1\n[sinks.x]".to_string()),
+            _ => None,
+        };
+        let t = "p = \"${PW}\"\nm = \"\"\"x ${PW}\"\"\"\nq = \"\\\" ${PW}\"\nport = ${PORT}\n# \"${NOPE}\n";
+        let text = interpolate(t, lookup).unwrap();
+        let table: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(table["p"].as_str(), Some("a\"b\\c'd\n"));
+        assert_eq!(table["m"].as_str(), Some("x a\"b\\c'd\n"));
+        assert_eq!(table["q"].as_str(), Some("\" a\"b\\c'd\n"));
+        assert_eq!(table["port"].as_integer(), Some(9092));
+        let err = interpolate("l = '${PW}'\nb = ${BAD}\n", lookup).unwrap_err();
+        assert_eq!(err.len(), 2);
+        assert_eq!((err[0].line, err[1].line), (1, 2));
+        assert!(err.iter().all(|e| e.problem.is_some()));
     }
 }

@@ -187,10 +187,13 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
                         line: Some(m.line),
                         component: None,
                         key: None,
-                        message: format!(
-                            "environment variable `{}` is not set and has no default (write ${{{}:-default}})",
-                            m.name, m.name
-                        ),
+                        message: match m.problem {
+                            None => format!(
+                                "environment variable `{}` is not set and has no default (write ${{{}:-default}})",
+                                m.name, m.name
+                            ),
+                            Some(problem) => format!("environment variable `{}` cannot be put here: {problem}", m.name),
+                        },
                     });
                 }
                 continue;

@@ -55,7 +55,7 @@ impl Tailer {
             }
         }
         for (path, meta) in fresh {
-            let file = match File::open(&path) {
+            let file = match self.open(&path) {
                 Ok(f) => f,
                 Err(e) => {
                     if self.metrics.log_due() {
@@ -157,6 +157,18 @@ impl Tailer {
         self.files.push(t);
     }
 
+    /// Opens a found file; without `follow_symlinks`, never through a symlink (one
+    /// swapped in since the glob ran included).
+    fn open(&self, path: &Path) -> std::io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true);
+        if !self.config.follow_symlinks {
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        options.open(path)
+    }
+
     pub(super) fn discover(&self) -> Vec<PathBuf> {
         let excludes: Vec<glob::Pattern> = self
             .config
@@ -170,6 +182,11 @@ impl Tailer {
             let Ok(paths) = glob::glob(pattern) else { continue };
             for p in paths.flatten() {
                 if excludes.iter().any(|x| x.matches_path(&p)) || !seen.insert(p.clone()) {
+                    continue;
+                }
+                if !self.config.follow_symlinks
+                    && std::fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink())
+                {
                     continue;
                 }
                 out.push(p);

@@ -1,0 +1,105 @@
+//! Secrets in configurations: [`Secret`] holds a password or token and prints as
+//! `"***"` in `Debug`, so a config dumped in a log or an error never shows it, and
+//! [`redact_url`] / [`strip_userinfo`] keep `user:pass@` in a URL out of logs.
+
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+
+/// A secret string option (password, token, key).
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+/// `url` with the password of its `user:pass@` part replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Not a URL: keep what precedes a `@` out, in case it is credentials.
+        Err(_) => match url.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => url.to_string(),
+        },
+    }
+}
+
+/// Splits `user:pass@` off `url`: the URL without it and the (percent-decoded)
+/// user and password, if it had them.
+pub fn strip_userinfo(url: &str) -> Result<(String, Option<(String, Secret)>), url::ParseError> {
+    let mut u = url::Url::parse(url)?;
+    if u.username().is_empty() && u.password().is_none() {
+        return Ok((url.to_string(), None));
+    }
+    let user = percent_decode(u.username());
+    let password = Secret(percent_decode(u.password().unwrap_or_default()));
+    let _ = u.set_username("");
+    let _ = u.set_password(None);
+    Ok((u.to_string(), Some((user, password))))
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Some(Ok(b)) = s.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "\"***\"");
+        assert_eq!(s.expose(), "hunter2");
+        assert_eq!(redact_url("http://u:hunter2@es:9200/"), "http://u:***@es:9200/");
+        assert_eq!(redact_url("http://es:9200/"), "http://es:9200/");
+    }
+
+    #[test]
+    fn userinfo_is_split_off() {
+        let (url, creds) = strip_userinfo("https://elastic:p%40ss%22@es:9200/").unwrap();
+        assert_eq!(url, "https://es:9200/");
+        let (user, pass) = creds.unwrap();
+        assert_eq!((user.as_str(), pass.expose()), ("elastic", "p@ss\""));
+        assert_eq!(strip_userinfo("http://es:9200").unwrap().1, None);
+    }
+}
