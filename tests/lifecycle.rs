@@ -220,7 +220,7 @@ fn sink_write_failure_backs_off_and_loses_nothing() {
     let log = dir.path().join("pipe.log");
     let pipe = Pipe::start(&topology, &log);
     assert!(
-        wait_for(30, || !log_lines_with(&log, "Write failed; retrying").is_empty()),
+        wait_for(30, || !log_lines_with(&log, "File opens fail; retrying").is_empty()),
         "{}",
         tail(&log, 20)
     );
@@ -232,7 +232,7 @@ fn sink_write_failure_backs_off_and_loses_nothing() {
     );
     fs::remove_file(&blocker).unwrap();
     assert!(wait_for(60, || count_lines(&blocker) >= 3000), "{}", tail(&log, 20));
-    assert!(!log_lines_with(&log, "Writes work again").is_empty());
+    assert!(!log_lines_with(&log, "File opens work again").is_empty());
     assert_eq!(pipe.stop(30), 0);
     let (missing, _) = missing_and_duplicates(&tally(&messages(&blocker).0), 3000);
     assert!(missing.is_empty(), "missing {}", missing.len());

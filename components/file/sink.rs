@@ -307,7 +307,14 @@ impl FileSink {
     fn open(&self, path: &Path) -> Result<File, ComponentError> {
         let ctx = |e: std::io::Error| ComponentError::io(path.display(), &e);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(ctx)?;
+            // A file where a directory should be is the environment's problem (the
+            // operator's to fix, retried), not the event's.
+            std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists => {
+                    ComponentError::config(format!("{}: {e}", dir.display()))
+                }
+                _ => ComponentError::io(dir.display(), &e),
+            })?;
         }
         let mut file = OpenOptions::new()
             .create(true)
@@ -344,7 +351,8 @@ impl FileSink {
 
 /// `path` with every segment longer than [`MAX_SEGMENT`] bytes cut to 200 bytes
 /// (on a character boundary) plus 16 hex digits of the whole segment's SHA-256, so
-/// distinct long values stay distinct files.
+/// distinct long values stay distinct files; a file name keeps its extension
+/// (`.log.gz`), so tools still recognise it.
 fn shorten_segments(path: &str) -> std::borrow::Cow<'_, str> {
     if !path.split('/').any(|s| s.len() > MAX_SEGMENT) {
         return path.into();
@@ -362,7 +370,7 @@ fn shorten_segments(path: &str) -> std::borrow::Cow<'_, str> {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(s.as_bytes());
             let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-            format!("{}{hex}", &s[..cut])
+            format!("{}{hex}{}", &s[..cut], extension(s))
         })
         .collect();
     segments.join("/").into()
@@ -387,6 +395,17 @@ fn complete_gzip_prefix(file: &mut File) -> std::io::Result<u64> {
     Ok(good)
 }
 
+/// The extension of a file name (`.log.gz`): the end of `name` from a `.` within
+/// its last 24 bytes, made only of ASCII letters, digits and dots.
+fn extension(name: &str) -> &str {
+    let from = name.len().saturating_sub(24);
+    name.char_indices()
+        .filter(|&(i, c)| i >= from && c == '.')
+        .map(|(i, _)| i)
+        .find(|&i| name[i..].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.'))
+        .map_or("", |i| &name[i..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,14 +413,14 @@ mod tests {
 
     #[test]
     fn long_segments_are_shortened_and_stay_distinct() {
-        let a = format!("/logs/{}.log", "a".repeat(300));
-        let b = format!("/logs/{}b.log", "a".repeat(299));
+        let a = format!("/logs/{}.log.gz", "a".repeat(300));
+        let b = format!("/logs/{}b.log.gz", "a".repeat(299));
         let (sa, sb) = (shorten_segments(&a), shorten_segments(&b));
         assert_ne!(sa, sb);
         for s in [&sa, &sb] {
             let last = s.rsplit('/').next().unwrap();
-            assert_eq!(last.len(), 216, "{last}");
-            assert!(s.starts_with("/logs/aaaa"));
+            assert_eq!(last.len(), 216 + ".log.gz".len(), "{last}");
+            assert!(s.starts_with("/logs/aaaa") && s.ends_with(".log.gz"));
         }
         assert_eq!(shorten_segments("/logs/x.log"), "/logs/x.log");
         // A cut never splits a character.
