@@ -40,6 +40,11 @@ impl Backoff {
 
 /// A number in [0, 1) that differs between calls and processes.
 fn jitter() -> f64 {
+    (random_u64() % 1_000_000) as f64 / 1_000_000.0
+}
+
+/// A number that differs between calls and processes (not for cryptography).
+pub fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -48,7 +53,7 @@ fn jitter() -> f64 {
             .unwrap_or_default()
             .as_nanos(),
     );
-    (h.finish() % 1_000_000) as f64 / 1_000_000.0
+    h.finish()
 }
 
 /// Retries of one kind of operation in one component (e.g. "bulk requests").

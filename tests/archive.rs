@@ -571,24 +571,31 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// S3 through a moto server: small files as one PUT, a large one as a multipart
-/// upload; `pipe query` reads it back over S3.
-#[test]
-fn s3_archive_on_a_moto_server() {
-    let dir = tempfile::tempdir().unwrap();
+/// A moto S3 server with bucket `bucket`: the server, its endpoint and the
+/// environment pipe needs for it.
+fn moto_with_bucket(bucket: &str) -> (Server, String, [(&'static str, String); 3]) {
     let port = free_port();
     let endpoint = format!("http://127.0.0.1:{port}");
-    let _moto = start_server(
+    let moto = start_server(
         &venv().join("bin/moto_server"),
         &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
         &format!("{endpoint}/moto-api/"),
     );
-    curl(&["-X", "PUT", &format!("{endpoint}/logs")]);
+    curl(&["-X", "PUT", &format!("{endpoint}/{bucket}")]);
     let env = [
         ("AWS_ACCESS_KEY_ID", "test".to_string()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
         ("AWS_REGION", "us-east-1".to_string()),
     ];
+    (moto, endpoint, env)
+}
+
+/// S3 through a moto server: small files as one PUT, a large one as a multipart
+/// upload; `pipe query` reads it back over S3.
+#[test]
+fn s3_archive_on_a_moto_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_moto, endpoint, env) = moto_with_bucket("logs");
     // Parquet, several partitions.
     let sink = format!("url = \"s3://logs/app\"\nendpoint = \"{endpoint}\"\nallow_http = true");
     run_with_stdin(dir.path(), &stdin_topology(dir.path(), &sink), &events(5000), &env);
@@ -856,19 +863,7 @@ fn five_thousand_hours_at_once_stay_within_max_open_files() {
 #[test]
 fn an_oversized_partition_value_on_s3_is_refused_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let _moto = start_server(
-        &venv().join("bin/moto_server"),
-        &["-H".into(), "127.0.0.1".into(), "-p".into(), port.to_string()],
-        &format!("{endpoint}/moto-api/"),
-    );
-    curl(&["-X", "PUT", &format!("{endpoint}/logs")]);
-    let env = [
-        ("AWS_ACCESS_KEY_ID", "test".to_string()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
-        ("AWS_REGION", "us-east-1".to_string()),
-    ];
+    let (_moto, endpoint, env) = moto_with_bucket("logs");
     let mut input = String::new();
     for i in 0..500 {
         let service = if i == 7 { "s".repeat(2000) } else { SERVICES[i % 3].to_string() };

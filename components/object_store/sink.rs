@@ -415,14 +415,6 @@ fn classify(name: &str, e: UploadError) -> ComponentError {
 
 /// `part-<UTC time>-<random>.<ext>`: sorts by time, unique across restarts and nodes.
 fn unique_name(ext: &str) -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-    format!("part-{now}-{:016x}.{ext}", h.finish())
+    format!("part-{now}-{:016x}.{ext}", crate::retry::random_u64())
 }
