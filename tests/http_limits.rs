@@ -82,7 +82,8 @@ fn curl(url: &str, path: &str, args: &[&str], body: Option<&[u8]>, max_secs: u64
         .split("\r\n")
         .filter(|l| l.starts_with("HTTP/"))
         .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u16>().ok())
-        .rfind(|s| *s != 100)
+        .filter(|s| *s != 100)
+        .last()
         .unwrap_or(0);
     (status, text)
 }

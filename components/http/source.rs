@@ -278,7 +278,7 @@ impl Source for HttpSource {
                 stopper.graceful_shutdown(Some(Duration::from_secs(30)));
             });
             let accept_metrics = metrics.clone();
-            let server = axum_server::Server::from_listener(listener)
+            let server = axum_server::Server::<Peer>::from_listener(listener)
                 .handle(handle)
                 .accept_error_handler(move |peer, e| {
                     if accept_metrics.log_due() {
