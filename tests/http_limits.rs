@@ -94,11 +94,7 @@ fn out_events(dir: &Path) -> Vec<serde_json::Value> {
 }
 
 fn exit_counters(dir: &Path) -> String {
-    log_lines_with(
-        &dir.join("pipe.log"),
-        "Component counters at exit. component=web",
-    )
-    .join("")
+    log_lines_with(&dir.join("pipe.log"), "Component counters at exit. component=web").join("")
 }
 
 /// The peak resident memory of process `pid`, in KiB.
@@ -233,8 +229,14 @@ fn slow_clients_are_dropped_at_the_timeouts_while_a_normal_client_is_served() {
     // 500 clients hold 500 sockets here and 500 in pipe: far below this machine's
     // file-descriptor limit (the test asserts it rather than raising it).
     let limit = Command::new("sh").args(["-c", "ulimit -n"]).output().unwrap();
-    let limit: u64 = String::from_utf8_lossy(&limit.stdout).trim().parse().unwrap_or(u64::MAX);
-    assert!(limit >= 1100, "ulimit -n is {limit}; this test needs about 1100 descriptors");
+    let limit: u64 = String::from_utf8_lossy(&limit.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    assert!(
+        limit >= 1100,
+        "ulimit -n is {limit}; this test needs about 1100 descriptors"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let (pipe, url, port) = start(dir.path(), "header_timeout_secs = 2\nbody_timeout_secs = 2", "");

@@ -60,8 +60,7 @@ pub fn decompress(body: Bytes, encoding: Option<&str>, max: usize) -> Result<Byt
         None | Some("") | Some("identity") => return Ok(body),
         Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
         Some("zstd") => Box::new(
-            zstd::stream::read::Decoder::new(&body[..])
-                .map_err(|e| BodyError::Malformed(format!("zstd body: {e}")))?,
+            zstd::stream::read::Decoder::new(&body[..]).map_err(|e| BodyError::Malformed(format!("zstd body: {e}")))?,
         ),
         Some(other) => return Err(BodyError::UnsupportedEncoding(other.to_string())),
     };
@@ -377,7 +376,10 @@ mod tests {
         assert_eq!(e[0]["a"], Value::from(1));
         assert_eq!(e[1]["message"], Value::from("plain"));
         assert!(rest_records(br#"{"recs":[]}"#, "t", 10).is_err());
-        assert!(rest_records(br#"{"records":[{"key":"k"}]}"#, "t", 10).is_err(), "value is required");
+        assert!(
+            rest_records(br#"{"records":[{"key":"k"}]}"#, "t", 10).is_err(),
+            "value is required"
+        );
         let e = rest_records(br#"{"key_schema":"x","records":[{"value":1}],"n":[1]}"#, "t", 10).unwrap();
         assert_eq!(e.len(), 1, "other keys are ignored");
     }

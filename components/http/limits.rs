@@ -395,10 +395,10 @@ pub enum Refused {
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::Requests(n) => write!(f, "{n} requests are in flight (max_in_flight_requests); retry later"),
+            Refused::Requests(n) => write!(f, "max_in_flight_requests ({n}) requests are in flight; retry later"),
             Refused::Bytes(n) => write!(
                 f,
-                "the requests in flight hold {n} bytes (max_in_flight_bytes); retry later"
+                "the requests in flight would hold more than max_in_flight_bytes ({n} bytes); retry later"
             ),
         }
     }
@@ -547,6 +547,10 @@ mod tests {
         let started = Instant::now();
         assert_eq!(stream.read(&mut buf).await.unwrap(), 0);
         assert!(started.elapsed() >= timeouts.idle);
-        assert_eq!(metrics.snapshot().errors["header_timeout"], 1, "idle closing is no error");
+        assert_eq!(
+            metrics.snapshot().errors["header_timeout"],
+            1,
+            "idle closing is no error"
+        );
     }
 }

@@ -377,7 +377,11 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
         Ok(Err(ReadError::TooLarge)) => return refuse_body(s, endpoint, BodyError::TooLarge(max)),
         Ok(Err(ReadError::Over(refused))) => return over_limit(s, endpoint, refused),
         Ok(Err(ReadError::Broken(e))) => {
-            return fail(StatusCode::BAD_REQUEST, "bad_request", format!("cannot read the body: {e}"));
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("cannot read the body: {e}"),
+            );
         }
         Err(_) => {
             s.metrics.error("body_timeout", 1);
@@ -559,7 +563,7 @@ fn batch_len(count: usize, bytes: usize, max_events: usize, max_bytes: usize) ->
 fn over_limit(s: &Shared, endpoint: Endpoint, refused: Refused) -> Response {
     s.metrics.error("in_flight_limit", 1);
     if s.metrics.log_due() {
-        tracing::warn!(component = %s.metrics.id, limit = %refused, "Refusing a request with 503: {refused}.");
+        tracing::warn!(component = %s.metrics.id, reason = %refused, "Refusing a request with 503: too much is in flight.");
     }
     let mut r = reply_error(endpoint, StatusCode::SERVICE_UNAVAILABLE, refused.to_string());
     r.headers_mut()
