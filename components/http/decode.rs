@@ -1,8 +1,11 @@
 //! Turning an HTTP request body into events: content encodings (gzip, zstd) with a
 //! cap on the decoded size, the body formats (a JSON object or array, NDJSON, text
-//! lines), and the Kafka REST proxy v2 JSON envelope.
+//! lines), and the Kafka REST proxy v2 JSON envelope. Every decoder stops at
+//! `max_events` events: a small body must not become millions of events in memory.
 
+use bytes::Bytes;
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use std::io::Read;
 use vrl::value::{KeyString, ObjectMap, Value};
 
@@ -28,6 +31,8 @@ pub enum BodyError {
     TooLarge(usize),
     /// A Content-Encoding pipe does not read (415).
     UnsupportedEncoding(String),
+    /// More events than allowed in one request (413).
+    TooManyEvents(usize),
     /// Not what the format says (400), with where and what.
     Malformed(String),
 }
@@ -39,18 +44,23 @@ impl std::fmt::Display for BodyError {
             BodyError::UnsupportedEncoding(e) => {
                 write!(f, "unsupported Content-Encoding `{e}` (use gzip, zstd or none)")
             }
+            BodyError::TooManyEvents(max) => {
+                write!(f, "more than max_events_per_request ({max}) events in one request")
+            }
             BodyError::Malformed(m) => f.write_str(m),
         }
     }
 }
 
-/// Undoes `Content-Encoding`, refusing output larger than `max`.
-pub fn decompress(body: &[u8], encoding: Option<&str>, max: usize) -> Result<Vec<u8>, BodyError> {
+/// Undoes `Content-Encoding`, refusing output larger than `max`: decompression
+/// stops at `max + 1` bytes of output. Takes the body so that a compressed one is
+/// freed as soon as it is decompressed; an uncompressed one is returned as it is.
+pub fn decompress(body: Bytes, encoding: Option<&str>, max: usize) -> Result<Bytes, BodyError> {
     let reader: Box<dyn Read + '_> = match encoding.map(|e| e.trim().to_ascii_lowercase()).as_deref() {
-        None | Some("") | Some("identity") => return Ok(body.to_vec()),
-        Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(body)),
+        None | Some("") | Some("identity") => return Ok(body),
+        Some("gzip") | Some("x-gzip") => Box::new(flate2::read::MultiGzDecoder::new(&body[..])),
         Some("zstd") => Box::new(
-            zstd::stream::read::Decoder::new(body).map_err(|e| BodyError::Malformed(format!("zstd body: {e}")))?,
+            zstd::stream::read::Decoder::new(&body[..]).map_err(|e| BodyError::Malformed(format!("zstd body: {e}")))?,
         ),
         Some(other) => return Err(BodyError::UnsupportedEncoding(other.to_string())),
     };
@@ -62,7 +72,7 @@ pub fn decompress(body: &[u8], encoding: Option<&str>, max: usize) -> Result<Vec
     if out.len() > max {
         return Err(BodyError::TooLarge(max));
     }
-    Ok(out)
+    Ok(Bytes::from(out))
 }
 
 /// Picks the decoding for `auto` from the Content-Type and the body.
@@ -92,8 +102,13 @@ fn resolve(decoding: Decoding, content_type: Option<&str>, body: &[u8]) -> Decod
     }
 }
 
-/// The events in `body`: each an object of fields.
-pub fn events(body: &[u8], decoding: Decoding, content_type: Option<&str>) -> Result<Vec<ObjectMap>, BodyError> {
+/// The events in `body`: each an object of fields; at most `max_events` of them.
+pub fn events(
+    body: &[u8],
+    decoding: Decoding,
+    content_type: Option<&str>,
+    max_events: usize,
+) -> Result<Vec<ObjectMap>, BodyError> {
     let text = std::str::from_utf8(body).map_err(|e| {
         BodyError::Malformed(format!(
             "body is not UTF-8 (invalid byte at offset {})",
@@ -102,19 +117,43 @@ pub fn events(body: &[u8], decoding: Decoding, content_type: Option<&str>) -> Re
     })?;
     match resolve(decoding, content_type, body) {
         Decoding::Json => {
-            let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            let malformed = |e: serde_json::Error| {
                 BodyError::Malformed(format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()))
-            })?;
-            Ok(match value {
-                serde_json::Value::Array(items) => items.into_iter().map(fields).collect(),
-                other => vec![fields(other)],
-            })
+            };
+            if text.trim_start().starts_with('[') {
+                // An array is read element by element, so that past `max_events`
+                // nothing more is built.
+                let mut out = Vec::new();
+                let mut too_many = false;
+                let seed = Capped {
+                    out: &mut out,
+                    max: max_events,
+                    too_many: &mut too_many,
+                    each: fields,
+                    item: std::marker::PhantomData::<serde_json::Value>,
+                };
+                let mut de = serde_json::Deserializer::from_str(text);
+                let read = seed.deserialize(&mut de).and_then(|()| de.end());
+                if too_many {
+                    return Err(BodyError::TooManyEvents(max_events));
+                }
+                read.map_err(malformed)?;
+                return Ok(out);
+            }
+            let value: serde_json::Value = serde_json::from_str(text).map_err(malformed)?;
+            if max_events == 0 {
+                return Err(BodyError::TooManyEvents(max_events));
+            }
+            Ok(vec![fields(value)])
         }
         Decoding::Ndjson => {
             let mut out = Vec::new();
             for (n, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
+                }
+                if out.len() == max_events {
+                    return Err(BodyError::TooManyEvents(max_events));
                 }
                 let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
                     BodyError::Malformed(format!("invalid JSON on line {} column {}: {e}", n + 1, e.column()))
@@ -123,22 +162,94 @@ pub fn events(body: &[u8], decoding: Decoding, content_type: Option<&str>) -> Re
             }
             Ok(out)
         }
-        Decoding::Text | Decoding::Auto => Ok(text
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| {
+        Decoding::Text | Decoding::Auto => {
+            let mut out = Vec::new();
+            for l in text.lines().filter(|l| !l.is_empty()) {
+                if out.len() == max_events {
+                    return Err(BodyError::TooManyEvents(max_events));
+                }
                 let mut m = ObjectMap::new();
                 m.insert(KeyString::from("message"), Value::from(l.to_string()));
-                m
-            })
-            .collect()),
+                out.push(m);
+            }
+            Ok(out)
+        }
     }
 }
 
-/// A Kafka REST proxy v2 produce request: `{"records": [{"key": .., "value": ..}]}`.
-#[derive(Deserialize)]
-struct RestEnvelope {
-    records: Vec<RestRecord>,
+/// Reads a JSON array into `out`, one element at a time, each turned into an event
+/// by `each`; fails (with `too_many` set) at element `max + 1`.
+struct Capped<'a, T, F> {
+    out: &'a mut Vec<ObjectMap>,
+    max: usize,
+    too_many: &'a mut bool,
+    each: F,
+    item: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T) -> ObjectMap> DeserializeSeed<'de> for Capped<'_, T, F> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: FnMut(T) -> ObjectMap> Visitor<'de> for Capped<'_, T, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            if self.out.len() == self.max {
+                *self.too_many = true;
+                return Err(de::Error::custom("too many events"));
+            }
+            self.out.push((self.each)(item));
+        }
+        Ok(())
+    }
+}
+
+/// A Kafka REST proxy v2 produce request, `{"records": [{"key": .., "value": ..}]}`:
+/// reads the records into `out` (other keys are ignored), at most `max` of them.
+struct RestEnvelope<'a> {
+    out: &'a mut Vec<ObjectMap>,
+    max: usize,
+    too_many: &'a mut bool,
+    topic: &'a str,
+}
+
+impl<'de> Visitor<'de> for RestEnvelope<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with `records`")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key != "records" {
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            if seen {
+                return Err(de::Error::duplicate_field("records"));
+            }
+            seen = true;
+            let topic = self.topic;
+            map.next_value_seed(Capped {
+                out: &mut *self.out,
+                max: self.max,
+                too_many: &mut *self.too_many,
+                each: |r: RestRecord| rest_event(r, topic),
+                item: std::marker::PhantomData,
+            })?;
+        }
+        if !seen {
+            return Err(de::Error::missing_field("records"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Deserialize)]
@@ -153,29 +264,41 @@ struct RestRecord {
 /// The events of a Kafka REST produce request: the record value's fields (or
 /// `message` when the value is not an object), with `topic`, and `key` and
 /// `partition` when given.
-pub fn rest_records(body: &[u8], topic: &str) -> Result<Vec<ObjectMap>, BodyError> {
-    let envelope: RestEnvelope = serde_json::from_slice(body).map_err(|e| {
+pub fn rest_records(body: &[u8], topic: &str, max_events: usize) -> Result<Vec<ObjectMap>, BodyError> {
+    let mut out = Vec::new();
+    let mut too_many = false;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let envelope = RestEnvelope {
+        out: &mut out,
+        max: max_events,
+        too_many: &mut too_many,
+        topic,
+    };
+    let read = de::Deserializer::deserialize_map(&mut de, envelope).and_then(|()| de.end());
+    if too_many {
+        return Err(BodyError::TooManyEvents(max_events));
+    }
+    read.map_err(|e| {
         BodyError::Malformed(format!(
             "not a Kafka REST v2 records envelope ({{\"records\":[{{\"key\":..,\"value\":..}}]}}): line {} column {}: {e}",
             e.line(),
             e.column()
         ))
     })?;
-    Ok(envelope
-        .records
-        .into_iter()
-        .map(|r| {
-            let mut m = fields(r.value);
-            m.insert(KeyString::from("topic"), Value::from(topic.to_string()));
-            if !r.key.is_null() {
-                m.insert(KeyString::from("key"), json_to_value(r.key));
-            }
-            if let Some(p) = r.partition {
-                m.insert(KeyString::from("partition"), Value::Integer(p));
-            }
-            m
-        })
-        .collect())
+    Ok(out)
+}
+
+/// One REST record as an event.
+fn rest_event(r: RestRecord, topic: &str) -> ObjectMap {
+    let mut m = fields(r.value);
+    m.insert(KeyString::from("topic"), Value::from(topic.to_string()));
+    if !r.key.is_null() {
+        m.insert(KeyString::from("key"), json_to_value(r.key));
+    }
+    if let Some(p) = r.partition {
+        m.insert(KeyString::from("partition"), Value::Integer(p));
+    }
+    m
 }
 
 /// An object's fields, or `message` holding any other value.
@@ -205,22 +328,22 @@ mod tests {
 
     #[test]
     fn formats() {
-        let e = events(br#"{"a":1}"#, Decoding::Auto, Some("application/json")).unwrap();
+        let e = events(br#"{"a":1}"#, Decoding::Auto, Some("application/json"), 10).unwrap();
         assert_eq!(e[0]["a"], Value::from(1));
-        let e = events(br#"[{"a":1},{"a":2},"x"]"#, Decoding::Auto, None).unwrap();
+        let e = events(br#"[{"a":1},{"a":2},"x"]"#, Decoding::Auto, None, 10).unwrap();
         assert_eq!(e.len(), 3);
         assert_eq!(e[2]["message"], Value::from("x"));
-        let e = events(b"{\"a\":1}\n\n{\"a\":2}\n", Decoding::Auto, None).unwrap();
+        let e = events(b"{\"a\":1}\n\n{\"a\":2}\n", Decoding::Auto, None, 10).unwrap();
         assert_eq!(msgs(&e, "a"), vec!["1", "2"]);
-        let e = events(b"one\ntwo\n", Decoding::Auto, Some("text/plain")).unwrap();
+        let e = events(b"one\ntwo\n", Decoding::Auto, Some("text/plain"), 10).unwrap();
         assert_eq!(msgs(&e, "message"), vec!["one", "two"]);
     }
 
     #[test]
     fn malformed_bodies_say_where() {
-        let err = events(b"{\"a\":1}\n{\"a\":\n", Decoding::Ndjson, None).unwrap_err();
+        let err = events(b"{\"a\":1}\n{\"a\":\n", Decoding::Ndjson, None, 10).unwrap_err();
         assert!(matches!(&err, BodyError::Malformed(m) if m.contains("line 2")), "{err}");
-        let err = events(b"\xff\xfe", Decoding::Text, None).unwrap_err();
+        let err = events(b"\xff\xfe", Decoding::Text, None, 10).unwrap_err();
         assert!(err.to_string().contains("offset 0"));
     }
 
@@ -229,12 +352,13 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(&vec![b'a'; 5000]).unwrap();
         let body = gz.finish().unwrap();
-        assert_eq!(decompress(&body, Some("gzip"), 5000).unwrap().len(), 5000);
-        assert_eq!(decompress(&body, Some("gzip"), 4999), Err(BodyError::TooLarge(4999)));
-        let z = zstd::encode_all(&b"hello"[..], 3).unwrap();
-        assert_eq!(decompress(&z, Some("zstd"), 100).unwrap(), b"hello");
+        let body = Bytes::from(body);
+        assert_eq!(decompress(body.clone(), Some("gzip"), 5000).unwrap().len(), 5000);
+        assert_eq!(decompress(body, Some("gzip"), 4999), Err(BodyError::TooLarge(4999)));
+        let z = Bytes::from(zstd::encode_all(&b"hello"[..], 3).unwrap());
+        assert_eq!(decompress(z, Some("zstd"), 100).unwrap(), &b"hello"[..]);
         assert!(matches!(
-            decompress(b"x", Some("br"), 10),
+            decompress(Bytes::from_static(b"x"), Some("br"), 10),
             Err(BodyError::UnsupportedEncoding(_))
         ));
     }
@@ -244,12 +368,47 @@ mod tests {
         let e = rest_records(
             br#"{"records":[{"key":"k1","value":{"a":1}},{"value":"plain"}]}"#,
             "web",
+            10,
         )
         .unwrap();
         assert_eq!(e[0]["topic"], Value::from("web"));
         assert_eq!(e[0]["key"], Value::from("k1"));
         assert_eq!(e[0]["a"], Value::from(1));
         assert_eq!(e[1]["message"], Value::from("plain"));
-        assert!(rest_records(br#"{"recs":[]}"#, "t").is_err());
+        assert!(rest_records(br#"{"recs":[]}"#, "t", 10).is_err());
+        assert!(
+            rest_records(br#"{"records":[{"key":"k"}]}"#, "t", 10).is_err(),
+            "value is required"
+        );
+        let e = rest_records(br#"{"key_schema":"x","records":[{"value":1}],"n":[1]}"#, "t", 10).unwrap();
+        assert_eq!(e.len(), 1, "other keys are ignored");
+    }
+
+    #[test]
+    fn max_events_is_an_exact_boundary_in_every_format() {
+        let n = 3;
+        let cases: [(&[u8], &[u8], Decoding); 3] = [
+            (b"[{},{},{}]", b"[{},{},{},{}]", Decoding::Json),
+            (b"{}\n{}\n{}\n", b"{}\n{}\n{}\n{}\n", Decoding::Ndjson),
+            (b"a\nb\nc\n", b"a\nb\nc\nd\n", Decoding::Text),
+        ];
+        for (ok, over, decoding) in cases {
+            assert_eq!(events(ok, decoding, None, n).unwrap().len(), 3, "{decoding:?}");
+            assert_eq!(
+                events(over, decoding, None, n),
+                Err(BodyError::TooManyEvents(n)),
+                "{decoding:?}"
+            );
+        }
+        assert_eq!(events(br#"{"a":1}"#, Decoding::Json, None, 1).unwrap().len(), 1);
+        let ok = br#"{"records":[{"value":1},{"value":2},{"value":3}]}"#;
+        let over = br#"{"records":[{"value":1},{"value":2},{"value":3},{"value":4}]}"#;
+        assert_eq!(rest_records(ok, "t", n).unwrap().len(), 3);
+        assert_eq!(rest_records(over, "t", n), Err(BodyError::TooManyEvents(n)));
+        // A malformed element right at the limit is malformed, not too many.
+        assert!(matches!(
+            events(b"[{},{},{},nope]", Decoding::Json, None, n),
+            Err(BodyError::Malformed(_))
+        ));
     }
 }

@@ -7,20 +7,34 @@
 //! otherwise the client gets a 5xx and retries, so an acknowledged request is never
 //! lost (a retried one may arrive twice). Under backpressure the server answers 503
 //! with `Retry-After` instead of queueing without bound.
+//!
+//! Against hostile clients (see [`super::limits`]): connections, requests and bytes in
+//! flight are capped, slow clients are dropped by the header, body and idle
+//! timeouts, a request holds at most `max_events_per_request` events, and its events
+//! go downstream in batches of at most `max_batch_events` / `max_batch_bytes`, all
+//! under one acknowledgement. HTTP and HTTPS share the same server and limits.
 
 use super::decode::{self, BodyError, Decoding};
+use super::limits::{self, ConnectionTimeouts, InFlight, LimitedListener, Peer, Refused, Reservation};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{
     BoxFuture, BuildContext, BuildError, Built, Fanout, Resource, Source, SourceContext, parse_options,
 };
+use crate::error::ComponentError;
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
+use crate::secret::Secret;
 use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -41,6 +55,39 @@ pub struct HttpSourceConfig {
     /// 10485760). Larger bodies get 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// Most events in one request (default 100000). More get 413.
+    #[serde(default = "default_max_events_per_request")]
+    pub max_events_per_request: usize,
+    /// Most events in one batch sent downstream (default 1000); a larger request is
+    /// sent as several batches under one acknowledgement.
+    #[serde(default = "default_max_batch_events")]
+    pub max_batch_events: usize,
+    /// Most bytes of decoded body in one batch sent downstream (default 1048576).
+    #[serde(default = "default_max_batch_bytes")]
+    pub max_batch_bytes: usize,
+    /// Most requests handled at once (default 256). More get 503 + `Retry-After`.
+    #[serde(default = "limits::default_max_in_flight_requests")]
+    pub max_in_flight_requests: usize,
+    /// Most body bytes held by the requests being handled (default 268435456). A
+    /// request that would pass it gets 503 + `Retry-After`.
+    #[serde(default = "limits::default_max_in_flight_bytes")]
+    pub max_in_flight_bytes: usize,
+    /// Most open connections (default 1024). Past it new connections wait in the
+    /// accept backlog until one closes.
+    #[serde(default = "limits::default_max_connections")]
+    pub max_connections: usize,
+    /// How long a client may take to send a request line and headers (and, for
+    /// HTTPS, the TLS handshake) before the connection is closed (default 10).
+    #[serde(default = "limits::default_header_timeout_secs")]
+    pub header_timeout_secs: u64,
+    /// How long the whole body may take to arrive before the request gets 408 and
+    /// the connection is closed (default 30).
+    #[serde(default = "limits::default_body_timeout_secs")]
+    pub body_timeout_secs: u64,
+    /// How long a keep-alive connection may wait for its next request before it is
+    /// closed (default 60).
+    #[serde(default = "limits::default_idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
     /// Answer 200 only once the events are delivered by every sink (default true).
     #[serde(default = "yes")]
     pub acknowledgements: bool,
@@ -75,14 +122,23 @@ pub struct TlsConfig {
 pub struct AuthConfig {
     /// Accepted `Authorization: Bearer TOKEN` tokens.
     #[serde(default)]
-    pub bearer_tokens: Vec<String>,
+    pub bearer_tokens: Vec<Secret>,
     /// Accepted HTTP basic users: name → password.
     #[serde(default)]
-    pub basic: BTreeMap<String, String>,
+    pub basic: BTreeMap<String, Secret>,
 }
 
 fn default_max_body_bytes() -> usize {
     10 * 1024 * 1024
+}
+fn default_max_events_per_request() -> usize {
+    100_000
+}
+fn default_max_batch_events() -> usize {
+    1000
+}
+fn default_max_batch_bytes() -> usize {
+    1024 * 1024
 }
 fn yes() -> bool {
     true
@@ -115,6 +171,30 @@ pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErr
             "set `bearer_tokens` or `basic` users, or remove the table",
         ));
     }
+    for (key, value) in [
+        ("max_body_bytes", config.max_body_bytes as u64),
+        ("max_events_per_request", config.max_events_per_request as u64),
+        ("max_batch_events", config.max_batch_events as u64),
+        ("max_batch_bytes", config.max_batch_bytes as u64),
+        ("max_in_flight_requests", config.max_in_flight_requests as u64),
+        ("max_connections", config.max_connections as u64),
+        ("header_timeout_secs", config.header_timeout_secs),
+        ("body_timeout_secs", config.body_timeout_secs),
+        ("idle_timeout_secs", config.idle_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(BuildError::key(key, "must be at least 1"));
+        }
+    }
+    if config.max_in_flight_bytes < config.max_body_bytes {
+        return Err(BuildError::key(
+            "max_in_flight_bytes",
+            format!(
+                "must be at least max_body_bytes ({}), or a largest request could never be taken",
+                config.max_body_bytes
+            ),
+        ));
+    }
     if let Some(tls) = &config.tls {
         for (key, path) in [("crt_file", &tls.crt_file), ("key_file", &tls.key_file)] {
             std::fs::metadata(path)
@@ -133,6 +213,22 @@ struct Shared {
     config: HttpSourceConfig,
     out: Fanout,
     metrics: Arc<ComponentMetrics>,
+    in_flight: InFlight,
+}
+
+/// Each request's connection info is the connection's [`Peer`], through which the
+/// request tells the connection it is being handled.
+impl Connected<Peer> for Peer {
+    fn connect_info(peer: Peer) -> Self {
+        peer
+    }
+}
+
+/// Marks the connection busy while a request is handled: no header or idle deadline
+/// runs then (the body and acknowledgement timeouts bound it instead).
+async fn track(ConnectInfo(peer): ConnectInfo<Peer>, req: Request, next: Next) -> Response {
+    let _busy = peer.activity.begin();
+    next.run(req).await
 }
 
 impl Source for HttpSource {
@@ -145,10 +241,16 @@ impl Source for HttpSource {
                 metrics,
             } = cx;
             let tls = self.config.tls.clone();
+            let timeouts = ConnectionTimeouts {
+                header: Duration::from_secs(self.config.header_timeout_secs),
+                idle: Duration::from_secs(self.config.idle_timeout_secs),
+            };
+            let max_connections = self.config.max_connections;
             let shared = Arc::new(Shared {
+                in_flight: InFlight::new(self.config.max_in_flight_requests, self.config.max_in_flight_bytes),
                 config: self.config,
                 out: out.default,
-                metrics,
+                metrics: metrics.clone(),
             });
             let app = Router::new()
                 .route(
@@ -157,32 +259,52 @@ impl Source for HttpSource {
                 )
                 .route("/topics/{topic}", post(rest_produce))
                 .fallback(generic)
-                .with_state(shared);
-            let Some(tls) = tls else {
-                let listener = tokio::net::TcpListener::bind(self.address)
-                    .await
-                    .map_err(|e| format!("cannot listen on {}: {e}", self.address))?;
-                tracing::info!(component = %id, address = %self.address, "HTTP source listening.");
-                return axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { shutdown.wait().await })
-                    .await
-                    .map_err(|e| crate::error::ComponentError::external(format!("HTTP server failed: {e}")));
+                .with_state(shared)
+                .layer(middleware::from_fn(track))
+                .into_make_service_with_connect_info::<Peer>();
+            let rustls = match &tls {
+                Some(tls) => Some(
+                    axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.crt_file, &tls.key_file)
+                        .await
+                        .map_err(|e| format!("cannot load the TLS certificate or key: {e}"))?,
+                ),
+                None => None,
             };
-            let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.crt_file, &tls.key_file)
+            let listener = LimitedListener::bind(self.address, max_connections, timeouts, metrics.clone())
                 .await
-                .map_err(|e| format!("cannot load the TLS certificate or key: {e}"))?;
-            let handle = axum_server::Handle::new();
+                .map_err(|e| format!("cannot listen on {}: {e}", self.address))?;
+            let handle = axum_server::Handle::<Peer>::new();
             let stopper = handle.clone();
             tokio::spawn(async move {
                 shutdown.wait().await;
                 stopper.graceful_shutdown(Some(Duration::from_secs(30)));
             });
-            tracing::info!(component = %id, address = %self.address, "HTTPS source listening.");
-            axum_server::bind_rustls(self.address, rustls)
+            let accept_metrics = metrics.clone();
+            let server = axum_server::Server::<Peer>::from_listener(listener)
                 .handle(handle)
-                .serve(app.into_make_service())
+                .accept_error_handler(move |peer, e| {
+                    if accept_metrics.log_due() {
+                        tracing::warn!(
+                            component = %accept_metrics.id,
+                            peer = ?peer.map(|p| p.addr),
+                            error = %e,
+                            "Could not accept or set up a connection."
+                        );
+                    }
+                });
+            let Some(rustls) = rustls else {
+                tracing::info!(component = %id, address = %self.address, "HTTP source listening.");
+                return server
+                    .serve(app)
+                    .await
+                    .map_err(|e| ComponentError::external(format!("HTTP server failed on {}: {e}", self.address)));
+            };
+            tracing::info!(component = %id, address = %self.address, "HTTPS source listening.");
+            server
+                .acceptor(axum_server::tls_rustls::RustlsAcceptor::new(rustls).handshake_timeout(timeouts.header))
+                .serve(app)
                 .await
-                .map_err(|e| crate::error::ComponentError::external(format!("HTTPS server failed on {}: {e}", self.address)))
+                .map_err(|e| ComponentError::external(format!("HTTPS server failed on {}: {e}", self.address)))
         })
     }
 }
@@ -230,6 +352,10 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         return r;
     }
+    let _slot = match s.in_flight.try_request() {
+        Ok(slot) => slot,
+        Err(refused) => return over_limit(s, endpoint, refused),
+    };
     let max = s.config.max_body_bytes;
     let (parts, body) = req.into_parts();
     let text_header = |name| {
@@ -239,71 +365,122 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
             .and_then(|v: &HeaderValue| v.to_str().ok())
             .map(str::to_string)
     };
-    let raw = match axum::body::to_bytes(body, max).await {
-        Ok(b) => b,
-        Err(_) => {
+    let declared = text_header(header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return refuse_body(s, endpoint, BodyError::TooLarge(max));
+    }
+    let mut held = match s.in_flight.try_bytes(declared.unwrap_or(0) as usize) {
+        Ok(r) => r,
+        Err(refused) => return over_limit(s, endpoint, refused),
+    };
+    let body_timeout = Duration::from_secs(s.config.body_timeout_secs);
+    let raw = match tokio::time::timeout(body_timeout, read_body(body, max, &mut held)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(ReadError::TooLarge)) => return refuse_body(s, endpoint, BodyError::TooLarge(max)),
+        Ok(Err(ReadError::Over(refused))) => return over_limit(s, endpoint, refused),
+        Ok(Err(ReadError::Broken(e))) => {
             return fail(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                BodyError::TooLarge(max).to_string(),
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("cannot read the body: {e}"),
             );
         }
+        Err(_) => {
+            s.metrics.error("body_timeout", 1);
+            if s.metrics.log_due() {
+                tracing::warn!(
+                    component = %s.metrics.id,
+                    timeout_secs = s.config.body_timeout_secs,
+                    "A client did not send its whole body within body_timeout_secs; answering 408 and closing the connection."
+                );
+            }
+            let mut r = reply_error(
+                endpoint,
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} s", s.config.body_timeout_secs),
+            );
+            r.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
+        }
     };
-    let decoded =
-        decode::decompress(&raw, text_header(header::CONTENT_ENCODING).as_deref(), max).and_then(|body| match &topic {
-            Some(t) => decode::rest_records(&body, t),
-            None => decode::events(&body, s.config.decoding, text_header(header::CONTENT_TYPE).as_deref()),
-        });
+    let raw_len = raw.len();
+    // The compressed body is freed once decompressed, and the decompressed one once
+    // decoded; the budget then holds its size until the request is answered.
+    let body = match decode::decompress(raw, text_header(header::CONTENT_ENCODING).as_deref(), max) {
+        Ok(body) => body,
+        Err(e) => return refuse_body(s, endpoint, e),
+    };
+    if let Err(refused) = held.resize(body.len()) {
+        return over_limit(s, endpoint, refused);
+    }
+    let body_len = body.len();
+    let max_events = s.config.max_events_per_request;
+    let decoded = match &topic {
+        Some(t) => decode::rest_records(&body, t, max_events),
+        None => decode::events(
+            &body,
+            s.config.decoding,
+            text_header(header::CONTENT_TYPE).as_deref(),
+            max_events,
+        ),
+    };
+    drop(body);
     let records = match decoded {
         Ok(r) => r,
-        Err(e @ BodyError::TooLarge(_)) => return fail(StatusCode::PAYLOAD_TOO_LARGE, "too_large", e.to_string()),
-        Err(e @ BodyError::UnsupportedEncoding(_)) => {
-            return fail(StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request", e.to_string());
-        }
-        Err(e @ BodyError::Malformed(_)) => return fail(StatusCode::BAD_REQUEST, "bad_request", e.to_string()),
+        Err(e) => return refuse_body(s, endpoint, e),
     };
     let count = records.len();
-    s.metrics.received(count as u64, raw.len() as u64);
+    s.metrics.received(count as u64, raw_len as u64);
     let now = Value::Timestamp(chrono::Utc::now());
     let path = Value::from(parts.uri.path().to_string());
     let (notifier, ack_rx) = BatchNotifier::new();
-    let batch: Vec<Event> = records
-        .into_iter()
-        .map(|mut m| {
-            m.entry(KeyString::from("timestamp")).or_insert_with(|| now.clone());
-            if !s.config.path_key.is_empty() && topic.is_none() {
-                m.insert(KeyString::from(s.config.path_key.as_str()), path.clone());
-            }
-            let e = Event::from_map(m);
-            if s.config.acknowledgements {
-                e.with_notifier(&notifier)
-            } else {
-                e
-            }
-        })
-        .collect();
-    drop(notifier);
+    let per_batch = batch_len(count, body_len, s.config.max_batch_events, s.config.max_batch_bytes);
+    let mut records = records.into_iter();
     let wait = Duration::from_millis(s.config.backpressure_timeout_ms);
-    match tokio::time::timeout(wait, s.out.send(batch)).await {
-        Ok(true) => s.metrics.sent(count as u64, raw.len() as u64),
-        Ok(false) => {
-            return fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "pipe is shutting down".into(),
-            );
+    loop {
+        let batch: Vec<Event> = records
+            .by_ref()
+            .take(per_batch)
+            .map(|mut m| {
+                m.entry(KeyString::from("timestamp")).or_insert_with(|| now.clone());
+                if !s.config.path_key.is_empty() && topic.is_none() {
+                    m.insert(KeyString::from(s.config.path_key.as_str()), path.clone());
+                }
+                let e = Event::from_map(m);
+                if s.config.acknowledgements {
+                    e.with_notifier(&notifier)
+                } else {
+                    e
+                }
+            })
+            .collect();
+        if batch.is_empty() {
+            break;
         }
-        Err(_) => {
-            let mut r = fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "backpressure",
-                "pipe is busy; retry later".into(),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return r;
+        match tokio::time::timeout(wait, s.out.send(batch)).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    "pipe is shutting down".into(),
+                );
+            }
+            Err(_) => {
+                let mut r = fail(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "backpressure",
+                    "pipe is busy; retry later".into(),
+                );
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
         }
     }
+    drop(notifier);
+    s.metrics.sent(count as u64, raw_len as u64);
     if s.config.acknowledgements {
         let timeout = Duration::from_secs(s.config.ack_timeout_secs);
         match tokio::time::timeout(timeout, ack::wait(ack_rx)).await {
@@ -328,6 +505,72 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
         }
     }
     reply_ok(endpoint, count)
+}
+
+/// Why reading a body stopped.
+enum ReadError {
+    /// Past `max_body_bytes`.
+    TooLarge,
+    /// Past the in-flight byte budget.
+    Over(Refused),
+    /// The client broke off or sent a malformed chunked body.
+    Broken(axum::Error),
+}
+
+/// Reads the whole body, holding its bytes in `held` as they arrive.
+async fn read_body(body: Body, max: usize, held: &mut Reservation) -> Result<Bytes, ReadError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::with_capacity(held.held().min(max));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(ReadError::Broken)?;
+        let len = buf.len() + chunk.len();
+        if len > max {
+            return Err(ReadError::TooLarge);
+        }
+        held.resize(held.held().max(len)).map_err(ReadError::Over)?;
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// The reply to a body that cannot be taken: 413, 415 or 400.
+fn refuse_body(s: &Shared, endpoint: Endpoint, e: BodyError) -> Response {
+    let (status, kind) = match &e {
+        BodyError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        BodyError::TooManyEvents(max) => {
+            if s.metrics.log_due() {
+                tracing::warn!(
+                    component = %s.metrics.id,
+                    max_events_per_request = max,
+                    "A request held more than max_events_per_request events; answering 413."
+                );
+            }
+            (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+        }
+        BodyError::UnsupportedEncoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request"),
+        BodyError::Malformed(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+    };
+    s.metrics.error(kind, 1);
+    reply_error(endpoint, status, e.to_string())
+}
+
+/// Events per downstream batch for `count` events decoded from `bytes` bytes: at
+/// most `max_events`, and about `max_bytes` of body, never less than one.
+fn batch_len(count: usize, bytes: usize, max_events: usize, max_bytes: usize) -> usize {
+    let per_event = bytes.div_ceil(count.max(1)).max(1);
+    (max_bytes / per_event).clamp(1, max_events.max(1))
+}
+
+/// 503 + `Retry-After` past `max_in_flight_requests` or `max_in_flight_bytes`.
+fn over_limit(s: &Shared, endpoint: Endpoint, refused: Refused) -> Response {
+    s.metrics.error("in_flight_limit", 1);
+    if s.metrics.log_due() {
+        tracing::warn!(component = %s.metrics.id, reason = %refused, "Refusing a request with 503: too much is in flight.");
+    }
+    let mut r = reply_error(endpoint, StatusCode::SERVICE_UNAVAILABLE, refused.to_string());
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    r
 }
 
 fn reply_ok(endpoint: Endpoint, count: usize) -> Response {
@@ -377,7 +620,7 @@ fn authorize(auth: Option<&AuthConfig>, headers: &HeaderMap) -> Result<(), &'sta
         .unwrap_or("");
     let ok = if let Some(token) = given.strip_prefix("Bearer ") {
         auth.bearer_tokens.iter().fold(false, |ok, t| {
-            ok | constant_time_eq(token.trim().as_bytes(), t.as_bytes())
+            ok | constant_time_eq(token.trim().as_bytes(), t.expose().as_bytes())
         })
     } else if let Some(encoded) = given.strip_prefix("Basic ") {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -388,7 +631,7 @@ fn authorize(auth: Option<&AuthConfig>, headers: &HeaderMap) -> Result<(), &'sta
             None => (&decoded[..], &b""[..]),
         };
         auth.basic.iter().fold(false, |ok, (u, p)| {
-            ok | (constant_time_eq(user, u.as_bytes()) & constant_time_eq(pass, p.as_bytes()))
+            ok | (constant_time_eq(user, u.as_bytes()) & constant_time_eq(pass, p.expose().as_bytes()))
         })
     } else {
         false
@@ -412,9 +655,11 @@ mod tests {
     #[test]
     fn auth_checks_bearer_and_basic() {
         let auth = AuthConfig {
-            bearer_tokens: vec!["s3cret".into()],
-            basic: [("app".to_string(), "pw".to_string())].into_iter().collect(),
+            bearer_tokens: vec![Secret::new("s3cret")],
+            basic: [("app".to_string(), Secret::new("pw-xyz"))].into_iter().collect(),
         };
+        let printed = format!("{auth:?}");
+        assert!(!printed.contains("s3cret") && !printed.contains("pw-xyz"), "{printed}");
         let with = |v: &str| {
             let mut h = HeaderMap::new();
             h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
@@ -422,11 +667,19 @@ mod tests {
         };
         assert!(authorize(Some(&auth), &with("Bearer s3cret")).is_ok());
         assert!(authorize(Some(&auth), &with("Bearer s3cre")).is_err());
-        let basic = base64::engine::general_purpose::STANDARD.encode("app:pw");
+        let basic = base64::engine::general_purpose::STANDARD.encode("app:pw-xyz");
         assert!(authorize(Some(&auth), &with(&format!("Basic {basic}"))).is_ok());
         let wrong = base64::engine::general_purpose::STANDARD.encode("app:px");
         assert!(authorize(Some(&auth), &with(&format!("Basic {wrong}"))).is_err());
         assert!(authorize(Some(&auth), &HeaderMap::new()).is_err());
         assert!(authorize(None, &HeaderMap::new()).is_ok());
+    }
+
+    #[test]
+    fn a_request_is_split_into_batches_bounded_by_events_and_bytes() {
+        assert_eq!(batch_len(2500, 2500 * 10, 1000, 1 << 20), 1000, "bounded by events");
+        assert_eq!(batch_len(100, 100 << 20, 1000, 1 << 20), 1, "a 1 MiB event goes alone");
+        assert_eq!(batch_len(1000, 1000 * 4096, 1000, 1 << 20), 256, "bounded by bytes");
+        assert_eq!(batch_len(0, 0, 1000, 1 << 20), 1000);
     }
 }
