@@ -20,6 +20,7 @@ pub mod event;
 pub mod metrics;
 pub mod rejects;
 pub mod retry;
+pub mod secret;
 pub mod shutdown;
 pub mod template;
 pub mod topology;

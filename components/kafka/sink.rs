@@ -9,7 +9,7 @@
 //! broker refuses for good (too large, invalid, topic not allowed) is counted and
 //! goes to output `ID.dropped` with the reason, so it never stalls the stream.
 
-use super::client::{Callbacks, Connection, Sasl, Tls};
+use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
 use crate::ack::{BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Fanout, Sink, SinkContext, parse_options};
 use crate::encoding::{self, Encoding};
@@ -87,7 +87,7 @@ pub struct KafkaSinkConfig {
     pub tls: Option<Tls>,
     /// Any librdkafka producer property, applied last.
     #[serde(default)]
-    pub librdkafka_options: BTreeMap<String, String>,
+    pub librdkafka_options: LibrdkafkaOptions,
 }
 
 /// How an event becomes a record value.
@@ -194,6 +194,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     ];
     defaults.extend(numbers.iter().map(|(k, v)| (*k, v.as_str())));
     let client = Connection {
+        id: &cx.id,
         bootstrap_servers: &config.bootstrap_servers,
         sasl: config.sasl.as_ref(),
         tls: config.tls.as_ref(),

@@ -10,7 +10,7 @@
 //! committed synchronously and acknowledgements still in flight for the revoked
 //! partitions are ignored (the next owner reads them again: duplicates, never gaps).
 
-use super::client::{Callbacks, Connection, Sasl, Tls};
+use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
 use super::watermark::{PartitionKey, Watermarks};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
@@ -23,7 +23,6 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use vrl::value::{KeyString, ObjectMap, Value};
@@ -70,7 +69,7 @@ pub struct KafkaSourceConfig {
     pub tls: Option<Tls>,
     /// Any librdkafka consumer property, applied last.
     #[serde(default)]
-    pub librdkafka_options: BTreeMap<String, String>,
+    pub librdkafka_options: LibrdkafkaOptions,
 }
 
 /// How a record value becomes an event.
@@ -130,6 +129,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     let session = config.session_timeout_ms.to_string();
     let stats = config.statistics_interval_ms.to_string();
     let client = Connection {
+        id: &cx.id,
         bootstrap_servers: &config.bootstrap_servers,
         sasl: config.sasl.as_ref(),
         tls: config.tls.as_ref(),
