@@ -40,13 +40,14 @@ impl PartitionWatermark {
     /// watermark over every acknowledged batch at the front. True when this is the
     /// partition's first errored batch since the last rewind: it needs one.
     pub fn ack(&mut self, last: i64, ok: bool) -> bool {
+        // Settled either way: an errored batch is no longer in flight.
+        if let Ok(i) = self.pending.binary_search_by_key(&last, |(o, _)| *o) {
+            self.pending[i].1 = true;
+        }
         if !ok {
             let first_error = !self.errored;
             self.errored = true;
             return first_error;
-        }
-        if let Ok(i) = self.pending.binary_search_by_key(&last, |(o, _)| *o) {
-            self.pending[i].1 = true;
         }
         if self.errored {
             return false;
@@ -199,6 +200,7 @@ mod tests {
         assert!(w.ack(19, false), "the first error asks for a rewind");
         assert!(!w.ack(29, true));
         assert_eq!(w.committable(), Some(10), "never past the errored batch");
+        assert_eq!(w.in_flight(), 0, "an errored batch is settled: shutdown does not wait for it");
         assert_eq!(w.rewind(), Some(10), "read again from the first unacknowledged record");
         assert_eq!(w.in_flight(), 0, "what was in flight is forgotten");
         // Read again: 10..=19 and 20..=29 come back acknowledged; progress resumes.
