@@ -699,3 +699,52 @@ async fn send(producer: &KafkaProducer, mut record: BaseRecord<'_, [u8], [u8], B
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified() {
+        let fault = |code| classify(&KafkaError::MessageProduction(code)).fault;
+        assert_eq!(fault(RDKafkaErrorCode::MessageSizeTooLarge), Fault::Data);
+        assert_eq!(fault(RDKafkaErrorCode::InvalidTopic), Fault::Data);
+        assert_eq!(fault(RDKafkaErrorCode::UnknownTopicOrPartition), Fault::Data);
+        assert_eq!(fault(RDKafkaErrorCode::SaslAuthenticationFailed), Fault::Config);
+        assert_eq!(fault(RDKafkaErrorCode::TopicAuthorizationFailed), Fault::Config);
+        assert_eq!(fault(RDKafkaErrorCode::MessageTimedOut), Fault::External);
+        assert_eq!(fault(RDKafkaErrorCode::AllBrokersDown), Fault::External);
+    }
+
+    #[test]
+    fn the_delay_queue_gives_records_back_when_due_earliest_first() {
+        let message = |n: &str| OwnedMessage::new(Some(n.as_bytes().to_vec()), None, "t".into(), rdkafka::Timestamp::NotAvailable, 0, 0, None);
+        let now = Instant::now();
+        let mut q = DelayQueue::default();
+        q.push(now + Duration::from_secs(2), message("late"), Inflight::new(None));
+        q.push(now + Duration::from_secs(1), message("early"), Inflight::new(None));
+        q.push(now + Duration::from_secs(1), message("early-too"), Inflight::new(None));
+        assert!(q.pop_due(now).is_none(), "nothing due yet");
+        assert_eq!(q.next_due(), Some(now + Duration::from_secs(1)));
+        let due: Vec<String> = std::iter::from_fn(|| q.pop_due(now + Duration::from_secs(1)))
+            .map(|d| String::from_utf8(d.message.payload().unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(due, vec!["early", "early-too"], "in order, the later one waits");
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn debug_prints_no_secret() {
+        let config: KafkaSinkConfig = toml::from_str(
+            r#"
+bootstrap_servers = "k:9092"
+topic = "t"
+sasl = { mechanism = "SCRAM-SHA-512", username = "u", password = "hunter2-sasl" }
+librdkafka_options = { "ssl.key.password" = "hunter2-opt" }
+"#,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

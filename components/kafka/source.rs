@@ -685,6 +685,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn debug_prints_no_secret() {
+        let config: KafkaSourceConfig = toml::from_str(
+            r#"
+bootstrap_servers = "k:9092"
+group_id = "g"
+topics = ["t"]
+sasl = { username = "u", password = "hunter2-sasl" }
+tls = { key_password = "hunter2-key" }
+librdkafka_options = { "sasl.password" = "hunter2-opt", "fetch.max.bytes" = "1000" }
+"#,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("fetch.max.bytes") && shown.contains("\"u\""), "{shown}");
+        assert_eq!(config.sasl.unwrap().password.expose(), "hunter2-sasl");
+    }
+
+    #[test]
     fn decodings() {
         let (f, e) = decode(br#"{"a":1}"#, Decoding::Json);
         assert_eq!((f.get("a"), e), (Some(&Value::Integer(1)), None));
