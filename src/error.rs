@@ -93,7 +93,7 @@ impl ComponentError {
         use std::io::ErrorKind::*;
         let message = format!("{what}: {e}");
         match e.kind() {
-            InvalidFilename | InvalidInput | NotADirectory | IsADirectory | FilesystemLoop | AlreadyExists => {
+            InvalidFilename | InvalidInput | NotADirectory | IsADirectory | AlreadyExists => {
                 ComponentError::data(message)
             }
             PermissionDenied | ReadOnlyFilesystem => ComponentError::config(message),

@@ -166,7 +166,7 @@ impl Source for HttpSource {
                 return axum::serve(listener, app)
                     .with_graceful_shutdown(async move { shutdown.wait().await })
                     .await
-                    .map_err(|e| format!("HTTP server failed: {e}"));
+                    .map_err(|e| format!("HTTP server failed: {e}").into());
             };
             let rustls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.crt_file, &tls.key_file)
                 .await
@@ -182,7 +182,7 @@ impl Source for HttpSource {
                 .handle(handle)
                 .serve(app.into_make_service())
                 .await
-                .map_err(|e| format!("HTTPS server failed on {}: {e}", self.address))
+                .map_err(|e| format!("HTTPS server failed on {}: {e}", self.address).into())
         })
     }
 }
