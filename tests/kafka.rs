@@ -753,7 +753,10 @@ path = "{out}/out.log"
         tail(&log, 10)
     );
     let counters = log_lines_with(&log, "component=kafka_in kind=\"source\"");
-    assert!(counters.iter().any(|l| l.contains("\"redelivery\"")), "counted: {counters:?}");
+    assert!(
+        counters.iter().any(|l| l.contains("\"redelivery\"")),
+        "counted: {counters:?}"
+    );
     // Two errored batches make one outage, or two when the second comes after the
     // first was read again: one line each, not one per record or retry.
     let outages = log_lines_with(&log, "Redeliveries fail").len();
@@ -796,7 +799,10 @@ sasl = {{ mechanism = "SCRAM-SHA-256", username = "pipe", password = "{SECRET}" 
     let out = Command::new(pipe_bin()).arg("validate").arg(&topo).output().unwrap();
     let validate_err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{validate_err}");
-    assert!(validate_err.contains("SASL without TLS"), "warned at load: {validate_err}");
+    assert!(
+        validate_err.contains("SASL without TLS"),
+        "warned at load: {validate_err}"
+    );
     let log = w.path("pipe.log");
     let pipe = Pipe::start_env(&topo, &log, &[("PIPE_LOG", "debug".into())]);
     // Long enough for connections, SASL handshakes and their failures to be logged.

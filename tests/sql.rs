@@ -317,12 +317,19 @@ path = "{out}/late.jsonl"
     let counts = fs::read_to_string(out.join("counts.jsonl")).unwrap_or_default();
     let total: i64 = counts
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["n"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                .as_i64()
+                .unwrap()
+        })
         .sum();
     assert_eq!(total, 10_001, "every event counted, the 2099 one now: {counts}");
     assert!(!counts.contains("2099"), "no window in 2099: {counts}");
     assert_eq!(
-        fs::read_to_string(out.join("late.jsonl")).unwrap_or_default().lines().count(),
+        fs::read_to_string(out.join("late.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .count(),
         0,
         "no event is late"
     );
@@ -356,11 +363,16 @@ inputs = ["q"]
     let out = Command::new(pipe_bin()).arg("validate").arg(&path).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(78), "{err}");
-    assert!(err.contains("transforms.q") && err.contains("window.slide") && err.contains("86400"), "{err}");
+    assert!(
+        err.contains("transforms.q") && err.contains("window.slide") && err.contains("86400"),
+        "{err}"
+    );
     // 1000 windows per event is still fine.
     fs::write(
         &path,
-        fs::read_to_string(&path).unwrap().replace("size = \"1d\"", "size = \"1000s\""),
+        fs::read_to_string(&path)
+            .unwrap()
+            .replace("size = \"1d\"", "size = \"1000s\""),
     )
     .unwrap();
     let out = Command::new(pipe_bin()).arg("validate").arg(&path).output().unwrap();

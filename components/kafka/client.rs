@@ -324,7 +324,11 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("linger.ms") && shown.contains("50"), "{shown}");
         let c = config(Some(&sasl), None, &LibrdkafkaOptions::default());
-        assert_eq!(c.get("sasl.password"), Some("sasl-hunter2"), "librdkafka gets the real value");
+        assert_eq!(
+            c.get("sasl.password"),
+            Some("sasl-hunter2"),
+            "librdkafka gets the real value"
+        );
         assert_eq!(c.get("security.protocol"), Some("sasl_plaintext"));
     }
 }

@@ -718,7 +718,17 @@ mod tests {
 
     #[test]
     fn the_delay_queue_gives_records_back_when_due_earliest_first() {
-        let message = |n: &str| OwnedMessage::new(Some(n.as_bytes().to_vec()), None, "t".into(), rdkafka::Timestamp::NotAvailable, 0, 0, None);
+        let message = |n: &str| {
+            OwnedMessage::new(
+                Some(n.as_bytes().to_vec()),
+                None,
+                "t".into(),
+                rdkafka::Timestamp::NotAvailable,
+                0,
+                0,
+                None,
+            )
+        };
         let now = Instant::now();
         let mut q = DelayQueue::default();
         q.push(now + Duration::from_secs(2), message("late"), Inflight::new(None));

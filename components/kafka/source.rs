@@ -431,7 +431,12 @@ impl Rewinds {
     }
 
     /// Seeks every partition whose backoff has passed back to its offset, and resumes it.
-    fn run_due(&mut self, consumer: &KafkaConsumer, watermarks: &Mutex<Watermarks>, metrics: &crate::metrics::ComponentMetrics) {
+    fn run_due(
+        &mut self,
+        consumer: &KafkaConsumer,
+        watermarks: &Mutex<Watermarks>,
+        metrics: &crate::metrics::ComponentMetrics,
+    ) {
         let now = Instant::now();
         let (due, later): (Vec<Rewind>, Vec<Rewind>) = self.waiting.drain(..).partition(|r| r.due <= now);
         self.waiting = later;
@@ -523,7 +528,11 @@ impl KafkaSource {
         }
         let payload = message.payload().unwrap_or_default();
         metrics.received(1, payload.len() as u64);
-        match batch.offsets.iter_mut().find(|((t, p), _, _)| *p == partition && t == topic) {
+        match batch
+            .offsets
+            .iter_mut()
+            .find(|((t, p), _, _)| *p == partition && t == topic)
+        {
             Some((_, _, last)) => *last = message.offset(),
             None => batch
                 .offsets

@@ -200,7 +200,11 @@ mod tests {
         assert!(w.ack(19, false), "the first error asks for a rewind");
         assert!(!w.ack(29, true));
         assert_eq!(w.committable(), Some(10), "never past the errored batch");
-        assert_eq!(w.in_flight(), 0, "an errored batch is settled: shutdown does not wait for it");
+        assert_eq!(
+            w.in_flight(),
+            0,
+            "an errored batch is settled: shutdown does not wait for it"
+        );
         assert_eq!(w.rewind(), Some(10), "read again from the first unacknowledged record");
         assert_eq!(w.in_flight(), 0, "what was in flight is forgotten");
         // Read again: 10..=19 and 20..=29 come back acknowledged; progress resumes.

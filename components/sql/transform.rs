@@ -150,8 +150,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
         }
         Ok::<_, BuildError>(engine)
     })?;
-    let max_future_skew =
-        parse_duration(&config.max_future_skew).map_err(|e| BuildError::key("max_future_skew", e))?;
+    let max_future_skew = parse_duration(&config.max_future_skew).map_err(|e| BuildError::key("max_future_skew", e))?;
     let windows = match &config.window {
         None => None,
         Some(w) => {

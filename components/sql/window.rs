@@ -170,7 +170,11 @@ mod tests {
     fn a_far_future_event_is_windowed_now_and_later_events_are_not_late() {
         let now = 1_000 * M;
         let mut panes: Panes<Vec<i64>> = Panes::new(WindowSpec { size: M, slide: M }, 0, 5 * M);
-        assert_eq!(panes.event_time(now + 5 * M, now), (now + 5 * M, false), "within the skew");
+        assert_eq!(
+            panes.event_time(now + 5 * M, now),
+            (now + 5 * M, false),
+            "within the skew"
+        );
         let year_2099 = 4_070_908_800_000_000;
         let (t, clamped) = panes.event_time(year_2099, now);
         assert_eq!((t, clamped), (now, true));
