@@ -1,5 +1,6 @@
 //! Secrets in configurations: [`Secret`] holds a password or token and prints as
-//! `"***"` in `Debug`, so a config dumped in a log or an error never shows it, and
+//! `***` in `Debug` and `Display`, so a config dumped in a log or an error message
+//! quoting it never shows it (read it with [`Secret::expose`] where it is sent), and
 //! [`redact_url`] / [`strip_userinfo`] keep `user:pass@` in a URL out of logs.
 
 use serde::{Deserialize, Deserializer};
@@ -17,6 +18,18 @@ impl Secret {
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret::new(value)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
     }
 }
 
@@ -84,6 +97,19 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Login {
+        password: Secret,
+    }
+
+    #[test]
+    fn deserializes_as_a_string_and_never_prints() {
+        let login: Login = toml::from_str("password = \"hunter2\"").unwrap();
+        assert_eq!(login.password.expose(), "hunter2");
+        let shown = format!("{login:?} {}", login.password);
+        assert!(!shown.contains("hunter2") && shown.contains("***"), "{shown}");
+    }
 
     #[test]
     fn secrets_never_print() {

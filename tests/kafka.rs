@@ -672,3 +672,149 @@ fn duplicate_detector_finds_the_key_produced_four_times() {
     assert_eq!(rows[0]["key"], "a");
     assert_eq!(rows[0]["copies"], 4);
 }
+
+/// The sum over partitions of `committed.TOPIC.P` in the exit counters of `component`.
+fn committed_at_exit(log: &Path, component: &str, topic: &str) -> Option<u64> {
+    let lines = log_lines_with(log, &format!("component={component} kind=\"source\""));
+    let line = lines.iter().find(|l| l.contains("Component counters at exit"))?;
+    let needle = format!("\"committed.{topic}.");
+    let mut sum = 0;
+    for part in line.split(&needle).skip(1) {
+        let value = part.split_once("\": ")?.1;
+        let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
+        sum += digits.parse::<u64>().ok()?;
+    }
+    Some(sum)
+}
+
+/// (f) a batch errored once downstream (a test hook in the blackhole) is read again
+/// without a restart: the committed offsets move past it to the end of the topic, and
+/// every record reaches the file sink at least once.
+#[test]
+fn an_errored_batch_is_read_again_and_offsets_move_on() {
+    const N: u64 = 3_000;
+    let mut w = World::new("rewind");
+    w.broker.command(&format!("create {} 2", w.topic));
+    let mut text = String::new();
+    for n in 0..N {
+        text.push_str(&line(n));
+    }
+    kcat_produce(&w.broker.bootstrap, &w.topic, &text);
+    let topo = w.path("rewind.toml");
+    fs::write(
+        &topo,
+        format!(
+            r#"
+data_dir = "{data}"
+[sources.kafka_in]
+type = "kafka"
+bootstrap_servers = "{bootstrap}"
+group_id = "{group}"
+topics = ["{topic}"]
+decoding = "text"
+max_batch_events = 200
+commit_interval_ms = 200
+[sinks.flaky]
+type = "blackhole"
+inputs = ["kafka_in"]
+test_only_fail_first_batches = 2
+[sinks.out]
+type = "file"
+inputs = ["kafka_in"]
+path = "{out}/out.log"
+"#,
+            data = w.path("data").display(),
+            bootstrap = w.broker.bootstrap,
+            group = w.group,
+            topic = w.topic,
+            out = w.path("out-1").display(),
+        ),
+    )
+    .unwrap();
+    let log = w.path("pipe.log");
+    let pipe = Pipe::start_env(&topo, &log, &[("PIPE_TEST_HOOKS", "1".into())]);
+    let (missing, dups) = w.wait_all(N, 120);
+    assert!(missing.is_empty(), "missing {:?}\n{}", ranges(&missing), tail(&log, 30));
+    assert!(
+        wait_for(60, || !log_lines_with(&log, "Redeliveries work again").is_empty()),
+        "the rewound partitions are acknowledged again\n{}",
+        tail(&log, 30)
+    );
+    eprintln!("two errored batches: 0 missing, {dups} duplicates of {N}");
+    assert!(
+        !log_lines_with(&log, "Test hook: the batch is finalized as errored").is_empty(),
+        "the hook fired"
+    );
+    assert_eq!(pipe.stop(60), 0, "{}", tail(&log, 30));
+    assert_eq!(
+        committed_at_exit(&log, "kafka_in", &w.topic),
+        Some(N),
+        "committed past the errored batches, to the end of both partitions\n{}",
+        tail(&log, 10)
+    );
+    let counters = log_lines_with(&log, "component=kafka_in kind=\"source\"");
+    assert!(
+        counters.iter().any(|l| l.contains("\"redelivery\"")),
+        "counted: {counters:?}"
+    );
+    // Two errored batches make one outage, or two when the second comes after the
+    // first was read again: one line each, not one per record or retry.
+    let outages = log_lines_with(&log, "Redeliveries fail").len();
+    assert!((1..=2).contains(&outages), "{outages} outage lines\n{}", tail(&log, 30));
+}
+
+/// SASL credentials never reach the logs, even at debug level with librdkafka's own
+/// security logs on; SASL without TLS is warned about at load.
+#[test]
+fn the_sasl_password_never_reaches_the_logs() {
+    const SECRET: &str = "pipe-test-sasl-secret-7f3a";
+    let w = World::new("sasl");
+    let topo = w.path("sasl.toml");
+    fs::write(
+        &topo,
+        format!(
+            r#"
+data_dir = "{data}"
+[sources.kafka_in]
+type = "kafka"
+bootstrap_servers = "{bootstrap}"
+group_id = "{group}"
+topics = ["{topic}"]
+sasl = {{ mechanism = "PLAIN", username = "pipe", password = "{SECRET}" }}
+librdkafka_options = {{ debug = "security,broker,conf" }}
+[sinks.out]
+type = "kafka"
+inputs = ["kafka_in"]
+bootstrap_servers = "{bootstrap}"
+topic = "{topic}-copy"
+sasl = {{ mechanism = "SCRAM-SHA-256", username = "pipe", password = "{SECRET}" }}
+"#,
+            data = w.path("data").display(),
+            bootstrap = w.broker.bootstrap,
+            group = w.group,
+            topic = w.topic,
+        ),
+    )
+    .unwrap();
+    let out = Command::new(pipe_bin()).arg("validate").arg(&topo).output().unwrap();
+    let validate_err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{validate_err}");
+    assert!(
+        validate_err.contains("SASL without TLS"),
+        "warned at load: {validate_err}"
+    );
+    let log = w.path("pipe.log");
+    let pipe = Pipe::start_env(&topo, &log, &[("PIPE_LOG", "debug".into())]);
+    // Long enough for connections, SASL handshakes and their failures to be logged.
+    assert!(
+        wait_for(30, || log_lines_with(&log, "librdkafka").len() > 20),
+        "{}",
+        tail(&log, 20)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = pipe.stop(60);
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("SASL without TLS"), "{}", tail(&log, 20));
+    assert!(!text.contains(SECRET), "the password is in the logs");
+    assert!(!validate_err.contains(SECRET), "the password is in validate's output");
+}

@@ -253,3 +253,128 @@ path = "{out}/counts.jsonl"
     );
     assert_eq!(pipe.stop(30), 0);
 }
+
+/// One event stamped 2099 among 10,000 stamped now: the watermark stays at the wall
+/// clock, so the 2099 event is windowed now (counted) and none of the others is late.
+#[test]
+fn an_event_from_2099_makes_no_later_event_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            r#"
+data_dir = "{data}"
+[sources.in]
+type = "stdin"
+[transforms.parse]
+type = "remap"
+inputs = ["in"]
+source = '. = parse_json!(.message)'
+[transforms.q]
+type = "sql"
+inputs = ["parse"]
+query = "SELECT count(*) AS n FROM input"
+schema = {{ timestamp = "timestamp" }}
+window = {{ type = "tumbling", size = "1m" }}
+# The events are stamped when the test starts; the lateness covers a minute turning
+# before pipe reads them.
+allowed_lateness = "1m"
+[sinks.out]
+type = "file"
+inputs = ["q"]
+path = "{out}/counts.jsonl"
+[sinks.late]
+type = "file"
+inputs = ["q.late"]
+path = "{out}/late.jsonl"
+"#,
+            data = dir.path().join("data").display(),
+            out = out.display(),
+        ),
+    )
+    .unwrap();
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut input = String::new();
+    for i in 0..10_000 {
+        if i == 100 {
+            input.push_str("{\"timestamp\":\"2099-01-01T00:00:00Z\",\"i\":-1}\n");
+        }
+        input.push_str(&format!("{{\"timestamp\":\"{now}\",\"i\":{i}}}\n"));
+    }
+    let log = dir.path().join("pipe.log");
+    let mut child = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(&topology)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    assert_eq!(wait_exit(&mut child, 60), 0, "{}", tail(&log, 20));
+    let counts = fs::read_to_string(out.join("counts.jsonl")).unwrap_or_default();
+    let total: i64 = counts
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["n"]
+                .as_i64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, 10_001, "every event counted, the 2099 one now: {counts}");
+    assert!(!counts.contains("2099"), "no window in 2099: {counts}");
+    assert_eq!(
+        fs::read_to_string(out.join("late.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .count(),
+        0,
+        "no event is late"
+    );
+    let counters = log_lines_with(&log, "component=q kind=\"transform\"");
+    assert!(
+        counters.iter().any(|l| l.contains("\"future_timestamp\": 1")),
+        "counted: {counters:?}"
+    );
+}
+
+#[test]
+fn a_hopping_window_in_too_many_slides_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.toml");
+    fs::write(
+        &path,
+        r#"
+[sources.in]
+type = "stdin"
+[transforms.q]
+type = "sql"
+inputs = ["in"]
+query = "SELECT count(*) AS n FROM input"
+window = { type = "hopping", size = "1d", slide = "1s" }
+[sinks.out]
+type = "console"
+inputs = ["q"]
+"#,
+    )
+    .unwrap();
+    let out = Command::new(pipe_bin()).arg("validate").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("transforms.q") && err.contains("window.slide") && err.contains("86400"),
+        "{err}"
+    );
+    // 1000 windows per event is still fine.
+    fs::write(
+        &path,
+        fs::read_to_string(&path)
+            .unwrap()
+            .replace("size = \"1d\"", "size = \"1000s\""),
+    )
+    .unwrap();
+    let out = Command::new(pipe_bin()).arg("validate").arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

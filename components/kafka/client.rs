@@ -2,9 +2,14 @@
 //! librdkafka passthrough) turned into an rdkafka `ClientConfig`, and the client
 //! context that turns librdkafka's callbacks into one log line per state change and
 //! into counters.
+//!
+//! Secrets (the SASL password, the TLS key password, passthrough properties such as
+//! `sasl.password`) never print: they are [`Secret`]s or redacted in `Debug`, and
+//! SASL without TLS is warned about when the component is built.
 
 use crate::component::BuildError;
 use crate::metrics::ComponentMetrics;
+use crate::secret::Secret;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -24,7 +29,7 @@ pub struct Sasl {
     #[serde(default = "default_mechanism")]
     pub mechanism: String,
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 fn default_mechanism() -> String {
@@ -42,7 +47,7 @@ pub struct Tls {
     /// Client key, PEM.
     pub key_file: Option<PathBuf>,
     /// Password of the client key.
-    pub key_password: Option<String>,
+    pub key_password: Option<Secret>,
     /// Check that the broker's certificate names its host (default true).
     #[serde(default = "yes")]
     pub verify_hostname: bool,
@@ -64,12 +69,42 @@ impl Default for Tls {
     }
 }
 
+/// `librdkafka_options`: any librdkafka property, applied last. `Debug` hides the
+/// values of properties that hold secrets (`sasl.password`, `ssl.key.password`, …).
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct LibrdkafkaOptions(pub BTreeMap<String, String>);
+
+impl LibrdkafkaOptions {
+    /// True for a property whose value must not be shown.
+    pub fn is_secret(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        ["password", "secret", "jaas", "oauthbearer.config", "key.pem", "token"]
+            .iter()
+            .any(|s| key.contains(s))
+    }
+}
+
+impl std::fmt::Debug for LibrdkafkaOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.0
+                    .iter()
+                    .map(|(k, v)| (k, if Self::is_secret(k) { "***" } else { v.as_str() })),
+            )
+            .finish()
+    }
+}
+
 /// The connection options both components take.
 pub struct Connection<'a> {
+    /// The component, for the warnings.
+    pub id: &'a str,
     pub bootstrap_servers: &'a str,
     pub sasl: Option<&'a Sasl>,
     pub tls: Option<&'a Tls>,
-    pub librdkafka_options: &'a BTreeMap<String, String>,
+    pub librdkafka_options: &'a LibrdkafkaOptions,
 }
 
 impl Connection<'_> {
@@ -107,7 +142,7 @@ impl Connection<'_> {
             }
             c.set("sasl.mechanism", mechanism);
             c.set("sasl.username", &sasl.username);
-            c.set("sasl.password", &sasl.password);
+            c.set("sasl.password", sasl.password.expose());
         }
         if let Some(tls) = self.tls {
             let mut file = |key: &str, option: &str, path: &Option<PathBuf>| -> Result<(), BuildError> {
@@ -123,15 +158,20 @@ impl Connection<'_> {
             file("ssl.certificate.location", "tls.crt_file", &tls.crt_file)?;
             file("ssl.key.location", "tls.key_file", &tls.key_file)?;
             if let Some(p) = &tls.key_password {
-                c.set("ssl.key.password", p);
+                c.set("ssl.key.password", p.expose());
             }
             c.set(
                 "ssl.endpoint.identification.algorithm",
                 if tls.verify_hostname { "https" } else { "none" },
             );
         }
-        for (k, v) in self.librdkafka_options {
+        for (k, v) in &self.librdkafka_options.0 {
             c.set(k, v);
+        }
+        let effective = c.get("security.protocol").unwrap_or_default().to_ascii_lowercase();
+        if effective == "sasl_plaintext" {
+            let mechanism = c.get("sasl.mechanism").unwrap_or("PLAIN").to_string();
+            tracing::warn!(component = %self.id, security_protocol = "SASL_PLAINTEXT", sasl_mechanism = %mechanism, "SASL without TLS: the records, and with PLAIN the password, cross the network readable by anyone on the path; add a `tls` table to encrypt.");
         }
         Ok(c)
     }
@@ -206,8 +246,9 @@ impl ClientContext for Callbacks {
 mod tests {
     use super::*;
 
-    fn config(sasl: Option<&Sasl>, tls: Option<&Tls>, extra: &BTreeMap<String, String>) -> ClientConfig {
+    fn config(sasl: Option<&Sasl>, tls: Option<&Tls>, extra: &LibrdkafkaOptions) -> ClientConfig {
         Connection {
+            id: "k",
             bootstrap_servers: "k1:9092,k2:9092",
             sasl,
             tls,
@@ -219,7 +260,7 @@ mod tests {
 
     #[test]
     fn security_protocol_follows_the_tables_and_passthrough_wins() {
-        let none = BTreeMap::new();
+        let none = LibrdkafkaOptions::default();
         assert_eq!(config(None, None, &none).get("security.protocol"), Some("plaintext"));
         let sasl = Sasl {
             mechanism: "scram-sha-512".into(),
@@ -230,19 +271,20 @@ mod tests {
         assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
         assert_eq!(c.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
         assert_eq!(c.get("ssl.endpoint.identification.algorithm"), Some("https"));
-        let extra = BTreeMap::from([("linger.ms".to_string(), "50".to_string())]);
+        let extra = LibrdkafkaOptions(BTreeMap::from([("linger.ms".to_string(), "50".to_string())]));
         assert_eq!(config(None, None, &extra).get("linger.ms"), Some("50"));
     }
 
     #[test]
     fn mistakes_name_the_key() {
-        let none = BTreeMap::new();
+        let none = LibrdkafkaOptions::default();
         let bad = Sasl {
             mechanism: "GSSAPI".into(),
             username: "u".into(),
             password: "p".into(),
         };
         let c = Connection {
+            id: "k",
             bootstrap_servers: "k:9092",
             sasl: Some(&bad),
             tls: None,
@@ -254,11 +296,39 @@ mod tests {
             ..Tls::default()
         };
         let c = Connection {
+            id: "k",
             bootstrap_servers: "k:9092",
             sasl: None,
             tls: Some(&tls),
             librdkafka_options: &none,
         };
         assert_eq!(c.client_config(&[]).unwrap_err().key.as_deref(), Some("tls.ca_file"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let sasl = Sasl {
+            mechanism: "PLAIN".into(),
+            username: "u".into(),
+            password: "sasl-hunter2".into(),
+        };
+        let tls = Tls {
+            key_password: Some("key-hunter2".into()),
+            ..Tls::default()
+        };
+        let extra = LibrdkafkaOptions(BTreeMap::from([
+            ("sasl.password".to_string(), "opt-hunter2".to_string()),
+            ("linger.ms".to_string(), "50".to_string()),
+        ]));
+        let shown = format!("{sasl:?} {tls:?} {extra:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("linger.ms") && shown.contains("50"), "{shown}");
+        let c = config(Some(&sasl), None, &LibrdkafkaOptions::default());
+        assert_eq!(
+            c.get("sasl.password"),
+            Some("sasl-hunter2"),
+            "librdkafka gets the real value"
+        );
+        assert_eq!(c.get("security.protocol"), Some("sasl_plaintext"));
     }
 }

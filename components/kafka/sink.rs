@@ -3,18 +3,33 @@
 //!
 //! How it keeps the at-least-once promise: an event's acknowledgement handle travels
 //! with its record through librdkafka and is settled only from the record's delivery
-//! report. A record that fails for a reason retrying can fix (timeout, broker gone)
-//! is produced again, without end; librdkafka's own queue is bounded, so while the
-//! brokers are away the inputs wait (backpressure) and nothing is lost. A record the
-//! broker refuses for good (too large, invalid, topic not allowed) is counted and
-//! goes to output `ID.dropped` with the reason, so it never stalls the stream.
+//! report. Every failure is classified ([`classify`]):
+//!
+//! - [`Fault::Data`] (too large, invalid, an unknown topic rendered from the
+//!   template, an event that cannot become a record): the event goes to output
+//!   `ID.dropped` with the reason, or is rejected when nothing reads it
+//!   ([`Rejects`]), so it never stalls the stream;
+//! - [`Fault::Config`] (authentication or authorization refused) and
+//!   [`Fault::External`] (timeouts, brokers gone): the record is produced again,
+//!   without end, after its own backoff (0.2 s doubling to 5 s, jittered). Records
+//!   waiting for their retry sit in a delay queue polled by the sink's loop, so one
+//!   record's wait never holds up the others; librdkafka's queue and the delay queue
+//!   are both bounded by `queue_max_events`, so while the brokers are away the inputs
+//!   wait (backpressure) and nothing is lost.
+//!
+//! [`Fault::Data`]: crate::error::Fault::Data
+//! [`Fault::Config`]: crate::error::Fault::Config
+//! [`Fault::External`]: crate::error::Fault::External
 
-use super::client::{Callbacks, Connection, Sasl, Tls};
+use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
 use crate::ack::{BatchNotifier, BatchStatus};
-use crate::component::{BoxFuture, BuildContext, BuildError, Built, Fanout, Sink, SinkContext, parse_options};
+use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::encoding::{self, Encoding};
+use crate::error::{ComponentError, Fault};
 use crate::event::{Event, value_to_string};
 use crate::metrics::ComponentMetrics;
+use crate::rejects::Rejects;
+use crate::retry::{Backoff, Retry};
 use crate::template::Template;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -22,11 +37,13 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{DeliveryResult, Header, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use vrl::value::{ObjectMap, Value};
 
 /// Options of the `kafka` sink.
@@ -87,7 +104,7 @@ pub struct KafkaSinkConfig {
     pub tls: Option<Tls>,
     /// Any librdkafka producer property, applied last.
     #[serde(default)]
-    pub librdkafka_options: BTreeMap<String, String>,
+    pub librdkafka_options: LibrdkafkaOptions,
 }
 
 /// How an event becomes a record value.
@@ -194,6 +211,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     ];
     defaults.extend(numbers.iter().map(|(k, v)| (*k, v.as_str())));
     let client = Connection {
+        id: &cx.id,
         bootstrap_servers: &config.bootstrap_servers,
         sasl: config.sasl.as_ref(),
         tls: config.tls.as_ref(),
@@ -213,6 +231,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
         headers_field: config.headers_field.clone(),
         encoding: config.encoding,
         time_field: config.time_field.clone(),
+        max_delayed: config.queue_max_events.max(1) as usize,
     })
     .with_outputs(vec!["dropped".into()]))
 }
@@ -233,12 +252,96 @@ struct KafkaSink {
     headers_field: Option<String>,
     encoding: SinkEncoding,
     time_field: String,
+    /// Most records waiting in the delay queue before the inputs wait.
+    max_delayed: usize,
 }
 
 /// What travels with a record through librdkafka.
 struct Inflight {
     notifier: Option<Arc<BatchNotifier>>,
     attempts: u32,
+    /// The record's own wait before each retry.
+    backoff: Backoff,
+}
+
+impl Inflight {
+    fn new(notifier: Option<Arc<BatchNotifier>>) -> Box<Self> {
+        Box::new(Inflight {
+            notifier,
+            attempts: 0,
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(5)),
+        })
+    }
+}
+
+/// A record waiting for its retry, due at `at`.
+struct Delayed {
+    at: Instant,
+    seq: u64,
+    message: OwnedMessage,
+    inflight: Box<Inflight>,
+}
+
+impl PartialEq for Delayed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Delayed {}
+impl PartialOrd for Delayed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Delayed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Records waiting for their retry, earliest first: the sink's loop produces them
+/// again when due, and keeps taking input and delivery reports meanwhile.
+#[derive(Default)]
+struct DelayQueue {
+    heap: BinaryHeap<Reverse<Delayed>>,
+    seq: u64,
+}
+
+impl DelayQueue {
+    fn push(&mut self, at: Instant, message: OwnedMessage, inflight: Box<Inflight>) {
+        self.seq += 1;
+        self.heap.push(Reverse(Delayed {
+            at,
+            seq: self.seq,
+            message,
+            inflight,
+        }));
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse(d)| d.at)
+    }
+
+    /// Takes the next record due by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<Delayed> {
+        if self.next_due()? <= now {
+            self.heap.pop().map(|Reverse(d)| d)
+        } else {
+            None
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
 }
 
 /// A record librdkafka handed back undelivered.
@@ -252,6 +355,8 @@ struct Returned {
 struct ProducerCallbacks {
     client: Callbacks,
     in_flight: AtomicUsize,
+    /// Records delivered so far (to tell when failing deliveries work again).
+    delivered: AtomicU64,
     returned: mpsc::UnboundedSender<Returned>,
 }
 
@@ -276,6 +381,7 @@ impl ProducerContext for ProducerCallbacks {
                 let bytes = message.payload_len() + message.key().map_or(0, <[u8]>::len);
                 self.client.metrics.sent(1, bytes as u64);
                 self.client.reachable();
+                self.delivered.fetch_add(1, Ordering::Relaxed);
             }
             Err((error, message)) => {
                 // The sink task decides: produce again, or the dropped output.
@@ -296,22 +402,32 @@ impl ProducerContext for ProducerCallbacks {
     }
 }
 
-/// True for errors that producing the same record again cannot fix.
-fn is_permanent(error: &KafkaError) -> bool {
+/// Who is at fault for a record librdkafka handed back: the record itself (producing
+/// it again cannot help), the credentials or permissions (retried: an operator can
+/// fix them while the records wait), or the brokers (retried).
+fn classify(error: &KafkaError) -> ComponentError {
     use RDKafkaErrorCode::*;
-    matches!(
-        error.rdkafka_error_code(),
+    let message = error.to_string();
+    match error.rdkafka_error_code() {
         Some(
             MessageSizeTooLarge
-                | InvalidMessageSize
-                | InvalidMessage
-                | InvalidRecord
-                | InvalidTopic
-                | TopicAuthorizationFailed
-                | UnknownTopic
-                | UnknownTopicOrPartition
-        )
-    )
+            | InvalidMessageSize
+            | InvalidMessage
+            | InvalidRecord
+            | InvalidTopic
+            | UnknownTopic
+            | UnknownTopicOrPartition
+            | InvalidArgument,
+        ) => ComponentError::data(message),
+        Some(
+            TopicAuthorizationFailed
+            | ClusterAuthorizationFailed
+            | TransactionalIdAuthorizationFailed
+            | SaslAuthenticationFailed
+            | Authentication,
+        ) => ComponentError::config(message),
+        _ => ComponentError::external(message),
+    }
 }
 
 type KafkaProducer = ThreadedProducer<ProducerCallbacks>;
@@ -323,41 +439,57 @@ impl Sink for KafkaSink {
             let callbacks = ProducerCallbacks {
                 client: Callbacks::new(&self.id, cx.metrics.clone()),
                 in_flight: AtomicUsize::new(0),
+                delivered: AtomicU64::new(0),
                 returned: returned_tx,
             };
             let producer: KafkaProducer = self
                 .client
                 .create_with_context(callbacks)
                 .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
-            let dropped_out = cx.out.named("dropped").cloned().unwrap_or_default();
+            let mut retries = Retries {
+                rejects: Rejects::new(&cx),
+                delayed: DelayQueue::default(),
+                retry: Retry::new("deliveries"),
+                delivered_at_failure: 0,
+            };
             let mut buf = Vec::with_capacity(4096);
             loop {
+                let next_retry = retries.delayed.next_due();
                 tokio::select! {
                     biased;
-                    Some(r) = returned_rx.recv() => self.handle_returned(&producer, r, &dropped_out, &cx.metrics).await,
-                    batch = cx.input.recv() => {
+                    Some(r) = returned_rx.recv() => self.handle_returned(&producer, r, &mut retries, &cx.metrics).await,
+                    _ = tokio::time::sleep_until(next_retry.unwrap_or_else(far_future)), if next_retry.is_some() => {
+                        self.produce_due(&producer, &mut retries.delayed).await;
+                    }
+                    batch = cx.input.recv(), if retries.delayed.len() < self.max_delayed => {
                         let Some(batch) = batch else { break };
                         let mut refused = Vec::new();
                         for event in batch {
                             cx.metrics.received(1, 0);
                             if let Err((event, reason)) = self.produce(&producer, event, &mut buf).await {
-                                refused.push(self.refuse(event, reason, &cx.metrics));
+                                refused.push(retries.rejects.mark(event, &reason));
                             }
                         }
-                        send_dropped(&dropped_out, refused).await;
+                        retries.rejects.send(refused, "rejected_by_kafka").await;
                     }
                 }
+                retries.check_recovered(&producer, &cx.metrics);
                 fatal(&producer)?;
             }
             // Drain: every record produced so far is delivered, refused or produced
             // again until it is.
-            while producer.context().in_flight.load(Ordering::Acquire) > 0 || !returned_rx.is_empty() {
+            while producer.context().in_flight.load(Ordering::Acquire) > 0
+                || !returned_rx.is_empty()
+                || !retries.delayed.is_empty()
+            {
                 fatal(&producer)?;
                 match tokio::time::timeout(Duration::from_millis(50), returned_rx.recv()).await {
-                    Ok(Some(r)) => self.handle_returned(&producer, r, &dropped_out, &cx.metrics).await,
+                    Ok(Some(r)) => self.handle_returned(&producer, r, &mut retries, &cx.metrics).await,
                     Ok(None) => break,
                     Err(_) => {}
                 }
+                self.produce_due(&producer, &mut retries.delayed).await;
+                retries.check_recovered(&producer, &cx.metrics);
             }
             Ok(())
         })
@@ -373,16 +505,22 @@ fn fatal(producer: &KafkaProducer) -> Result<(), String> {
     }
 }
 
-async fn send_dropped(out: &Fanout, events: Vec<Event>) {
-    if events.is_empty() {
-        return;
-    }
-    if out.is_empty() {
-        for e in events {
-            e.finalize(BatchStatus::Rejected);
+/// What the sink does with failed records: refuse them, or retry them later.
+struct Retries {
+    rejects: Rejects,
+    delayed: DelayQueue,
+    /// One "failing" / "work again" log pair per outage, the `failing` gauge.
+    retry: Retry,
+    /// Records delivered when the last retry was planned.
+    delivered_at_failure: u64,
+}
+
+impl Retries {
+    /// Ends the outage once a record is delivered after the last failure.
+    fn check_recovered(&mut self, producer: &KafkaProducer, metrics: &ComponentMetrics) {
+        if self.retry.is_failing() && producer.context().delivered.load(Ordering::Relaxed) > self.delivered_at_failure {
+            self.retry.succeeded(metrics);
         }
-    } else {
-        out.send(events).await;
     }
 }
 
@@ -425,10 +563,7 @@ impl KafkaSink {
             Some(Value::Timestamp(t)) => Some(t.timestamp_millis()),
             _ => None,
         };
-        let inflight = Box::new(Inflight {
-            notifier: event.take_notifier(),
-            attempts: 0,
-        });
+        let inflight = Inflight::new(event.take_notifier());
         let mut record = BaseRecord::with_opaque_to(&topic, inflight).payload(buf.as_slice());
         if let Some(k) = &key {
             record = record.key(k.as_slice());
@@ -466,12 +601,12 @@ impl KafkaSink {
         headers
     }
 
-    /// Produces a returned record again, or routes it to the dropped output.
+    /// Refuses a returned record (its own fault) or plans its retry.
     async fn handle_returned(
         &self,
         producer: &KafkaProducer,
         r: Returned,
-        dropped: &Fanout,
+        retries: &mut Retries,
         metrics: &ComponentMetrics,
     ) {
         let Returned {
@@ -479,7 +614,8 @@ impl KafkaSink {
             mut inflight,
             error,
         } = r;
-        if is_permanent(&error) {
+        let failure = classify(&error);
+        if failure.fault == Fault::Data {
             let reason = format!("the broker refused the record: {error}");
             let mut value = match (self.encoding, message.payload()) {
                 (SinkEncoding::Json, Some(p)) => serde_json::from_slice::<Value>(p).unwrap_or(Value::Null),
@@ -495,45 +631,37 @@ impl KafkaSink {
             if let Some(n) = inflight.notifier.take() {
                 event = event.with_notifier(&n);
             }
-            let refused = self.refuse(event, reason, metrics);
-            send_dropped(dropped, vec![refused]).await;
+            retries.rejects.reject(vec![event], &reason, "rejected_by_kafka").await;
             return;
         }
         inflight.attempts += 1;
-        metrics.error("delivery_retry", 1);
-        if metrics.log_due() {
-            tracing::warn!(component = %self.id, topic = message.topic(), error = %error, attempts = inflight.attempts, "A record was not delivered; producing it again.");
-        }
-        if inflight.attempts > 1 {
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(inflight.attempts.min(25)))).await;
-        }
-        let mut record = BaseRecord::with_opaque_to(message.topic(), inflight);
-        if let Some(p) = message.payload() {
-            record = record.payload(p);
-        }
-        if let Some(k) = message.key() {
-            record = record.key(k);
-        }
-        if let Some(ts) = message.timestamp().to_millis() {
-            record = record.timestamp(ts);
-        }
-        if let Some(h) = message.headers() {
-            record = record.headers(h.clone());
-        }
-        send(producer, record).await;
+        retries.retry.failed(&failure, "delivery_retry", metrics);
+        retries.delivered_at_failure = producer.context().delivered.load(Ordering::Relaxed);
+        tracing::debug!(component = %self.id, topic = message.topic(), fault = %failure.fault, error = %error, attempts = inflight.attempts, "A record was not delivered; it is produced again after its backoff.");
+        let delay = inflight.backoff.next_delay();
+        retries.delayed.push(Instant::now() + delay, message, inflight);
     }
 
-    /// Counts a refused event and attaches why, for the `dropped` output.
-    fn refuse(&self, mut event: Event, reason: String, metrics: &ComponentMetrics) -> Event {
-        metrics.discarded("rejected_by_kafka", 1);
-        if metrics.log_due() {
-            tracing::warn!(component = %self.id, reason = %reason, "An event cannot be produced to Kafka; it goes to the dropped output.");
+    /// Produces again every delayed record that is due.
+    async fn produce_due(&self, producer: &KafkaProducer, delayed: &mut DelayQueue) {
+        let now = Instant::now();
+        while let Some(d) = delayed.pop_due(now) {
+            let Delayed { message, inflight, .. } = d;
+            let mut record = BaseRecord::with_opaque_to(message.topic(), inflight);
+            if let Some(p) = message.payload() {
+                record = record.payload(p);
+            }
+            if let Some(k) = message.key() {
+                record = record.key(k);
+            }
+            if let Some(ts) = message.timestamp().to_millis() {
+                record = record.timestamp(ts);
+            }
+            if let Some(h) = message.headers() {
+                record = record.headers(h.clone());
+            }
+            send(producer, record).await;
         }
-        let mut why = ObjectMap::new();
-        why.insert("reason".into(), Value::from(reason));
-        why.insert("component".into(), Value::from(self.id.as_str()));
-        event.insert("dropped", Value::Object(why));
-        event
     }
 }
 
@@ -569,5 +697,64 @@ async fn send(producer: &KafkaProducer, mut record: BaseRecord<'_, [u8], [u8], B
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified() {
+        let fault = |code| classify(&KafkaError::MessageProduction(code)).fault;
+        assert_eq!(fault(RDKafkaErrorCode::MessageSizeTooLarge), Fault::Data);
+        assert_eq!(fault(RDKafkaErrorCode::InvalidTopic), Fault::Data);
+        assert_eq!(fault(RDKafkaErrorCode::UnknownTopicOrPartition), Fault::Data);
+        assert_eq!(fault(RDKafkaErrorCode::SaslAuthenticationFailed), Fault::Config);
+        assert_eq!(fault(RDKafkaErrorCode::TopicAuthorizationFailed), Fault::Config);
+        assert_eq!(fault(RDKafkaErrorCode::MessageTimedOut), Fault::External);
+        assert_eq!(fault(RDKafkaErrorCode::AllBrokersDown), Fault::External);
+    }
+
+    #[test]
+    fn the_delay_queue_gives_records_back_when_due_earliest_first() {
+        let message = |n: &str| {
+            OwnedMessage::new(
+                Some(n.as_bytes().to_vec()),
+                None,
+                "t".into(),
+                rdkafka::Timestamp::NotAvailable,
+                0,
+                0,
+                None,
+            )
+        };
+        let now = Instant::now();
+        let mut q = DelayQueue::default();
+        q.push(now + Duration::from_secs(2), message("late"), Inflight::new(None));
+        q.push(now + Duration::from_secs(1), message("early"), Inflight::new(None));
+        q.push(now + Duration::from_secs(1), message("early-too"), Inflight::new(None));
+        assert!(q.pop_due(now).is_none(), "nothing due yet");
+        assert_eq!(q.next_due(), Some(now + Duration::from_secs(1)));
+        let due: Vec<String> = std::iter::from_fn(|| q.pop_due(now + Duration::from_secs(1)))
+            .map(|d| String::from_utf8(d.message.payload().unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(due, vec!["early", "early-too"], "in order, the later one waits");
+        assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn debug_prints_no_secret() {
+        let config: KafkaSinkConfig = toml::from_str(
+            r#"
+bootstrap_servers = "k:9092"
+topic = "t"
+sasl = { mechanism = "SCRAM-SHA-512", username = "u", password = "hunter2-sasl" }
+librdkafka_options = { "ssl.key.password" = "hunter2-opt" }
+"#,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

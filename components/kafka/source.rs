@@ -4,17 +4,26 @@
 //! How it keeps the at-least-once promise: automatic commits are off. Every batch it
 //! emits carries one acknowledgement handle; a partition's offset is committed only
 //! up to the contiguous run of acknowledged records (see [`super::watermark`]),
-//! every `commit_interval_ms`, when partitions are revoked, and at shutdown. A batch
-//! that comes back errored freezes its partition's offset, so those records are read
-//! again after a restart or rebalance. On revocation the acknowledged part is
-//! committed synchronously and acknowledgements still in flight for the revoked
-//! partitions are ignored (the next owner reads them again: duplicates, never gaps).
+//! every `commit_interval_ms`, when partitions are revoked, and at shutdown. On
+//! revocation the acknowledged part is committed synchronously and acknowledgements
+//! still in flight for the revoked partitions are ignored (the next owner reads them
+//! again: duplicates, never gaps).
+//!
+//! A batch that comes back errored (a sink lost it in flight) holds its partition's
+//! offset and rewinds the partition: it is paused, what is in flight for it is
+//! forgotten, and after a backoff (0.1 s doubling to 30 s per partition, jittered) it
+//! is sought back to its first unacknowledged offset and resumed, so progress resumes
+//! without a restart. Rewinds never give up — skipping the records would lose them —
+//! but each outage is logged once (and once a minute while it lasts), counted as
+//! `errors.redelivery`, and shown by the `failing` gauge.
 
-use super::client::{Callbacks, Connection, Sasl, Tls};
+use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
 use super::watermark::{PartitionKey, Watermarks};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
+use crate::error::ComponentError;
 use crate::event::{Event, EventBatch};
+use crate::retry::{Backoff, Retry};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -23,9 +32,11 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use vrl::value::{KeyString, ObjectMap, Value};
 
 /// Options of the `kafka` source.
@@ -70,7 +81,7 @@ pub struct KafkaSourceConfig {
     pub tls: Option<Tls>,
     /// Any librdkafka consumer property, applied last.
     #[serde(default)]
-    pub librdkafka_options: BTreeMap<String, String>,
+    pub librdkafka_options: LibrdkafkaOptions,
 }
 
 /// How a record value becomes an event.
@@ -130,6 +141,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     let session = config.session_timeout_ms.to_string();
     let stats = config.statistics_interval_ms.to_string();
     let client = Connection {
+        id: &cx.id,
         bootstrap_servers: &config.bootstrap_servers,
         sasl: config.sasl.as_ref(),
         tls: config.tls.as_ref(),
@@ -276,24 +288,36 @@ impl Source for KafkaSource {
             let dropped_out = cx.out.named("dropped").cloned().unwrap_or_default();
             let mut commit_tick = tokio::time::interval(Duration::from_millis(self.config.commit_interval_ms.max(10)));
             commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let (errored_tx, mut errored_rx) = mpsc::unbounded_channel();
+            let mut rewinds = Rewinds::default();
             loop {
+                let next_rewind = rewinds.next_due();
                 let first = tokio::select! {
                     _ = cx.shutdown.wait() => break,
                     _ = commit_tick.tick() => {
                         self.commit_acknowledged(&consumer, &watermarks, CommitMode::Async);
+                        rewinds.check_recovered(&watermarks, &cx.metrics);
+                        continue;
+                    }
+                    Some(key) = errored_rx.recv() => {
+                        rewinds.schedule(key, &consumer, &watermarks, &cx.metrics);
+                        continue;
+                    }
+                    _ = tokio::time::sleep_until(next_rewind.unwrap_or_else(far_future)), if next_rewind.is_some() => {
+                        rewinds.run_due(&consumer, &watermarks, &cx.metrics);
                         continue;
                     }
                     m = consumer.recv() => m,
                 };
                 let mut batch = Batch::default();
-                self.take(first, &mut batch, &consumer.context().client);
+                self.take(first, &mut batch, &consumer.context().client, &rewinds);
                 while batch.len() < self.config.max_batch_events {
                     match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                        Ok(m) => self.take(m, &mut batch, &consumer.context().client),
+                        Ok(m) => self.take(m, &mut batch, &consumer.context().client, &rewinds),
                         Err(_) => break,
                     }
                 }
-                self.emit(batch, &watermarks, &cx, &dropped_out).await;
+                self.emit(batch, &watermarks, &cx, &dropped_out, &errored_tx).await;
             }
             // Stop reading, let the outputs close, and commit what gets acknowledged.
             drop(cx.out);
@@ -315,13 +339,145 @@ impl Source for KafkaSource {
     }
 }
 
-/// Records received since the last emit, and the last offset per partition.
+/// Records received since the last emit, and the first and last offset per partition.
 #[derive(Default)]
 struct Batch {
     events: EventBatch,
     dropped: EventBatch,
     /// Few partitions per batch: a list, searched without building a key per record.
-    last: Vec<(PartitionKey, i64)>,
+    offsets: Vec<(PartitionKey, i64, i64)>,
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
+}
+
+/// A partition waiting to be read again from `offset`.
+struct Rewind {
+    key: PartitionKey,
+    offset: i64,
+    /// The generation the partition was rewound into; another one means it was
+    /// revoked meanwhile, and its new owner reads from the committed offset.
+    generation: u64,
+    due: Instant,
+}
+
+/// Partitions paused after an errored batch, each until its backoff has passed.
+struct Rewinds {
+    waiting: Vec<Rewind>,
+    backoffs: HashMap<PartitionKey, Backoff>,
+    retry: Retry,
+}
+
+impl Default for Rewinds {
+    fn default() -> Self {
+        Rewinds {
+            waiting: Vec::new(),
+            backoffs: HashMap::new(),
+            retry: Retry::new("redeliveries"),
+        }
+    }
+}
+
+fn partition_list(key: &PartitionKey) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    list.add_partition(&key.0, key.1);
+    list
+}
+
+impl Rewinds {
+    fn next_due(&self) -> Option<Instant> {
+        self.waiting.iter().map(|r| r.due).min()
+    }
+
+    /// True while `topic[partition]` waits to be read again: its records are skipped.
+    fn holds(&self, topic: &str, partition: i32) -> bool {
+        !self.waiting.is_empty() && self.waiting.iter().any(|r| r.key.1 == partition && r.key.0 == topic)
+    }
+
+    /// A batch of `key` came back errored: pause the partition, forget what is in
+    /// flight for it and plan reading it again after its backoff.
+    fn schedule(
+        &mut self,
+        key: PartitionKey,
+        consumer: &KafkaConsumer,
+        watermarks: &Mutex<Watermarks>,
+        metrics: &crate::metrics::ComponentMetrics,
+    ) {
+        let Some((offset, generation)) = lock(watermarks).rewind(&key) else {
+            return;
+        };
+        if let Err(e) = consumer.pause(&partition_list(&key)) {
+            tracing::debug!(component = %metrics.id, topic = %key.0, partition = key.1, error = %e, "Cannot pause the partition; its records are skipped until it is read again.");
+        }
+        let error = ComponentError::external(format!(
+            "a batch of {}[{}] was not delivered downstream; it is read again from offset {offset}",
+            key.0, key.1
+        ));
+        self.retry.failed(&error, "redelivery", metrics);
+        let delay = self
+            .backoffs
+            .entry(key.clone())
+            .or_insert_with(Backoff::standard)
+            .next_delay();
+        tracing::debug!(component = %metrics.id, topic = %key.0, partition = key.1, offset, delay_ms = delay.as_millis() as u64, "Partition rewound after an errored batch.");
+        self.waiting.retain(|r| r.key != key);
+        self.waiting.push(Rewind {
+            key,
+            offset,
+            generation,
+            due: Instant::now() + delay,
+        });
+    }
+
+    /// Seeks every partition whose backoff has passed back to its offset, and resumes it.
+    fn run_due(
+        &mut self,
+        consumer: &KafkaConsumer,
+        watermarks: &Mutex<Watermarks>,
+        metrics: &crate::metrics::ComponentMetrics,
+    ) {
+        let now = Instant::now();
+        let (due, later): (Vec<Rewind>, Vec<Rewind>) = self.waiting.drain(..).partition(|r| r.due <= now);
+        self.waiting = later;
+        for mut r in due {
+            let list = partition_list(&r.key);
+            if lock(watermarks).generation_of(&r.key) != Some(r.generation) {
+                // Revoked meanwhile: the new owner reads from the committed offset.
+                let _ = consumer.resume(&list);
+                continue;
+            }
+            match consumer.seek(&r.key.0, r.key.1, Offset::Offset(r.offset), Duration::from_secs(5)) {
+                Ok(()) => {
+                    if let Err(e) = consumer.resume(&list) {
+                        tracing::warn!(component = %metrics.id, topic = %r.key.0, partition = r.key.1, error = %e, "Cannot resume the partition after rewinding it.");
+                    }
+                    tracing::debug!(component = %metrics.id, topic = %r.key.0, partition = r.key.1, offset = r.offset, "Reading the partition again from its first unacknowledged offset.");
+                }
+                Err(e) => {
+                    metrics.error("seek", 1);
+                    if metrics.log_due() {
+                        tracing::warn!(component = %metrics.id, topic = %r.key.0, partition = r.key.1, offset = r.offset, error = %e, "Cannot seek the partition back; trying again.");
+                    }
+                    let delay = self
+                        .backoffs
+                        .entry(r.key.clone())
+                        .or_insert_with(Backoff::standard)
+                        .next_delay();
+                    r.due = now + delay;
+                    self.waiting.push(r);
+                }
+            }
+        }
+    }
+
+    /// Ends the outage once every rewound partition has been acknowledged again.
+    fn check_recovered(&mut self, watermarks: &Mutex<Watermarks>, metrics: &crate::metrics::ComponentMetrics) {
+        if self.retry.is_failing() && self.waiting.is_empty() && !lock(watermarks).recovering() {
+            self.retry.succeeded(metrics);
+            self.backoffs.clear();
+        }
+    }
 }
 
 impl Batch {
@@ -344,7 +500,13 @@ impl KafkaSource {
     }
 
     /// Turns one received record into an event of the batch (or of its dropped part).
-    fn take(&self, received: KafkaResult<BorrowedMessage<'_>>, batch: &mut Batch, client: &Callbacks) {
+    fn take(
+        &self,
+        received: KafkaResult<BorrowedMessage<'_>>,
+        batch: &mut Batch,
+        client: &Callbacks,
+        rewinds: &Rewinds,
+    ) {
         let metrics = &client.metrics;
         let message = match received {
             Ok(m) => m,
@@ -359,12 +521,22 @@ impl KafkaSource {
             }
         };
         client.reachable();
+        let (topic, partition) = (message.topic(), message.partition());
+        if rewinds.holds(topic, partition) {
+            // Fetched before the pause; it is read again after the rewind.
+            return;
+        }
         let payload = message.payload().unwrap_or_default();
         metrics.received(1, payload.len() as u64);
-        let (topic, partition) = (message.topic(), message.partition());
-        match batch.last.iter_mut().find(|((t, p), _)| *p == partition && t == topic) {
-            Some((_, last)) => *last = message.offset(),
-            None => batch.last.push(((topic.to_string(), partition), message.offset())),
+        match batch
+            .offsets
+            .iter_mut()
+            .find(|((t, p), _, _)| *p == partition && t == topic)
+        {
+            Some((_, _, last)) => *last = message.offset(),
+            None => batch
+                .offsets
+                .push(((topic.to_string(), partition), message.offset(), message.offset())),
         }
         let (mut fields, error) = decode(payload, self.config.decoding);
         if !fields.contains_key("timestamp") {
@@ -401,29 +573,39 @@ impl KafkaSource {
         watermarks: &Arc<Mutex<Watermarks>>,
         cx: &SourceContext,
         dropped_out: &crate::component::Fanout,
+        errored: &mpsc::UnboundedSender<PartitionKey>,
     ) {
-        if batch.last.is_empty() {
+        if batch.offsets.is_empty() {
             return;
         }
         let (notifier, ack_rx) = BatchNotifier::new();
         let tracked: Vec<(PartitionKey, u64, i64)> = {
             let mut w = lock(watermarks);
             batch
-                .last
+                .offsets
                 .into_iter()
-                .map(|(k, last)| {
-                    let generation = w.track(&k, last);
+                .map(|(k, first, last)| {
+                    let generation = w.track(&k, first, last);
                     (k, generation, last)
                 })
                 .collect()
         };
         let w = watermarks.clone();
+        let errored = errored.clone();
         tokio::spawn(async move {
             let status = ack::wait(ack_rx).await;
             let ok = status != BatchStatus::Errored;
-            let mut w = lock(&w);
-            for (k, generation, last) in &tracked {
-                w.ack(k, *generation, *last, ok);
+            let rewind: Vec<PartitionKey> = {
+                let mut w = lock(&w);
+                tracked
+                    .into_iter()
+                    .filter(|(k, generation, last)| w.ack(k, *generation, *last, ok))
+                    .map(|(k, _, _)| k)
+                    .collect()
+            };
+            for key in rewind {
+                // The source is gone when this fails: nothing left to rewind.
+                let _ = errored.send(key);
             }
         });
         let events: EventBatch = batch.events.into_iter().map(|e| e.with_notifier(&notifier)).collect();
@@ -510,6 +692,25 @@ fn metadata(message: &BorrowedMessage<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_prints_no_secret() {
+        let config: KafkaSourceConfig = toml::from_str(
+            r#"
+bootstrap_servers = "k:9092"
+group_id = "g"
+topics = ["t"]
+sasl = { username = "u", password = "hunter2-sasl" }
+tls = { key_password = "hunter2-key" }
+librdkafka_options = { "sasl.password" = "hunter2-opt", "fetch.max.bytes" = "1000" }
+"#,
+        )
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("fetch.max.bytes") && shown.contains("\"u\""), "{shown}");
+        assert_eq!(config.sasl.unwrap().password.expose(), "hunter2-sasl");
+    }
 
     #[test]
     fn decodings() {

@@ -44,6 +44,10 @@ pub struct SqlConfig {
     /// (default `0s`).
     #[serde(default = "default_lateness")]
     pub allowed_lateness: String,
+    /// How far ahead of the wall clock an event time may be (default `5m`); an event
+    /// stamped later is windowed as arriving now (counted `future_timestamp`).
+    #[serde(default = "default_max_future_skew")]
+    pub max_future_skew: String,
     /// Most events held in open windows (default 100000); beyond, the oldest window
     /// is emitted early.
     #[serde(default = "default_max_buffered_events")]
@@ -76,12 +80,19 @@ fn default_time_field() -> String {
 fn default_lateness() -> String {
     "0s".into()
 }
+fn default_max_future_skew() -> String {
+    "5m".into()
+}
 fn default_max_buffered_events() -> usize {
     100_000
 }
 fn default_max_buffered_bytes() -> usize {
     64 << 20
 }
+
+/// Most windows one event may fall in (hopping `size / slide`): each costs a copy of
+/// the event and a loop per event.
+const MAX_WINDOWS_PER_EVENT: i64 = 1000;
 
 /// Runs a future to completion from synchronous transform code.
 fn block_on<F: Future + Send>(f: F) -> F::Output
@@ -139,6 +150,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
         }
         Ok::<_, BuildError>(engine)
     })?;
+    let max_future_skew = parse_duration(&config.max_future_skew).map_err(|e| BuildError::key("max_future_skew", e))?;
     let windows = match &config.window {
         None => None,
         Some(w) => {
@@ -162,9 +174,20 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
                     "size and slide must be positive, slide at most size",
                 ));
             }
+            if size / slide > MAX_WINDOWS_PER_EVENT {
+                return Err(BuildError::key(
+                    "window.slide",
+                    format!(
+                        "`{}` over a size of `{}` puts every event in {} windows; at most {MAX_WINDOWS_PER_EVENT} (use a longer slide)",
+                        w.slide.as_deref().unwrap_or_default(),
+                        w.size,
+                        size / slide
+                    ),
+                ));
+            }
             let lateness =
                 parse_duration(&config.allowed_lateness).map_err(|e| BuildError::key("allowed_lateness", e))?;
-            Some(Panes::new(WindowSpec { size, slide }, lateness))
+            Some(Panes::new(WindowSpec { size, slide }, lateness, max_future_skew))
         }
     };
     let outputs = if windows.is_some() {
@@ -222,12 +245,22 @@ impl Transform for SqlTransform {
             return;
         }
         let now = chrono::Utc::now().timestamp_micros();
+        let Some(windows) = self.windows.as_mut() else { return };
         for mut event in batch {
-            let t = event
+            let stamped = event
                 .get_path(&self.time_field)
                 .and_then(crate::template::time_of)
                 .map_or(now, |t| t.timestamp_micros());
-            let panes = self.windows.as_mut().map(|w| w.assign(t)).unwrap_or_default();
+            let (t, future) = windows.event_time(stamped, now);
+            if future {
+                metrics.error("future_timestamp", 1);
+                if metrics.log_due() {
+                    let skew_secs = windows.max_future_skew / 1_000_000;
+                    let event_time = chrono::DateTime::from_timestamp_micros(stamped).map(|d| d.to_rfc3339());
+                    tracing::warn!(component = %self.id, time_field = %self.time_field, event_time = ?event_time, max_future_skew_secs = skew_secs, "An event time is further ahead of the clock than max_future_skew allows; the event is windowed as arriving now, its fields unchanged.");
+                }
+            }
+            let panes = windows.assign(t);
             if panes.is_empty() {
                 metrics.discarded("late", 1);
                 out.named[LATE].push(event);

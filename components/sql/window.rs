@@ -4,6 +4,10 @@
 //! Times are microseconds since the epoch. A window `[start, start + size)` closes
 //! once the watermark — the latest event time seen minus `allowed_lateness` — reaches
 //! its end; an event whose every window is already closed is late.
+//!
+//! The watermark never runs ahead of the wall clock plus `max_future_skew`: an event
+//! stamped further in the future (a clock set to 2099) is windowed as arriving now
+//! ([`Panes::event_time`]), so it cannot make every later event late.
 
 use std::collections::BTreeMap;
 
@@ -53,15 +57,18 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 pub struct Panes<P> {
     pub spec: WindowSpec,
     pub lateness: i64,
+    /// How far ahead of the wall clock an event time may be and still be used.
+    pub max_future_skew: i64,
     max_time: Option<i64>,
     open: BTreeMap<i64, P>,
 }
 
 impl<P: Default> Panes<P> {
-    pub fn new(spec: WindowSpec, lateness: i64) -> Self {
+    pub fn new(spec: WindowSpec, lateness: i64, max_future_skew: i64) -> Self {
         Panes {
             spec,
             lateness,
+            max_future_skew,
             max_time: None,
             open: BTreeMap::new(),
         }
@@ -70,6 +77,16 @@ impl<P: Default> Panes<P> {
     /// The watermark: windows ending at or before it are complete.
     pub fn watermark(&self) -> Option<i64> {
         self.max_time.map(|t| t - self.lateness)
+    }
+
+    /// The time an event stamped `t` is windowed at, seen at wall-clock `now`: `t`,
+    /// or `now` when `t` is more than `max_future_skew` ahead (then `true`).
+    pub fn event_time(&self, t: i64, now: i64) -> (i64, bool) {
+        if t > now.saturating_add(self.max_future_skew) {
+            (now, true)
+        } else {
+            (t, false)
+        }
     }
 
     /// The open panes an event at `t` goes to; empty when it is late.
@@ -135,7 +152,7 @@ mod tests {
 
     #[test]
     fn windows_close_when_the_watermark_passes_and_late_events_are_refused() {
-        let mut panes: Panes<Vec<i64>> = Panes::new(WindowSpec { size: M, slide: M }, 10_000_000);
+        let mut panes: Panes<Vec<i64>> = Panes::new(WindowSpec { size: M, slide: M }, 10_000_000, 5 * M);
         panes.assign(5).into_iter().for_each(|p| p.push(5));
         panes.assign(M + 5_000_000).into_iter().for_each(|p| p.push(1));
         assert!(panes.complete().is_empty(), "watermark M - 5s: first window still open");
@@ -147,5 +164,22 @@ mod tests {
         assert!(panes.assign(30).is_empty(), "its window is closed: late");
         let rest: Vec<_> = std::iter::from_fn(|| panes.pop_oldest()).collect();
         assert_eq!(rest, vec![(M, vec![1, 3])]);
+    }
+
+    #[test]
+    fn a_far_future_event_is_windowed_now_and_later_events_are_not_late() {
+        let now = 1_000 * M;
+        let mut panes: Panes<Vec<i64>> = Panes::new(WindowSpec { size: M, slide: M }, 0, 5 * M);
+        assert_eq!(
+            panes.event_time(now + 5 * M, now),
+            (now + 5 * M, false),
+            "within the skew"
+        );
+        let year_2099 = 4_070_908_800_000_000;
+        let (t, clamped) = panes.event_time(year_2099, now);
+        assert_eq!((t, clamped), (now, true));
+        panes.assign(t).into_iter().for_each(|p| p.push(1));
+        assert!(panes.watermark() <= Some(now), "the watermark stays at the wall clock");
+        assert_eq!(panes.assign(now + 1).len(), 1, "an event of now is not late");
     }
 }
