@@ -10,9 +10,8 @@ mod common;
 use archive_helpers::*;
 use common::*;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 const SERVICES: [&str; 3] = ["api", "web", "auth"];
 

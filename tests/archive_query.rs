@@ -81,7 +81,10 @@ fn query_is_read_only() {
     let a = archive.display();
 
     let refused = [
-        (format!("COPY (SELECT 1 AS x) TO '{}'", copied.display()), "`COPY` is refused"),
+        (
+            format!("COPY (SELECT 1 AS x) TO '{}'", copied.display()),
+            "`COPY` is refused",
+        ),
         (
             format!("COPY logs TO '{}' STORED AS PARQUET", copied_parquet.display()),
             "`COPY` is refused",
@@ -108,9 +111,18 @@ fn query_is_read_only() {
             ),
             "expected exactly one statement, found 2",
         ),
-        ("INSERT INTO logs SELECT * FROM logs".to_string(), "`INSERT INTO` is refused"),
-        ("SET datafusion.execution.batch_size = 1".to_string(), "`SET` is refused"),
-        ("CREATE TABLE t AS SELECT * FROM logs".to_string(), "`CREATE TABLE` is refused"),
+        (
+            "INSERT INTO logs SELECT * FROM logs".to_string(),
+            "`INSERT INTO` is refused",
+        ),
+        (
+            "SET datafusion.execution.batch_size = 1".to_string(),
+            "`SET` is refused",
+        ),
+        (
+            "CREATE TABLE t AS SELECT * FROM logs".to_string(),
+            "`CREATE TABLE` is refused",
+        ),
         ("SELECT * INTO t FROM logs".to_string(), "`SELECT … INTO` is refused"),
         ("DROP TABLE logs".to_string(), "`DROP TABLE` is refused"),
     ];
@@ -118,7 +130,10 @@ fn query_is_read_only() {
         let (ok, stdout, stderr) = try_query(&archive, sql);
         assert!(!ok, "{sql} ran: {stdout:?}");
         assert!(stderr.contains(message), "{sql}: {stderr}");
-        assert!(stderr.contains("queries are read-only") || message.contains("statement"), "{stderr}");
+        assert!(
+            stderr.contains("queries are read-only") || message.contains("statement"),
+            "{stderr}"
+        );
         assert!(!stdout.join("\n").contains("TOP-SECRET"), "{sql} read the file");
     }
     assert!(!copied.exists() && !copied_parquet.exists(), "COPY wrote a file");
@@ -142,7 +157,10 @@ fn query_is_read_only() {
     let (ok, _, stderr) = try_query(&archive, "EXPLAIN SELECT count(*) FROM logs WHERE dt = '2026-11-25'");
     assert!(ok, "{stderr}");
     let (ok, cols, stderr) = try_query(&archive, "DESCRIBE logs");
-    assert!(ok && cols.iter().any(|c| c.starts_with("dt,Date32")), "{cols:?} {stderr}");
+    assert!(
+        ok && cols.iter().any(|c| c.starts_with("dt,Date32")),
+        "{cols:?} {stderr}"
+    );
 }
 
 /// Field names that break naive quoting: every dialect's DDL quotes them by its own
@@ -171,7 +189,10 @@ fn ddl_quotes_hostile_field_names() {
 
     let (ok, trino, err) = ddl(&archive, "trino");
     assert!(ok, "{err}");
-    assert!(trino.contains("\n  \"a\"\"b`c\" bigint,"), "double quote doubled: {trino}");
+    assert!(
+        trino.contains("\n  \"a\"\"b`c\" bigint,"),
+        "double quote doubled: {trino}"
+    );
     // An independent parser: DuckDB takes the standard double-quote rule.
     let columns: Vec<&str> = trino
         .lines()
@@ -250,7 +271,11 @@ fn partition_layouts_answer_as_duckdb_does() {
             assert!(ok, "{template}: {sql}: {err}");
             assert_eq!(ours, duckdb(&archive, sql), "{template}: {sql}");
         }
-        assert_eq!(try_query(&archive, always[0]).1, vec!["3000,3000,4498500"], "{template}");
+        assert_eq!(
+            try_query(&archive, always[0]).1,
+            vec!["3000,3000,4498500"],
+            "{template}"
+        );
         let (ok, trino, err) = ddl(&archive, "trino");
         assert!(ok, "{template}: {err}");
         let names: Vec<String> = partitions.iter().map(|p| format!("'{p}'")).collect();
@@ -263,7 +288,11 @@ fn partition_layouts_answer_as_duckdb_does() {
             );
         }
         for p in *partitions {
-            assert_eq!(trino.matches(&format!("\"{p}\" ")).count(), 1, "{p} is one column: {trino}");
+            assert_eq!(
+                trino.matches(&format!("\"{p}\" ")).count(),
+                1,
+                "{p} is one column: {trino}"
+            );
         }
         // DuckDB's partition columns are the same.
         let described = duckdb(
@@ -280,6 +309,7 @@ fn partition_layouts_answer_as_duckdb_does() {
 
 /// Missing and empty partition values are written as `__HIVE_DEFAULT_PARTITION__`;
 /// every engine reads them as NULL, and they do not change the column's type.
+/// Values with `/` and `%` are percent-encoded in the path and read back decoded.
 #[test]
 fn hive_null_partitions_are_null_as_in_duckdb() {
     let dir = tempfile::tempdir().unwrap();
@@ -294,7 +324,8 @@ fn hive_null_partitions_are_null_as_in_duckdb() {
             let b = if i % 5 == 0 {
                 String::new()
             } else {
-                format!(",\"b\":\"host-{}\"", i % 3)
+                // Percent-encoded in the path (`a%2Fb`, `x y%25z`), decoded by every reader.
+                format!(",\"b\":\"{}\"", ["host-0", "a/b", "x y%z"][(i % 3) as usize])
             };
             format!("{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i}{a}{b}}}\n")
         })
@@ -302,7 +333,9 @@ fn hive_null_partitions_are_null_as_in_duckdb() {
     archive_with(dir.path(), &archive, "a={{ a }}/b={{ b }}", &input);
     let files = relative_files(&archive);
     assert!(
-        files.iter().any(|f| f.starts_with("a=__HIVE_DEFAULT_PARTITION__/b=__HIVE_DEFAULT_PARTITION__/")),
+        files
+            .iter()
+            .any(|f| f.starts_with("a=__HIVE_DEFAULT_PARTITION__/b=__HIVE_DEFAULT_PARTITION__/")),
         "{files:?}"
     );
     for sql in [
@@ -310,14 +343,18 @@ fn hive_null_partitions_are_null_as_in_duckdb() {
         "SELECT a, b, count(*), sum(seq) FROM logs GROUP BY a, b ORDER BY a NULLS FIRST, b NULLS FIRST",
         "SELECT count(*) FROM logs WHERE a IS NULL",
         "SELECT count(*), sum(a) FROM logs WHERE a = 2",
-        "SELECT count(*) FROM logs WHERE a > 2 AND b = 'host-1'",
+        "SELECT count(*) FROM logs WHERE a > 2 AND b = 'a/b'",
+        "SELECT count(*) FROM logs WHERE b = 'x y%z'",
         "SELECT count(*) FROM logs WHERE b IS NULL",
     ] {
         let (ok, ours, err) = try_query(&archive, sql);
         assert!(ok, "{sql}: {err}");
         assert_eq!(ours, duckdb(&archive, sql), "{sql}");
     }
-    assert_eq!(try_query(&archive, "SELECT count(*) FROM logs WHERE a IS NULL").1, vec!["300"]);
+    assert_eq!(
+        try_query(&archive, "SELECT count(*) FROM logs WHERE a IS NULL").1,
+        vec!["300"]
+    );
     let (ok, trino, err) = ddl(&archive, "trino");
     assert!(ok, "{err}");
     assert!(trino.contains("\n  \"a\" bigint,\n  \"b\" varchar\n)"), "{trino}");
@@ -333,7 +370,11 @@ fn a_stray_file_is_an_error_naming_it() {
     archive_with(dir.path(), &archive, "dt=%Y-%m-%d/hour=%-H", &service_events(1000));
     assert_eq!(try_query(&archive, "SELECT count(*) FROM logs").1, vec!["1000"]);
     let first = archive.join(&relative_files(&archive)[0]);
-    for stray in ["stray.parquet", "dt=2026-11-25/old.parquet", "backup/dt=2026-11-25/hour=1/x.parquet"] {
+    for stray in [
+        "stray.parquet",
+        "dt=2026-11-25/old.parquet",
+        "backup/dt=2026-11-25/hour=1/x.parquet",
+    ] {
         let path = archive.join(stray);
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         fs::copy(&first, &path).unwrap();

@@ -122,7 +122,10 @@ pub fn ddl(dialect: Dialect, name: &str, location: &str, table: &ArchiveTable) -
                 format!("  uris = [{}]", lit(&format!("{location}/*"))),
             ];
             if !parts.is_empty() {
-                options.push(format!("  hive_partition_uri_prefix = {}", lit(&format!("{location}/"))));
+                options.push(format!(
+                    "  hive_partition_uri_prefix = {}",
+                    lit(&format!("{location}/"))
+                ));
             }
             s += &format!("\nOPTIONS (\n{}\n);\n", options.join(",\n"));
             s += "-- BigQuery finds new partitions at query time; no discovery statement is needed.\n";
@@ -173,7 +176,11 @@ pub fn quote_column(dialect: Dialect, name: &str) -> Result<String, DdlError> {
 /// What BigQuery's flexible column names allow, read conservatively: letters,
 /// digits, `_`, `-`, space and the listed symbols.
 fn bigquery_column_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '-' | ' ' | '&' | '%' | '=' | '+' | ':' | '\'' | '<' | '>' | '#' | '|')
+    c.is_alphanumeric()
+        || matches!(
+            c,
+            '_' | '-' | ' ' | '&' | '%' | '=' | '+' | ':' | '\'' | '<' | '>' | '#' | '|'
+        )
 }
 
 /// A dotted table name (`catalog.schema.table`), each part quoted for `dialect`.
@@ -310,7 +317,10 @@ mod tests {
     fn with_columns(names: &[&str]) -> ArchiveTable {
         ArchiveTable {
             file_schema: Arc::new(Schema::new(
-                names.iter().map(|n| Field::new(*n, DataType::Utf8, true)).collect::<Vec<_>>(),
+                names
+                    .iter()
+                    .map(|n| Field::new(*n, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
             )),
             partitions: vec![("dt".into(), DataType::Date32)],
             files: 1,
@@ -323,7 +333,10 @@ mod tests {
         let hive = ddl(Dialect::Hive, "logs", "/x", &t).unwrap();
         assert!(hive.contains("  `a\"b``c` STRING,\n  `with space` STRING\n)"), "{hive}");
         let trino = ddl(Dialect::Trino, "logs", "/x", &t).unwrap();
-        assert!(trino.contains("  \"a\"\"b`c\" varchar,\n  \"with space\" varchar,"), "{trino}");
+        assert!(
+            trino.contains("  \"a\"\"b`c\" varchar,\n  \"with space\" varchar,"),
+            "{trino}"
+        );
         let err = ddl(Dialect::BigQuery, "logs", "/x", &t).unwrap_err();
         assert_eq!(err.name, "a\"b`c");
         assert!(err.to_string().contains("BigQuery cannot name the column"), "{err}");
@@ -344,11 +357,20 @@ mod tests {
     fn literals_and_table_names_are_escaped() {
         let t = with_columns(&["x"]);
         let trino = ddl(Dialect::Trino, "c.s'.t\"", "s3://b/it's", &t).unwrap();
-        assert!(trino.contains("CREATE TABLE IF NOT EXISTS \"c\".\"s'\".\"t\"\"\""), "{trino}");
+        assert!(
+            trino.contains("CREATE TABLE IF NOT EXISTS \"c\".\"s'\".\"t\"\"\""),
+            "{trino}"
+        );
         assert!(trino.contains("external_location = 's3://b/it''s/'"), "{trino}");
-        assert!(trino.contains("sync_partition_metadata('s''', 't\"', 'ADD')"), "{trino}");
+        assert!(
+            trino.contains("sync_partition_metadata('s''', 't\"', 'ADD')"),
+            "{trino}"
+        );
         let hive = ddl(Dialect::Hive, "t`x", "s3://b/it's", &t).unwrap();
-        assert!(hive.contains("`t``x`") && hive.contains("LOCATION 's3a://b/it\\'s/'"), "{hive}");
+        assert!(
+            hive.contains("`t``x`") && hive.contains("LOCATION 's3a://b/it\\'s/'"),
+            "{hive}"
+        );
         assert!(ddl(Dialect::BigQuery, "d.t`", "gs://b", &t).is_err());
         assert!(ddl(Dialect::Hive, "a..b", "/x", &t).is_err());
     }

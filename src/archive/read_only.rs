@@ -144,20 +144,14 @@ mod tests {
             ("SET datafusion.execution.batch_size = 1", "SET"),
             ("RESET datafusion.execution.batch_size", "RESET"),
             ("SELECT 1 INTO t", "SELECT … INTO"),
-            (
-                "WITH t AS (SELECT 1 INTO u) SELECT * FROM t",
-                "SELECT … INTO",
-            ),
+            ("WITH t AS (SELECT 1 INTO u) SELECT * FROM t", "SELECT … INTO"),
         ] {
             match check_read_only(bad) {
                 Err(ReadOnlyError::Refused(w)) => assert_eq!(w, word, "{bad}"),
                 other => panic!("{bad}: {other:?}"),
             }
         }
-        assert_eq!(
-            check_read_only("SELECT 1; SELECT 2"),
-            Err(ReadOnlyError::Statements(2))
-        );
+        assert_eq!(check_read_only("SELECT 1; SELECT 2"), Err(ReadOnlyError::Statements(2)));
         assert_eq!(check_read_only(""), Err(ReadOnlyError::Statements(0)));
         assert!(matches!(check_read_only("SELEC 1"), Err(ReadOnlyError::Parse(_))));
     }
@@ -171,10 +165,7 @@ mod tests {
             "SET datafusion.execution.batch_size = 1",
         ] {
             let plan = ctx.state().create_logical_plan(bad).await.unwrap();
-            assert!(
-                matches!(verify_plan(&plan), Err(ReadOnlyError::Refused(_))),
-                "{bad}"
-            );
+            assert!(matches!(verify_plan(&plan), Err(ReadOnlyError::Refused(_))), "{bad}");
         }
         let plan = ctx.state().create_logical_plan("SELECT 1").await.unwrap();
         assert_eq!(verify_plan(&plan), Ok(()));

@@ -142,7 +142,11 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
     if parquet.is_empty() {
         let others = others
             .iter()
-            .filter(|m| !m.location.filename().is_some_and(|f| f.starts_with('.') || f.starts_with('_')))
+            .filter(|m| {
+                !m.location
+                    .filename()
+                    .is_some_and(|f| f.starts_with('.') || f.starts_with('_'))
+            })
             .count();
         let others = if others == 0 {
             " (it is empty)".to_string()
@@ -184,7 +188,11 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
         .columns
         .iter()
         .map(|c| {
-            let t = if c.has_default { DataType::Utf8 } else { c.data_type.clone() };
+            let t = if c.has_default {
+                DataType::Utf8
+            } else {
+                c.data_type.clone()
+            };
             (c.name.clone(), t)
         })
         .collect();
@@ -312,7 +320,12 @@ fn layout(url: &str, files: &[Vec<String>]) -> Result<Layout, TableError> {
             files: shown.join(", ") + &more,
         });
     }
-    if let Some(k) = main.keys.iter().enumerate().find_map(|(i, k)| main.keys[..i].contains(k).then_some(k)) {
+    if let Some(k) = main
+        .keys
+        .iter()
+        .enumerate()
+        .find_map(|(i, k)| main.keys[..i].contains(k).then_some(k))
+    {
         return Err(TableError::Layout {
             url: url.to_string(),
             layout: main.describe(),
@@ -416,7 +429,11 @@ mod tests {
 
     #[test]
     fn plain_directories_below_partitions_are_a_layout_too() {
-        let l = layout("a", &files(&["dt=2026-11-25/api/x.parquet", "dt=2026-11-26/web/y.parquet"])).unwrap();
+        let l = layout(
+            "a",
+            &files(&["dt=2026-11-25/api/x.parquet", "dt=2026-11-26/web/y.parquet"]),
+        )
+        .unwrap();
         assert_eq!(l.columns, vec![column("dt", DataType::Date32, false)]);
         let l = layout("a", &files(&["nginx/2026/11/x.parquet", "app/2026/12/y.parquet"])).unwrap();
         assert!(l.columns.is_empty());
@@ -439,8 +456,14 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("2 of 4 Parquet files are not in `dt=…/hour=…/FILE.parquet`"), "{err}");
-        assert!(err.contains("`stray.parquet`") && err.contains("`dt=2026-11-26/c.parquet`"), "{err}");
+        assert!(
+            err.contains("2 of 4 Parquet files are not in `dt=…/hour=…/FILE.parquet`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`stray.parquet`") && err.contains("`dt=2026-11-26/c.parquet`"),
+            "{err}"
+        );
         // Plain directories count too: DataFusion would read both, DuckDB too, but a
         // level less is a different template.
         assert!(layout("a", &files(&["x/a.parquet", "b.parquet", "y/c.parquet"])).is_err());
