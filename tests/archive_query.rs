@@ -327,7 +327,9 @@ fn hive_null_partitions_are_null_as_in_duckdb() {
                 // Percent-encoded in the path (`a%2Fb`, `x y%25z`), decoded by every reader.
                 format!(",\"b\":\"{}\"", ["host-0", "a/b", "x y%z"][(i % 3) as usize])
             };
-            format!("{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i}{a}{b}}}\n")
+            // `v` changes type half-way: earlier files hold integers, later strings.
+            let v = if i < 300 { format!("{i}") } else { format!("\"s{i}\"") };
+            format!("{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i},\"v\":{v}{a}{b}}}\n")
         })
         .collect();
     archive_with(dir.path(), &archive, "a={{ a }}/b={{ b }}", &input);
@@ -346,6 +348,8 @@ fn hive_null_partitions_are_null_as_in_duckdb() {
         "SELECT count(*) FROM logs WHERE a > 2 AND b = 'a/b'",
         "SELECT count(*) FROM logs WHERE b = 'x y%z'",
         "SELECT count(*) FROM logs WHERE b IS NULL",
+        "SELECT count(v), count(DISTINCT v) FROM logs",
+        "SELECT seq, v FROM logs WHERE seq IN (5, 299, 300, 599) ORDER BY seq",
     ] {
         let (ok, ours, err) = try_query(&archive, sql);
         assert!(ok, "{sql}: {err}");

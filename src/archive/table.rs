@@ -29,7 +29,7 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::{Expr, SessionConfig, SessionContext, cast, ident, lit, nullif};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -172,17 +172,17 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
     let layout = layout(&store.url, &relative)?;
 
     let format = Arc::new(ParquetFormat::default());
-    let readable: Vec<ObjectMeta> = parquet.iter().filter(|m| m.size > 0).cloned().collect();
-    let merged = format.infer_schema(&ctx.state(), &store.store, &readable).await?;
+    let mut readable: Vec<ObjectMeta> = parquet.iter().filter(|m| m.size > 0).cloned().collect();
+    readable.sort_by(|a, b| a.location.cmp(&b.location));
+    let state = ctx.state();
+    let schemas: Vec<SchemaRef> = futures::stream::iter(readable.chunks(1))
+        .map(|one| format.infer_schema(&state, &store.store, one))
+        .buffered(16)
+        .try_collect()
+        .await?;
     // A field that is also a partition key is read from the directory, as DuckDB does.
-    let file_schema: SchemaRef = Arc::new(Schema::new(
-        merged
-            .fields()
-            .iter()
-            .filter(|f| !layout.columns.iter().any(|c| c.name == *f.name()))
-            .map(|f| f.as_ref().clone())
-            .collect::<Vec<_>>(),
-    ));
+    let is_partition = |name: &str| layout.columns.iter().any(|c| c.name == name);
+    let file_schema = merge_schemas(&schemas, is_partition);
     // Columns holding the Hive null are listed as strings and converted in a view.
     let listed_cols: Vec<(String, DataType)> = layout
         .columns
@@ -231,6 +231,42 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
         partitions: layout.columns.into_iter().map(|c| (c.name, c.data_type)).collect(),
         files: parquet.len(),
     })
+}
+
+/// The files' columns by name, first seen first, leaving out partition keys. A
+/// column whose type differs between files (the sink widens integers to floats,
+/// and turns a field whose type varies into a string column from then on) gets a
+/// type every file's values cast to, as DuckDB's `union_by_name` does: integers →
+/// BIGINT, integers and floats → DOUBLE, anything else → string.
+fn merge_schemas(schemas: &[SchemaRef], skip: impl Fn(&str) -> bool) -> SchemaRef {
+    let mut fields: Vec<(String, DataType)> = Vec::new();
+    for schema in schemas {
+        for f in schema.fields() {
+            if skip(f.name()) {
+                continue;
+            }
+            match fields.iter_mut().find(|(n, _)| n == f.name()) {
+                Some((_, t)) => *t = common_type(t, f.data_type()),
+                None => fields.push((f.name().clone(), f.data_type().clone())),
+            }
+        }
+    }
+    Arc::new(Schema::new(
+        fields
+            .into_iter()
+            .map(|(n, t)| Field::new(n, t, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+fn common_type(a: &DataType, b: &DataType) -> DataType {
+    match (a, b) {
+        _ if a == b => a.clone(),
+        (DataType::Null, t) | (t, DataType::Null) => t.clone(),
+        _ if a.is_integer() && b.is_integer() => DataType::Int64,
+        _ if a.is_numeric() && b.is_numeric() => DataType::Float64,
+        _ => DataType::Utf8,
+    }
 }
 
 /// A partition column found in the paths.
@@ -468,6 +504,34 @@ mod tests {
         // level less is a different template.
         assert!(layout("a", &files(&["x/a.parquet", "b.parquet", "y/c.parquet"])).is_err());
         assert!(layout("a", &files(&["a=1/a=2/f.parquet"])).is_err());
+    }
+
+    #[test]
+    fn schemas_merge_by_name_to_a_type_every_file_casts_to() {
+        let schema = |fields: &[(&str, DataType)]| -> SchemaRef {
+            Arc::new(Schema::new(
+                fields
+                    .iter()
+                    .map(|(n, t)| Field::new(*n, t.clone(), true))
+                    .collect::<Vec<_>>(),
+            ))
+        };
+        let merged = merge_schemas(
+            &[
+                schema(&[("n", DataType::Int64), ("a", DataType::Int64), ("x", DataType::Int64)]),
+                schema(&[("x", DataType::Float64), ("n", DataType::Int32), ("a", DataType::Utf8)]),
+                schema(&[("y", DataType::Boolean), ("n", DataType::Utf8)]),
+            ],
+            |name| name == "a",
+        );
+        assert_eq!(
+            merged,
+            schema(&[
+                ("n", DataType::Utf8),
+                ("x", DataType::Float64),
+                ("y", DataType::Boolean)
+            ])
+        );
     }
 
     #[test]
