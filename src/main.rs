@@ -300,6 +300,11 @@ fn query(cli: &Cli, args: &ArchiveArgs, sql: &str, format: Format, output: Optio
             Format::Parquet => OutputFormat::Parquet,
         },
     };
+    // Refused before anything is opened or created, the --output file included.
+    if let Err(e) = pipe::archive::query::check_read_only(sql) {
+        eprintln!("pipe query: {e}");
+        return ExitCode::FAILURE;
+    }
     if matches!(format, Format::Parquet) && output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         eprintln!("pipe query: Parquet is binary; write it with --output FILE or redirect standard output");
         return ExitCode::from(EXIT_CONFIG);
@@ -347,10 +352,16 @@ fn archive_ddl(cli: &Cli, args: &ArchiveArgs, dialect: DialectArg) -> ExitCode {
         DialectArg::BigQuery => Dialect::BigQuery,
     };
     match runtime.block_on(pipe::archive::query::session(&url, &store, &args.table)) {
-        Ok((_, table)) => {
-            print!("{}", ddl(dialect, &args.table, &url, &table));
-            ExitCode::SUCCESS
-        }
+        Ok((_, table)) => match ddl(dialect, &args.table, &url, &table) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("pipe archive ddl: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Err(e) => {
             eprintln!("pipe archive ddl: {e}");
             ExitCode::FAILURE

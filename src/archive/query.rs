@@ -1,10 +1,12 @@
-//! `pipe query`: one SQL statement over an archive, printed as an aligned table,
-//! CSV, JSON lines or Parquet.
+//! `pipe query`: one read-only SQL statement over an archive, printed as an aligned
+//! table, CSV, JSON lines or Parquet. The read-only check ([`check_read_only`], from
+//! [`super::read_only`]) runs before the archive is opened.
 
+pub use super::read_only::{ReadOnlyError, check_read_only};
 use super::store::{Store, StoreOptions};
 use super::table::{self, ArchiveTable, TableError};
 use arrow::array::RecordBatch;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 use std::io::Write;
 
@@ -34,6 +36,9 @@ pub struct Query {
 /// Why a query gave no result.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
+    /// Not one read-only statement; nothing was run.
+    #[error("{0}")]
+    ReadOnly(#[from] ReadOnlyError),
     #[error("{0}")]
     Store(#[from] super::store::StoreError),
     #[error("{0}")]
@@ -63,21 +68,24 @@ pub async fn session(
     name: &str,
 ) -> Result<(SessionContext, ArchiveTable), QueryError> {
     let store = Store::open(url, store, false)?;
-    let config = SessionConfig::new().with_information_schema(true);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = SessionContext::new_with_config(table::session_config());
     let described = table::register(&ctx, &store, name).await?;
     Ok((ctx, described))
 }
 
-/// Runs `q` and writes its result to `out`; returns the number of rows.
+/// Runs `q` and writes its result to `out`; returns the number of rows. SQL that is
+/// not one read-only statement is refused before the archive is opened.
 pub async fn run(q: &Query, out: &mut (dyn Write + Send)) -> Result<u64, QueryError> {
+    check_read_only(&q.sql)?;
     let (ctx, described) = session(&q.url, &q.store, &q.table).await?;
     let sql_error = |e: datafusion::error::DataFusionError| QueryError::Sql {
         message: e.strip_backtrace(),
         table: q.table.clone(),
         columns: described.describe_columns(),
     };
-    let df = ctx.sql(&q.sql).await.map_err(sql_error)?;
+    let plan = ctx.state().create_logical_plan(&q.sql).await.map_err(sql_error)?;
+    super::read_only::verify_plan(&plan)?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(sql_error)?;
     let schema = df.schema().inner().clone();
     let mut stream = df.execute_stream().await.map_err(sql_error)?;
     let mut rows = 0u64;
