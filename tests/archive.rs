@@ -11,6 +11,7 @@ use archive_helpers::*;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 
 const SERVICES: [&str; 3] = ["api", "web", "auth"];
