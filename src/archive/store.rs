@@ -49,14 +49,25 @@ pub struct Store {
 
 /// A GCS bucket as the JSON API sees it. Uploads go through the JSON API (media and
 /// resumable uploads), which GCS and its emulators serve alike; object_store's
-/// XML-API writes are not served by fake-gcs-server.
-#[derive(Debug, Clone)]
+/// XML-API writes are not served by fake-gcs-server. Its `Debug` leaves the
+/// credentials out.
+#[derive(Clone)]
 pub struct GcsTarget {
     pub bucket: String,
     /// `https://storage.googleapis.com`, or the `endpoint`.
     pub base_url: String,
     pub credentials: object_store::gcp::GcpCredentialProvider,
     pub client: reqwest::Client,
+}
+
+impl std::fmt::Debug for GcsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GcsTarget")
+            .field("bucket", &self.bucket)
+            .field("base_url", &self.base_url)
+            .field("credentials", &"***")
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a location cannot be opened.
