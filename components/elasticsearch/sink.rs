@@ -533,3 +533,22 @@ impl Elasticsearch {
         bulk::outcomes(&bytes, docs, action).map_err(|e| BulkFailed::new(ComponentError::external(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_the_config_shows_no_secret() {
+        let toml = r#"
+endpoints = ["https://elastic:url-pw-1@es:9200"]
+auth = { user = "u", password = "auth-pw-2" }
+"#;
+        let config: ElasticsearchConfig = parse_options(toml::from_str(toml).unwrap()).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("url-pw-1") && !shown.contains("auth-pw-2"), "{shown}");
+        assert!(shown.contains("es:9200"), "{shown}");
+        let api: Auth = toml::from_str("api_key = \"key-3\"").unwrap();
+        assert!(!format!("{api:?}").contains("key-3"));
+    }
+}
