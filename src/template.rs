@@ -33,6 +33,8 @@ pub enum TemplateError {
     BadTime(String),
     #[error("the event has no field `{0}` that the template needs")]
     MissingField(String),
+    #[error("the field `{0}` is empty, and an empty path segment would change the path's shape")]
+    EmptyField(String),
 }
 
 impl Template {
@@ -57,6 +59,19 @@ impl Template {
         })
     }
 
+    /// The directories every rendering shares: the template's text up to the last
+    /// `/` before the first field or time specifier (`/logs/` of
+    /// `/logs/{{ service }}/%H.log`).
+    pub fn fixed_dir(&self) -> &str {
+        let end = match self.parts.first() {
+            Some(Part::Text { text, has_time: false }) => text.len(),
+            Some(Part::Text { text, has_time: true }) => text.find('%').unwrap_or(0),
+            _ => 0,
+        };
+        let fixed = &self.source[..end.min(self.source.len())];
+        &fixed[..fixed.rfind('/').map_or(0, |i| i + 1)]
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -79,7 +94,8 @@ impl Template {
     /// nor climb out of the template's fixed prefix: `/`, `\\`, control characters
     /// (NUL among them) and `%` are percent-encoded, and `.`/`..` become
     /// `%2E`/`%2E%2E`. `missing` stands in for a field the event lacks or has empty
-    /// (Hive's `__HIVE_DEFAULT_PARTITION__`); without it such an event is an error.
+    /// (Hive's `__HIVE_DEFAULT_PARTITION__`); without it such an event is an error
+    /// (an empty segment would move the rest of the path up a level).
     pub fn render_path(&self, event: &Event, missing: Option<&str>) -> Result<String, TemplateError> {
         self.render_inner(event, missing, true)
     }
@@ -108,7 +124,7 @@ impl Template {
                     match (text, missing) {
                         (Some(text), _) if !path => out.push_str(&text),
                         (Some(text), _) if !text.is_empty() => push_path_safe(&mut out, &text),
-                        (Some(_), None) => {}
+                        (Some(_), None) => return Err(TemplateError::EmptyField(field.clone())),
                         (_, Some(m)) => out.push_str(m),
                         (None, None) => return Err(TemplateError::MissingField(field.clone())),
                     }
@@ -228,6 +244,15 @@ mod tests {
         );
         assert_eq!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), Some("-")).unwrap(), "-");
         assert!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), None).is_err());
+        let s = Template::parse("{{ service }}/x", "timestamp").unwrap();
+        assert_eq!(
+            s.render_path(&event("", "2026-11-25T13:04:05Z"), None),
+            Err(TemplateError::EmptyField("service".into()))
+        );
         assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
+        assert_eq!(Template::parse("/logs/{{ s }}/%H.log", "t").unwrap().fixed_dir(), "/logs/");
+        assert_eq!(Template::parse("/logs/a-%Y/x.log", "t").unwrap().fixed_dir(), "/logs/");
+        assert_eq!(Template::parse("/logs/out.log", "t").unwrap().fixed_dir(), "/logs/");
+        assert_eq!(Template::parse("{{ s }}.log", "t").unwrap().fixed_dir(), "");
     }
 }

@@ -3,8 +3,8 @@
 //! shipped aggregator and all-in-one topologies. Values that try to climb out
 //! (`../../x`, `/etc/x`), a 300-byte value and a NUL byte stay inside the sink's
 //! directory; events whose file cannot be opened (a symlink or a directory in the
-//! way) go to the `dropped` output with the reason; good events sent after them all
-//! arrive.
+//! way) or whose value is empty (the path would lose a level) go to the `dropped`
+//! output with the reason; good events sent after them all arrive.
 
 mod common;
 
@@ -82,6 +82,8 @@ path = "{dead}"
         r#"{"service":"nul\u0000byte","n":4}"#.to_string(),
         r#"{"service":"linked","n":5}"#.to_string(),
         r#"{"service":"adir","n":6}"#.to_string(),
+        // Empty: the file would move up a level (to `logs/.log`).
+        r#"{"service":"","n":7}"#.to_string(),
     ];
     for h in &hostile {
         assert_eq!(post(&url, h), 200, "{h}: {}", tail(&log, 20));
@@ -116,12 +118,13 @@ path = "{dead}"
     let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let mut refused: Vec<i64> = dead.iter().map(|e| e["n"].as_i64().unwrap()).collect();
     refused.sort();
-    assert_eq!(refused, [5, 6], "{dead:?}");
+    assert_eq!(refused, [5, 6, 7], "{dead:?}");
     for e in &dead {
         let reason = e["dropped"]["reason"].as_str().unwrap();
-        assert!(reason.contains("logs/"), "the reason names the file: {reason}");
+        let expected = if e["n"] == 7 { "is empty" } else { "logs/" };
+        assert!(reason.contains(expected), "the reason names the problem: {reason}");
         assert_eq!(e["dropped"]["component"], "out");
     }
     let counters = log_lines_with(&log, "Component counters at exit. component=out").join("");
-    assert!(counters.contains("\"unwritable_path\": 2"), "{counters}");
+    assert!(counters.contains("\"unwritable_path\": 3"), "{counters}");
 }

@@ -254,6 +254,24 @@ impl Endpoints {
     }
 }
 
+/// True when a whole-bulk 400 is Elasticsearch saying it cannot parse a document
+/// (then halving finds the one), not something in front of it refusing the request
+/// (a proxy's "plain HTTP sent to an HTTPS port": retried as the configuration's).
+fn is_parse_error(body: &[u8]) -> bool {
+    let answer: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    matches!(
+        answer["error"]["type"].as_str(),
+        Some(
+            "x_content_parse_exception"
+                | "parse_exception"
+                | "json_parse_exception"
+                | "mapper_parsing_exception"
+                | "illegal_argument_exception"
+                | "action_request_validation_exception"
+        )
+    )
+}
+
 /// A reqwest error with its causes, `a: b: c` (reqwest's own text omits them),
 /// without the URL.
 fn chain(e: reqwest::Error) -> String {
@@ -516,7 +534,11 @@ impl Elasticsearch {
                 String::from_utf8_lossy(&bytes[..bytes.len().min(300)])
             );
             return Err(match status.as_u16() {
-                413 | 400 => BulkFailed {
+                413 => BulkFailed {
+                    error: ComponentError::data(message),
+                    split: true,
+                },
+                400 if is_parse_error(&bytes) => BulkFailed {
                     error: ComponentError::data(message),
                     split: true,
                 },
@@ -550,5 +572,12 @@ auth = { user = "u", password = "auth-pw-2" }
         assert!(shown.contains("es:9200"), "{shown}");
         let api: Auth = toml::from_str("api_key = \"key-3\"").unwrap();
         assert!(!format!("{api:?}").contains("key-3"));
+    }
+
+    #[test]
+    fn only_elasticsearch_parse_errors_split_a_bulk() {
+        assert!(is_parse_error(br#"{"error":{"type":"x_content_parse_exception","reason":"x"},"status":400}"#));
+        assert!(!is_parse_error(b"<html>400 The plain HTTP request was sent to HTTPS port</html>"));
+        assert!(!is_parse_error(br#"{"error":{"type":"security_exception"}}"#));
     }
 }

@@ -161,19 +161,20 @@ impl Sink for FileSink {
                     }
                     w.metrics.received(pending.len() as u64, 0);
                 }
-                let mut refused = Vec::new();
-                let mut wait = None;
-                while let Some(event) = pending.pop_front() {
-                    match tokio::task::block_in_place(|| w.stage(event)) {
-                        Stage::Done => {}
-                        Stage::Refused(e) => refused.push(e),
-                        Stage::Later(e, error) => {
-                            pending.push_front(e);
-                            wait = error;
-                            break;
+                let (refused, wait) = tokio::task::block_in_place(|| {
+                    let mut refused = Vec::new();
+                    while let Some(event) = pending.pop_front() {
+                        match w.stage(event) {
+                            Stage::Done => {}
+                            Stage::Refused(e) => refused.push(e),
+                            Stage::Later(e, error) => {
+                                pending.push_front(e);
+                                return (refused, error);
+                            }
                         }
                     }
-                }
+                    (refused, None)
+                });
                 w.write_staged(&mut write_retry).await;
                 rejects.send(refused, "unwritable_path").await;
                 match wait {
@@ -306,15 +307,20 @@ impl FileSink {
     /// and repairs a torn tail.
     fn open(&self, path: &Path) -> Result<File, ComponentError> {
         let ctx = |e: std::io::Error| ComponentError::io(path.display(), &e);
-        if let Some(dir) = path.parent() {
-            // A file where a directory should be is the environment's problem (the
-            // operator's to fix, retried), not the event's.
-            std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
+        // The template's fixed directories are the operator's: a file in their way
+        // is retried until fixed. Below them, directories come from field values,
+        // and a file in the way is that event's problem.
+        let fixed = Path::new(self.template.fixed_dir());
+        if !fixed.as_os_str().is_empty() {
+            std::fs::create_dir_all(fixed).map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotADirectory | std::io::ErrorKind::AlreadyExists => {
-                    ComponentError::config(format!("{}: {e}", dir.display()))
+                    ComponentError::config(format!("{}: {e}", fixed.display()))
                 }
-                _ => ComponentError::io(dir.display(), &e),
+                _ => ComponentError::io(fixed.display(), &e),
             })?;
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| ComponentError::io(dir.display(), &e))?;
         }
         let mut file = OpenOptions::new()
             .create(true)

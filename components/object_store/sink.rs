@@ -402,14 +402,10 @@ fn classify(name: &str, e: UploadError) -> ComponentError {
             ComponentError::config(message)
         }
         UploadError::Store(S::NotSupported { .. } | S::NotImplemented { .. }) => ComponentError::config(message),
-        UploadError::Store(_) | UploadError::Remote(_) => {
-            // S3 and GCS name a key they refuse in a 400 answer.
-            if message.contains("KeyTooLong") || message.contains("InvalidObjectName") || message.contains("400 Bad Request") {
-                ComponentError::data(message)
-            } else {
-                ComponentError::external(message)
-            }
-        }
+        // Anything else (a 400 may be an expired token or a timed-out upload too) is
+        // retried: when unsure, waiting beats rejecting. Keys the stores refuse for
+        // their length never get here: they are refused per event, before writing.
+        UploadError::Store(_) | UploadError::Remote(_) => ComponentError::external(message),
     }
 }
 

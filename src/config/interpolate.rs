@@ -6,8 +6,8 @@
 //! `"`, `\` and control characters are escaped, so a password holding them reaches
 //! the component intact and cannot end the string early; inside a `'…'` literal
 //! string, which has no escapes, a value holding `'` (or a line break) is an error;
-//! outside strings (`port = ${PORT}`) a value holding a line break is an error, so a
-//! variable can never add keys or tables.
+//! outside strings (`port = ${PORT}`) the value must be one TOML value (a number, a
+//! boolean, a date, an array), so a variable can never add keys or tables.
 
 /// Why a variable cannot be replaced.
 #[derive(Debug, PartialEq)]
@@ -78,8 +78,8 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                         At::MultiLiteral if v.contains("'''") => missing.push(var(Some(
                             "its value holds `'''`, which a '''…''' string cannot hold; use \"…\"",
                         ))),
-                        At::Bare if v.contains(['\n', '\r']) => missing.push(var(Some(
-                            "its value holds a line break, which outside a string would add TOML",
+                        At::Bare if !is_toml_value(&v) => missing.push(var(Some(
+                            "outside a string its value must be one TOML value (a number, a boolean, a date, an array), so it cannot add keys or tables; quote the `${…}`",
                         ))),
                         _ => out.push_str(&v),
                     },
@@ -97,14 +97,31 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                 step += rest[1..].chars().next().filter(|&n| n != '\n').map_or(0, char::len_utf8);
             }
             (At::Basic, '"') | (At::Literal, '\'') => at = At::Bare,
-            (At::MultiBasic, '"') if starts("\"\"\"") => (at, step) = (At::Bare, 3),
-            (At::MultiLiteral, '\'') if starts("'''") => (at, step) = (At::Bare, 3),
+            // A multi-line string ends at the last three of a run of up to five quotes.
+            (At::MultiBasic, '"') if starts("\"\"\"") => (at, step) = (At::Bare, run(rest, '"')),
+            (At::MultiLiteral, '\'') if starts("'''") => (at, step) = (At::Bare, run(rest, '\'')),
             _ => {}
         }
         out.push_str(&rest[..step]);
         rest = &rest[step..];
     }
     if missing.is_empty() { Ok(out) } else { Err(missing) }
+}
+
+/// How many `quote` characters `text` starts with, at most five.
+fn run(text: &str, quote: char) -> usize {
+    text.chars().take(5).take_while(|&c| c == quote).count()
+}
+
+/// True when `value` is one TOML value on its own: what may stand outside a string.
+fn is_toml_value(value: &str) -> bool {
+    if value.contains(['\n', '\r']) {
+        return false;
+    }
+    match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(t) => t.len() == 1 && t.get("v").is_some_and(|v| !v.is_table()),
+        Err(_) => false,
+    }
 }
 
 /// Appends `value` escaped for a TOML basic string.
@@ -175,5 +192,17 @@ mod tests {
         assert_eq!(err.len(), 2);
         assert_eq!((err[0].line, err[1].line), (1, 2));
         assert!(err.iter().all(|e| e.problem.is_some()));
+        // A value outside strings is one TOML value or nothing.
+        let bare = |v: &'static str| move |_: &str| Some(v.to_string());
+        assert!(interpolate("t = { port = ${P} }\n", bare("1, path = \"/x\"")).is_err());
+        assert!(interpolate("${K} = 1\n", bare("sinks.x.type")).is_err());
+        assert!(interpolate("a = ${V}\nb = 2\n", bare("\"\"\"")).is_err());
+        assert_eq!(interpolate("p = ${P}\n", bare("9092")).unwrap(), "p = 9092\n");
+        assert_eq!(interpolate("p = ${P}\n", bare("[\"a\", \"b\"]")).unwrap(), "p = [\"a\", \"b\"]\n");
+        // A multi-line string may end with extra quotes: the next string is still one.
+        let t = "a = \"\"\"x\"\"\"\"\nb = \"${PW}\"\n";
+        let table: toml::Table = toml::from_str(&interpolate(t, lookup).unwrap()).unwrap();
+        assert_eq!(table["a"].as_str(), Some("x\""));
+        assert_eq!(table["b"].as_str(), Some("a\"b\\c'd\n"));
     }
 }
