@@ -111,20 +111,22 @@ fn expected_lines(content: &[u8], max: usize, oversize: Oversize) -> (Vec<(Vec<u
     (out, start as u64, partial)
 }
 
+/// An open file holding `content` (already unlinked).
+fn temp_file(content: &[u8]) -> std::io::Result<std::fs::File> {
+    let path = std::env::temp_dir().join(format!("pipe-fuzz-lines-{}", std::process::id()));
+    let written = std::fs::File::create(&path).and_then(|mut f| f.write_all(content));
+    let file = written.and_then(|_| std::fs::File::open(&path));
+    let _ = std::fs::remove_file(&path);
+    file
+}
+
 /// A file's bytes through the file source's line reader with a small line cap.
 pub fn line_reader(data: &[u8]) {
     let (sel, content) = selector(data);
     let max = usize::from(sel & 0x3f);
     let oversize = if sel & 0x40 == 0 { Oversize::Truncate } else { Oversize::Drop };
     let max_lines = if sel & 0x80 == 0 { 1 } else { 1000 };
-    let path = std::env::temp_dir().join(format!("pipe-fuzz-lines-{}", std::process::id()));
-    let file = (|| {
-        let mut f = std::fs::File::create(&path)?;
-        f.write_all(content)?;
-        std::fs::File::open(&path)
-    })();
-    let _ = std::fs::remove_file(&path);
-    let file = file.expect("cannot write the fuzz input to a temporary file");
+    let file = temp_file(content).expect("cannot write the fuzz input to a temporary file");
     let mut reader = LineReader::new(0);
     let mut got = Vec::new();
     let mut read = 0;
