@@ -17,6 +17,8 @@ pub mod config;
 pub mod encoding;
 pub mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzz_entry;
 pub mod metrics;
 pub mod rejects;
 pub mod retry;

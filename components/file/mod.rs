@@ -2,7 +2,7 @@
 
 mod checkpoint;
 mod fingerprint;
-mod lines;
+pub mod lines;
 pub mod sink;
 pub mod source;
 mod tailer;

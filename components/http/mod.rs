@@ -1,6 +1,6 @@
 //! HTTP ingest: the `http` source (JSON, NDJSON, text, and the Kafka REST v2 envelope).
 
-mod decode;
+pub mod decode;
 pub mod limits;
 pub mod source;
 

@@ -151,6 +151,17 @@ impl Collector {
 
 /// Loads, merges, builds and validates the topology in `files`.
 pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, ConfigErrors> {
+    let texts = files.iter().map(|f| (f.clone(), std::fs::read_to_string(f))).collect();
+    load_texts(texts, overrides)
+}
+
+/// [`load`] for one topology already in memory; `file` names it in errors.
+pub fn load_str(file: &Path, text: &str, overrides: &Overrides) -> Result<Topology, ConfigErrors> {
+    load_texts(vec![(file.to_path_buf(), Ok(text.to_string()))], overrides)
+}
+
+/// Loads the topology from each file's name and text (or the error reading it).
+fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overrides) -> Result<Topology, ConfigErrors> {
     let mut c = Collector { errors: Vec::new() };
     let mut raw: Vec<RawComponent> = Vec::new();
     let mut data_dir: Option<PathBuf> = None;
@@ -164,8 +175,8 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
             message: "no topology file given (use --topology FILE)".into(),
         });
     }
-    for file in files {
-        let text = match std::fs::read_to_string(file) {
+    for (file, text) in &files {
+        let text = match text {
             Ok(t) => t,
             Err(e) => {
                 c.errors.push(ConfigError {
@@ -178,7 +189,7 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
                 continue;
             }
         };
-        let text = match interpolate::interpolate(&text, |name| std::env::var(name).ok()) {
+        let text = match interpolate::interpolate(text, |name| std::env::var(name).ok()) {
             Ok(t) => std::sync::Arc::new(t),
             Err(missing) => {
                 for m in missing {
@@ -301,7 +312,7 @@ pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, Config
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
     let topology_name = files
         .iter()
-        .map(|f| f.file_stem().unwrap_or_default().to_string_lossy())
+        .map(|(f, _)| f.file_stem().unwrap_or_default().to_string_lossy())
         .collect::<Vec<_>>()
         .join("+");
     let mut nodes = Vec::new();
