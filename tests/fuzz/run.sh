@@ -3,7 +3,7 @@
 #   tests/fuzz/run.sh SECONDS [TARGET…]     (every target in fuzz_targets/ when none named)
 # Each target runs SECONDS from its committed corpus (corpus/<TARGET>/) with a per-input
 # timeout (a slower input is a hang) and a memory cap; afterwards the inputs that found
-# new code are merged back into the corpus, minimised (libFuzzer -merge=1; files not
+# new code are merged back into the corpus, minimised (libFuzzer -set_cover_merge=1, at most 200 files; files not
 # named by their SHA-1, i.e. hand-written seeds and regression inputs, are always kept).
 # A crash or hang stops that target and is left in artifacts/<TARGET>/; the script
 # then exits 1. Prints per target: seconds, executions, exec/s, corpus files, crashes.
@@ -52,8 +52,13 @@ for t in "${targets[@]}"; do
   for f in "corpus/$t"/*; do
     if [[ "$(basename "$f")" =~ ^[0-9a-f]{40}$ ]]; then mv "$f" "$old/"; else cp "$f" "$merged/"; fi
   done
-  "$bin" -merge=1 -timeout="$timeout_secs" -rss_limit_mb="$rss_mb" "$merged" "$old" "$found" \
+  "$bin" -set_cover_merge=1 -timeout="$timeout_secs" -rss_limit_mb="$rss_mb" "$merged" "$old" "$found" \
     2>>"$log.merge" >/dev/null || { echo "merge failed for $t, corpus left as it was" >&2; mv "$old"/* "corpus/$t/" 2>/dev/null || true; }
+  # Past 200 files, the largest found inputs go (the committed corpus stays small).
+  excess=$(( $(find "$merged" -type f | wc -l) - 200 ))
+  if [ "$excess" -gt 0 ]; then
+    ls -S "$merged" | grep -E '^[0-9a-f]{40}$' | head -n "$excess" | while read -r f; do rm "$merged/$f"; done
+  fi
   for f in "$merged"/*; do
     [ -e "corpus/$t/$(basename "$f")" ] || cp "$f" "corpus/$t/"
   done
