@@ -480,12 +480,20 @@ mod tests {
         let m = ComponentMetrics::new("t", "sink");
         let mut c = Columns::inferred().with_max_columns(2);
         let a = obj(&[("a", Value::Integer(1)), ("b", Value::Integer(2))]);
-        let b = obj(&[("a", Value::Integer(3)), ("x1", Value::from("u")), ("x2", Value::Integer(9))]);
+        let b = obj(&[
+            ("a", Value::Integer(3)),
+            ("x1", Value::from("u")),
+            ("x2", Value::Integer(9)),
+        ]);
         assert!(c.observe([&a, &b], &m));
         assert_eq!(c.names(), ["a", "b"]);
         let batch = c.to_batch([&a, &b].into_iter(), &m).unwrap();
         assert_eq!(batch.schema().field(2).name(), OVERFLOW_COLUMN);
-        let extra = batch.column(2).as_any().downcast_ref::<arrow::array::StringArray>().unwrap();
+        let extra = batch
+            .column(2)
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
         assert!(extra.is_null(0));
         assert_eq!(extra.value(1), r#"{"x1":"u","x2":9}"#);
         assert_eq!(m.snapshot().errors["too_many_columns"], 1);

@@ -32,10 +32,17 @@ pub fn http_body(data: &[u8]) {
     let max_events = 1 + usize::from(sel >> 4) * 8;
     let result = decode::events(body, decoding, content_type, max_events);
     if let Ok(events) = &result {
-        assert!(events.len() <= max_events, "{} events past max {max_events}", events.len());
+        assert!(
+            events.len() <= max_events,
+            "{} events past max {max_events}",
+            events.len()
+        );
     }
     let Ok(text) = std::str::from_utf8(body) else {
-        assert!(matches!(result, Err(BodyError::Malformed(_))), "non-UTF-8 body accepted");
+        assert!(
+            matches!(result, Err(BodyError::Malformed(_))),
+            "non-UTF-8 body accepted"
+        );
         return;
     };
     if decoding == Decoding::Text {
@@ -134,7 +141,11 @@ fn temp_file(content: &[u8]) -> std::io::Result<std::fs::File> {
 pub fn line_reader(data: &[u8]) {
     let (sel, content) = selector(data);
     let max = usize::from(sel & 0x3f);
-    let oversize = if sel & 0x40 == 0 { Oversize::Truncate } else { Oversize::Drop };
+    let oversize = if sel & 0x40 == 0 {
+        Oversize::Truncate
+    } else {
+        Oversize::Drop
+    };
     let max_lines = if sel & 0x80 == 0 { 1 } else { 1000 };
     let file = temp_file(content).expect("cannot write the fuzz input to a temporary file");
     let mut reader = LineReader::new(0);
@@ -199,7 +210,10 @@ pub fn template(data: &[u8]) {
     let ref_segments: Vec<&str> = reference.split('/').collect();
     for missing in [None, Some(""), Some("__HIVE_DEFAULT_PARTITION__")] {
         let Ok(path) = t.render_path(&event, missing) else {
-            assert!(missing.is_none(), "render_path failed with a stand-in for missing fields");
+            assert!(
+                missing.is_none(),
+                "render_path failed with a stand-in for missing fields"
+            );
             continue;
         };
         let segments: Vec<&str> = path.split('/').collect();

@@ -93,7 +93,11 @@ impl Retry {
             self.failing_since = Some(now);
             metrics.gauge("failing", 1);
         }
-        if first || self.last_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60)) {
+        if first
+            || self
+                .last_log
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(60))
+        {
             self.last_log = Some(now);
             tracing::error!(component = %metrics.id, fault = %error.fault, attempts = self.attempts, error = %error, "{} fail; retrying with backoff, the events concerned wait.", capitalized(self.what));
         }

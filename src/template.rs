@@ -224,7 +224,10 @@ mod tests {
     #[test]
     fn path_rendering_keeps_field_values_in_one_segment() {
         let t = Template::parse("service={{ service }}/%Y", "timestamp").unwrap();
-        let r = |s: &str| t.render_path(&event(s, "2026-11-25T13:04:05Z"), Some("__NULL__")).unwrap();
+        let r = |s: &str| {
+            t.render_path(&event(s, "2026-11-25T13:04:05Z"), Some("__NULL__"))
+                .unwrap()
+        };
         assert_eq!(r("api"), "service=api/2026");
         assert_eq!(r("../../etc"), "service=..%2F..%2Fetc/2026");
         assert_eq!(r(".."), "service=%2E%2E/2026");
@@ -242,7 +245,10 @@ mod tests {
             t.render(&event("a", "2026-11-25T13:04:05Z")),
             Err(TemplateError::MissingField("nope".into()))
         );
-        assert_eq!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), Some("-")).unwrap(), "-");
+        assert_eq!(
+            t.render_path(&event("a", "2026-11-25T13:04:05Z"), Some("-")).unwrap(),
+            "-"
+        );
         assert!(t.render_path(&event("a", "2026-11-25T13:04:05Z"), None).is_err());
         let s = Template::parse("{{ service }}/x", "timestamp").unwrap();
         assert_eq!(
@@ -250,7 +256,10 @@ mod tests {
             Err(TemplateError::EmptyField("service".into()))
         );
         assert!(Template::parse("/a/b.log", "t").unwrap().is_static());
-        assert_eq!(Template::parse("/logs/{{ s }}/%H.log", "t").unwrap().fixed_dir(), "/logs/");
+        assert_eq!(
+            Template::parse("/logs/{{ s }}/%H.log", "t").unwrap().fixed_dir(),
+            "/logs/"
+        );
         assert_eq!(Template::parse("/logs/a-%Y/x.log", "t").unwrap().fixed_dir(), "/logs/");
         assert_eq!(Template::parse("/logs/out.log", "t").unwrap().fixed_dir(), "/logs/");
         assert_eq!(Template::parse("{{ s }}.log", "t").unwrap().fixed_dir(), "");

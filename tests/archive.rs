@@ -10,8 +10,8 @@ mod common;
 use archive_helpers::*;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 const SERVICES: [&str; 3] = ["api", "web", "auth"];
@@ -634,7 +634,8 @@ fn s3_outage_and_kill_9_lose_nothing() {
     let log = dir.path().join("pipe.log");
     let p = Pipe::start_env(&topology, &log, &env);
     assert!(
-        wait_for(60, || !log_lines_with(&log, "Archive uploads fail; retrying").is_empty()),
+        wait_for(60, || !log_lines_with(&log, "Archive uploads fail; retrying")
+            .is_empty()),
         "the upload fails while the server is down: {}",
         tail(&log, 20)
     );
@@ -679,7 +680,14 @@ fn s3_outage_and_kill_9_lose_nothing() {
 
 /// Runs a topology over `input` on stdin with at most `max_fds` file descriptors,
 /// killed after `secs`; returns (exit code, log).
-fn run_limited(dir: &Path, topology: &str, input: &str, env: &[(&str, String)], max_fds: u32, secs: u64) -> (i32, String) {
+fn run_limited(
+    dir: &Path,
+    topology: &str,
+    input: &str,
+    env: &[(&str, String)],
+    max_fds: u32,
+    secs: u64,
+) -> (i32, String) {
     let path = dir.join("topology.toml");
     fs::write(&path, topology).unwrap();
     let log_path = dir.join("pipe.log");
@@ -735,8 +743,11 @@ fn five_thousand_hours_at_once_stay_within_max_open_files() {
     for f in files_under(&out) {
         partitions.insert(f.parent().unwrap().to_path_buf());
         let mut text = String::new();
-        std::io::Read::read_to_string(&mut flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap()), &mut text)
-            .unwrap();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(fs::File::open(&f).unwrap()),
+            &mut text,
+        )
+        .unwrap();
         for l in text.lines() {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             seqs.push(v["seq"].as_u64().unwrap());
@@ -757,7 +768,11 @@ fn an_oversized_partition_value_on_s3_is_refused_alone() {
     let (_moto, endpoint, env) = moto_with_bucket("logs");
     let mut input = String::new();
     for i in 0..500 {
-        let service = if i == 7 { "s".repeat(2000) } else { SERVICES[i % 3].to_string() };
+        let service = if i == 7 {
+            "s".repeat(2000)
+        } else {
+            SERVICES[i % 3].to_string()
+        };
         input += &format!("{{\"ts\":\"2026-11-25T10:00:00Z\",\"seq\":{i},\"service\":\"{service}\"}}\n");
     }
     let dead = dir.path().join("dead.log");
@@ -774,7 +789,16 @@ fn an_oversized_partition_value_on_s3_is_refused_alone() {
     let reason = dead[0]["dropped"]["reason"].as_str().unwrap();
     assert!(reason.contains("2002 bytes long"), "{reason}");
     let out = Command::new(pipe_bin())
-        .args(["query", "--format", "csv", "--archive", "s3://logs/app", "--endpoint", &endpoint, "--allow-http"])
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "--archive",
+            "s3://logs/app",
+            "--endpoint",
+            &endpoint,
+            "--allow-http",
+        ])
         .arg("SELECT count(*), count(DISTINCT seq) FROM logs")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()

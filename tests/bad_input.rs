@@ -104,7 +104,11 @@ fn symlinks_are_skipped_when_not_followed() {
         std::thread::sleep(std::time::Duration::from_secs(2));
         assert_eq!(pipe.stop(30), 0);
         let (msgs, _) = messages(&out);
-        assert_eq!(msgs.iter().any(|m| m == "not a log line"), follow, "follow_symlinks = {follow}: {msgs:?}");
+        assert_eq!(
+            msgs.iter().any(|m| m == "not a log line"),
+            follow,
+            "follow_symlinks = {follow}: {msgs:?}"
+        );
         assert!(tally(&msgs).contains_key(&0), "{msgs:?}");
     }
 }

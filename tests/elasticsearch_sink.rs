@@ -523,7 +523,10 @@ async fn credentials_refused_for_five_seconds_lose_nothing() {
     assert_eq!(exit_code(start_pipe(&t, &log), 120).await, 0, "{}", tail(&log, 20));
     assert!(fake.0.lock().unwrap().answered_401 > 0);
     assert_eq!(fake.ids(), (0..3000).collect::<Vec<u64>>());
-    assert!(!dir.path().join("dead.log").exists(), "nothing may be rejected for a 401");
+    assert!(
+        !dir.path().join("dead.log").exists(),
+        "nothing may be rejected for a 401"
+    );
     let failing = log_lines_with(&log, "Bulk requests fail; retrying").join("");
     assert!(failing.contains("fault=config") && failing.contains("401"), "{failing}");
     assert!(!log_lines_with(&log, "Bulk requests work again").is_empty());
@@ -550,7 +553,11 @@ async fn a_bulk_answered_413_is_split_and_only_the_oversized_document_is_refused
     let dead: Vec<serde_json::Value> = dead.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0]["seq"], 150);
-    assert!(dead[0]["dropped"]["reason"].as_str().unwrap().contains("413"), "{:?}", dead[0]);
+    assert!(
+        dead[0]["dropped"]["reason"].as_str().unwrap().contains("413"),
+        "{:?}",
+        dead[0]
+    );
 }
 
 /// A password in the endpoint URL, and one from `${VAR}` holding `"` and `\\`: both
@@ -562,7 +569,11 @@ async fn passwords_reach_elasticsearch_intact_and_never_reach_the_logs() {
     for (url_password, auth) in [("s3cr3t-url-pw", false), ("", true)] {
         let dir = tempfile::tempdir().unwrap();
         let fake = FakeEs::with_429_rate(0);
-        let (user, password) = if auth { ("elastic", "s3cr3t\"quote\\back") } else { ("elastic", url_password) };
+        let (user, password) = if auth {
+            ("elastic", "s3cr3t\"quote\\back")
+        } else {
+            ("elastic", url_password)
+        };
         let expected = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
@@ -571,7 +582,11 @@ async fn passwords_reach_elasticsearch_intact_and_never_reach_the_logs() {
         fake.0.lock().unwrap().unauthorized_until = Some(std::time::Instant::now() + Duration::from_secs(2));
         let port = free_port();
         let _server = fake.serve(port).await;
-        let es = if auth { "auth = { user = \"elastic\", password = \"${ES_PASSWORD}\" }" } else { "" };
+        let es = if auth {
+            "auth = { user = \"elastic\", password = \"${ES_PASSWORD}\" }"
+        } else {
+            ""
+        };
         let t = topology(dir.path(), port, "count = 500\nrate = 250.0", "", es);
         if !auth {
             let text = fs::read_to_string(&t).unwrap().replace(
@@ -581,7 +596,11 @@ async fn passwords_reach_elasticsearch_intact_and_never_reach_the_logs() {
             fs::write(&t, text).unwrap();
         }
         let log = dir.path().join("pipe.log");
-        let env = [("ES_PASSWORD", password.to_string()), ("RUST_LOG", "debug".to_string()), ("PIPE_LOG", "debug".to_string())];
+        let env = [
+            ("ES_PASSWORD", password.to_string()),
+            ("RUST_LOG", "debug".to_string()),
+            ("PIPE_LOG", "debug".to_string()),
+        ];
         let pipe = Pipe::start_env(&t, &log, &env);
         assert_eq!(exit_code(pipe, 120).await, 0, "{}", tail(&log, 20));
         assert_eq!(fake.ids(), (0..500).collect::<Vec<u64>>(), "{}", tail(&log, 20));

@@ -89,9 +89,15 @@ path = "{dead}"
         assert_eq!(post(&url, h), 200, "{h}: {}", tail(&log, 20));
     }
     let started = std::time::Instant::now();
-    let good: String = (0..200).map(|i| format!("{{\"service\":\"good\",\"n\":{i}}}\n")).collect();
+    let good: String = (0..200)
+        .map(|i| format!("{{\"service\":\"good\",\"n\":{i}}}\n"))
+        .collect();
     assert_eq!(post(&url, &good), 200, "{}", tail(&log, 20));
-    assert!(started.elapsed().as_secs() < 10, "the good events took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "the good events took {:?}",
+        started.elapsed()
+    );
     assert_eq!(pipe.stop(30), 0, "{}", tail(&log, 30));
 
     // Nothing outside the sink's directory (but the dead-letter file and pipe's own).
@@ -99,7 +105,10 @@ path = "{dead}"
     assert!(!dir.path().join("x.log").exists() && !root.join("x.log").exists());
     assert!(!Path::new("/etc/x.log").exists());
     let written = all_files(&root);
-    assert!(written.iter().all(|f| f.starts_with(&logs.display().to_string())), "{written:?}");
+    assert!(
+        written.iter().all(|f| f.starts_with(&logs.display().to_string())),
+        "{written:?}"
+    );
     let names: Vec<String> = fs::read_dir(&logs)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -7,14 +7,20 @@
 use std::path::Path;
 
 fn replay(target: &str, entry: fn(&[u8])) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fuzz/corpus")
+        .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("the corpus of `{target}` ({}) cannot be read: {e}", dir.display()))
         .map(|e| e.expect("a corpus directory entry").path())
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    assert!(!files.is_empty(), "the corpus of `{target}` ({}) is empty", dir.display());
+    assert!(
+        !files.is_empty(),
+        "the corpus of `{target}` ({}) is empty",
+        dir.display()
+    );
     for file in &files {
         let data = std::fs::read(file).expect("a corpus file");
         let outcome = std::panic::catch_unwind(|| entry(&data));

@@ -513,20 +513,26 @@ impl Elasticsearch {
             .header("Content-Type", "application/x-ndjson");
         req = match self.config.compression {
             Compression::None => req.body(body),
-            Compression::Gzip => req.header("Content-Encoding", "gzip").body(
-                gzip(&body).map_err(|e| BulkFailed::new(ComponentError::internal(format!("gzip: {e}"))))?,
-            ),
+            Compression::Gzip => req
+                .header("Content-Encoding", "gzip")
+                .body(gzip(&body).map_err(|e| BulkFailed::new(ComponentError::internal(format!("gzip: {e}"))))?),
         };
         let response = match req.send().await {
             Ok(r) => r,
             Err(e) => {
                 endpoints.failed(i);
-                return Err(BulkFailed::new(ComponentError::external(format!("{url}: {}", chain(e)))));
+                return Err(BulkFailed::new(ComponentError::external(format!(
+                    "{url}: {}",
+                    chain(e)
+                ))));
             }
         };
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| {
-            BulkFailed::new(ComponentError::external(format!("{url}: reading the response: {}", chain(e))))
+            BulkFailed::new(ComponentError::external(format!(
+                "{url}: reading the response: {}",
+                chain(e)
+            )))
         })?;
         if !status.is_success() {
             let message = format!(
@@ -576,8 +582,12 @@ auth = { user = "u", password = "auth-pw-2" }
 
     #[test]
     fn only_elasticsearch_parse_errors_split_a_bulk() {
-        assert!(is_parse_error(br#"{"error":{"type":"x_content_parse_exception","reason":"x"},"status":400}"#));
-        assert!(!is_parse_error(b"<html>400 The plain HTTP request was sent to HTTPS port</html>"));
+        assert!(is_parse_error(
+            br#"{"error":{"type":"x_content_parse_exception","reason":"x"},"status":400}"#
+        ));
+        assert!(!is_parse_error(
+            b"<html>400 The plain HTTP request was sent to HTTPS port</html>"
+        ));
         assert!(!is_parse_error(br#"{"error":{"type":"security_exception"}}"#));
     }
 }

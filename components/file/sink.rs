@@ -258,8 +258,12 @@ impl Writer<'_> {
                     Err(e) if e.fault == Fault::Data => {
                         self.files.remove(&path);
                         if let Some(share) = self.staged.remove(&path) {
-                            self.rejects
-                                .reject_finalizers(share.finalizers, share.events, &e.message, "unwritable_path");
+                            self.rejects.reject_finalizers(
+                                share.finalizers,
+                                share.events,
+                                &e.message,
+                                "unwritable_path",
+                            );
                         }
                     }
                     Err(e) => {
@@ -287,9 +291,7 @@ impl Writer<'_> {
         };
         let body = match self.sink.config.compression {
             Compression::None => None,
-            Compression::Gzip => {
-                Some(gzip(&share.data).map_err(|e| ComponentError::internal(format!("gzip: {e}")))?)
-            }
+            Compression::Gzip => Some(gzip(&share.data).map_err(|e| ComponentError::internal(format!("gzip: {e}")))?),
         };
         let body = body.as_deref().unwrap_or(&share.data);
         f.file

@@ -164,7 +164,10 @@ impl Writer<'_> {
     /// Adds one event to the file of its partition.
     async fn write(&mut self, event: Event) {
         let cfg = &self.sink.cfg;
-        let dir = cfg.partition.render_path(&event, Some(NULL_PARTITION)).unwrap_or_default();
+        let dir = cfg
+            .partition
+            .render_path(&event, Some(NULL_PARTITION))
+            .unwrap_or_default();
         let name = cfg
             .filename
             .as_ref()

@@ -94,7 +94,11 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
             (At::Bare, '\'') => at = At::Literal,
             (At::Basic | At::MultiBasic, '\\') => {
                 // An escape: the next character belongs to it (a line break stays one).
-                step += rest[1..].chars().next().filter(|&n| n != '\n').map_or(0, char::len_utf8);
+                step += rest[1..]
+                    .chars()
+                    .next()
+                    .filter(|&n| n != '\n')
+                    .map_or(0, char::len_utf8);
             }
             (At::Basic, '"') | (At::Literal, '\'') => at = At::Bare,
             // A multi-line string ends at the last three of a run of up to five quotes.
@@ -198,7 +202,10 @@ mod tests {
         assert!(interpolate("${K} = 1\n", bare("sinks.x.type")).is_err());
         assert!(interpolate("a = ${V}\nb = 2\n", bare("\"\"\"")).is_err());
         assert_eq!(interpolate("p = ${P}\n", bare("9092")).unwrap(), "p = 9092\n");
-        assert_eq!(interpolate("p = ${P}\n", bare("[\"a\", \"b\"]")).unwrap(), "p = [\"a\", \"b\"]\n");
+        assert_eq!(
+            interpolate("p = ${P}\n", bare("[\"a\", \"b\"]")).unwrap(),
+            "p = [\"a\", \"b\"]\n"
+        );
         // A multi-line string may end with extra quotes: the next string is still one.
         let t = "a = \"\"\"x\"\"\"\"\nb = \"${PW}\"\n";
         let table: toml::Table = toml::from_str(&interpolate(t, lookup).unwrap()).unwrap();
