@@ -17,8 +17,77 @@
 //! counted (`too_many_columns`), so random keys from a client cannot grow the schema
 //! without end.
 
+use crate::error::Fault;
 use crate::event::value_to_string;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Counts, EventSpec, InternalEvent, Stage};
+
+/// The internal events of columnar encoding, for the registry entries of components
+/// that encode columns (they are emitted in their name).
+pub const EVENTS: [&EventSpec; 3] = [&TypeConflict::SPEC, &TooManyColumns::SPEC, &CastFailed::SPEC];
+
+/// A field's type differed between events; its column became a string.
+pub struct TypeConflict {
+    field: String,
+}
+
+impl InternalEvent for TypeConflict {
+    const SPEC: EventSpec = EventSpec {
+        name: "type_conflict",
+        counts: Counts::Error {
+            fault: Fault::Data,
+            stage: Stage::Processing,
+        },
+        doc: "A field's type differed between events (say a number, then an object); its column became a string for the rest of the file.",
+    };
+    fn log(&self, component: &str, suppressed: u64) {
+        tracing::warn!(component, suppressed, field = %self.field, "A field's type varies between events; its column becomes a string.");
+    }
+}
+
+/// Rows had fields beyond the column limit; those went to the overflow column.
+pub struct TooManyColumns;
+
+impl InternalEvent for TooManyColumns {
+    const SPEC: EventSpec = EventSpec {
+        name: "too_many_columns",
+        counts: Counts::Error {
+            fault: Fault::Data,
+            stage: Stage::Processing,
+        },
+        doc: "Rows had more distinct fields than `max_columns`; the extra fields were kept as JSON in the `_overflow` column.",
+    };
+    fn log(&self, component: &str, suppressed: u64) {
+        tracing::warn!(
+            component,
+            suppressed,
+            "Events carry more distinct fields than the column limit; the rest go to the _overflow column as JSON."
+        );
+    }
+}
+
+/// Values did not fit their declared column type.
+pub struct CastFailed {
+    values: u64,
+}
+
+impl InternalEvent for CastFailed {
+    const SPEC: EventSpec = EventSpec {
+        name: "cast_failed",
+        counts: Counts::Error {
+            fault: Fault::Data,
+            stage: Stage::Processing,
+        },
+        doc: "Values did not fit the column type declared in `schema`; they were stored as null.",
+    };
+    fn log(&self, component: &str, suppressed: u64) {
+        tracing::warn!(
+            component,
+            suppressed,
+            values = self.values,
+            "Values did not fit their declared column type; stored as null."
+        );
+    }
+}
 use arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
     TimestampMicrosecondBuilder, TimestampMillisecondBuilder, TimestampNanosecondBuilder, TimestampSecondBuilder,
@@ -201,10 +270,9 @@ impl Columns {
                             | (Some(ColumnType::Float64), Some(ColumnType::Int64)) => Some(ColumnType::Float64),
                             (Some(ColumnType::Utf8), Some(_)) => Some(ColumnType::Utf8),
                             (Some(_), Some(_)) => {
-                                metrics.error("type_conflict", 1);
-                                if metrics.log_due() {
-                                    tracing::warn!(component = %metrics.id, field = %key, "A field's type varies between events; its column becomes a string.");
-                                }
+                                metrics
+                                    .emitter::<TypeConflict>()
+                                    .emit(TypeConflict { field: key.to_string() });
                                 Some(ColumnType::Utf8)
                             }
                         };
@@ -301,7 +369,7 @@ impl Columns {
                 }
             }
             if rows > 0 {
-                metrics.error("too_many_columns", rows);
+                metrics.emitter::<TooManyColumns>().emit_n(TooManyColumns, rows);
             }
             arrays.push(Arc::new(b.finish()));
         }
@@ -316,10 +384,9 @@ impl Columns {
             arrays.push(Arc::new(b.finish()));
         }
         if failed > 0 {
-            metrics.error("cast_failed", failed);
-            if metrics.log_due() {
-                tracing::warn!(component = %metrics.id, values = failed, "Values did not fit their declared column type; stored as null.");
-            }
+            metrics
+                .emitter::<CastFailed>()
+                .emit_n(CastFailed { values: failed }, failed);
         }
         if arrays.is_empty() {
             return RecordBatch::try_new_with_options(
@@ -477,7 +544,7 @@ mod tests {
 
     #[test]
     fn inferred_columns_stop_at_the_limit_and_overflow_into_json() {
-        let m = ComponentMetrics::new("t", "sink");
+        let m = ComponentMetrics::unchecked("t", "sink");
         let mut c = Columns::inferred().with_max_columns(2);
         let a = obj(&[("a", Value::Integer(1)), ("b", Value::Integer(2))]);
         let b = obj(&[
@@ -501,7 +568,7 @@ mod tests {
 
     #[test]
     fn inferred_columns_keep_order_widen_and_fall_back_to_strings() {
-        let m = ComponentMetrics::new("t", "transform");
+        let m = ComponentMetrics::unchecked("t", "transform");
         let mut c = Columns::inferred();
         let a = obj(&[
             ("n", Value::Integer(1)),
@@ -532,7 +599,7 @@ mod tests {
 
     #[test]
     fn declared_columns_cast_losslessly_or_count() {
-        let m = ComponentMetrics::new("t", "transform");
+        let m = ComponentMetrics::unchecked("t", "transform");
         let ts: DateTime<Utc> = "2026-11-27T10:00:00.123Z".parse().unwrap();
         let c = Columns::declared(&[
             ("n".into(), ColumnType::parse("bigint").unwrap()),

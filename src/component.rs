@@ -3,13 +3,15 @@
 //! contexts the engine hands each one when it runs.
 
 use crate::event::{Event, EventBatch};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, EventSpec, GaugeSpec};
 use crate::shutdown::ShutdownSignal;
+use crate::tap::TapPoint;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// A boxed future returned by running components.
@@ -54,10 +56,14 @@ pub struct ComponentDef {
     pub build: fn(&BuildContext, toml::Value) -> Result<Built, BuildError>,
     /// A minimal topology using it, checked by the registry test.
     pub example: &'static str,
+    /// The internal events it emits (its counters, in the generated docs).
+    pub events: &'static [&'static EventSpec],
+    /// The gauges it sets.
+    pub gauges: &'static [&'static GaugeSpec],
 }
 
 /// What the engine knows about a component before it runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BuildContext {
     /// The component id.
     pub id: String,
@@ -65,6 +71,19 @@ pub struct BuildContext {
     pub topology: String,
     /// The topology's data directory; components keep state under `data_dir/<id>/`.
     pub data_dir: PathBuf,
+    /// Its counters: register emitters and gauges here while building.
+    pub metrics: Arc<ComponentMetrics>,
+}
+
+impl Default for BuildContext {
+    fn default() -> Self {
+        BuildContext {
+            id: String::new(),
+            topology: String::new(),
+            data_dir: PathBuf::new(),
+            metrics: ComponentMetrics::unchecked("", "test"),
+        }
+    }
 }
 
 impl BuildContext {
@@ -202,13 +221,23 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
 }
 
 /// Sends batches to every consumer of one output. A batch goes to each consumer; all
-/// but the last get copies sharing the acknowledgement handles.
+/// but the last get copies sharing the acknowledgement handles. Counts what it sends
+/// and offers it to the output's tap.
 #[derive(Clone, Default)]
 pub struct Fanout {
     senders: Vec<mpsc::Sender<EventBatch>>,
+    sent: Option<Arc<AtomicU64>>,
+    tap: Option<Arc<TapPoint>>,
 }
 
 impl Fanout {
+    /// Counts sent events in `sent` and offers batches to `tap`.
+    pub fn observed(mut self, sent: Arc<AtomicU64>, tap: Arc<TapPoint>) -> Self {
+        self.sent = Some(sent);
+        self.tap = Some(tap);
+        self
+    }
+
     /// Adds a consumer.
     pub fn add(&mut self, tx: mpsc::Sender<EventBatch>) {
         self.senders.push(tx);
@@ -225,6 +254,12 @@ impl Fanout {
     pub async fn send(&self, batch: EventBatch) -> bool {
         if batch.is_empty() {
             return true;
+        }
+        if let Some(sent) = &self.sent {
+            sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        if let Some(tap) = &self.tap {
+            tap.offer(&batch);
         }
         let Some((last, rest)) = self.senders.split_last() else {
             for e in batch {
@@ -314,11 +349,55 @@ pub struct SinkContext {
     /// The component id.
     pub id: String,
     /// Batches from every input; closed when all inputs are done.
-    pub input: mpsc::Receiver<EventBatch>,
+    pub input: Input,
     /// Its named outputs (e.g. `dropped`, for events it refuses), if it declared any.
     pub out: Outputs,
     /// Its counters.
     pub metrics: Arc<ComponentMetrics>,
+}
+
+/// A transform's or sink's input channel. Counts what it receives and the time spent
+/// waiting for it (for utilization).
+pub struct Input {
+    rx: mpsc::Receiver<EventBatch>,
+    metrics: Arc<ComponentMetrics>,
+}
+
+impl Input {
+    /// The input `rx` of the component counted by `metrics`.
+    pub fn new(rx: mpsc::Receiver<EventBatch>, metrics: Arc<ComponentMetrics>) -> Self {
+        Input { rx, metrics }
+    }
+
+    /// The next batch; `None` once every input is done.
+    pub async fn recv(&mut self) -> Option<EventBatch> {
+        // Counted on drop too: a sink may stop waiting (a timeout) before a batch comes.
+        let waiting = Waiting(&self.metrics, std::time::Instant::now());
+        let batch = self.rx.recv().await;
+        drop(waiting);
+        self.count(batch)
+    }
+
+    /// The next batch if one is waiting.
+    pub fn try_recv(&mut self) -> Result<EventBatch, mpsc::error::TryRecvError> {
+        let batch = self.rx.try_recv()?;
+        Ok(self.count(Some(batch)).unwrap_or_default())
+    }
+
+    fn count(&self, batch: Option<EventBatch>) -> Option<EventBatch> {
+        if let Some(b) = &batch {
+            self.metrics.received(b.len() as u64, 0);
+        }
+        batch
+    }
+}
+
+struct Waiting<'a>(&'a ComponentMetrics, std::time::Instant);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.idle_for(self.1);
+    }
 }
 
 /// A sink: consumes until its input closes, finalizing every event once durable.

@@ -9,6 +9,7 @@
 //! shutdown signal arrives.
 
 pub mod ack;
+pub mod api;
 pub mod archive;
 pub mod columnar;
 pub mod component;
@@ -24,6 +25,7 @@ pub mod rejects;
 pub mod retry;
 pub mod secret;
 pub mod shutdown;
+pub mod tap;
 pub mod template;
 pub mod topology;
 pub mod vrl_program;

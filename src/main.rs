@@ -47,6 +47,10 @@ struct Cli {
     /// Less logging (-q warnings and errors, -qq errors only).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     quiet: u8,
+    /// The API's address (metrics, health, tap), or `off`; wins over `[api]`. For
+    /// `pipe tap` and `pipe top`, the API to talk to.
+    #[arg(long, env = "PIPE_API", value_name = "ADDR|off", global = true)]
+    api: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -431,9 +435,28 @@ fn run(cli: &Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = runtime.block_on(pipe::topology::run(topology));
+    let mut api = topology.api.clone();
+    match cli.api.as_deref() {
+        Some("off") => api.enabled = false,
+        Some(addr) => {
+            api.enabled = true;
+            api.address = addr.to_string();
+        }
+        None => {}
+    }
+    let bound = match pipe::api::bind(&api) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let report = runtime.block_on(async move {
+        // Inside the runtime: the API's socket registers with its reactor.
+        pipe::topology::run(topology, bound).await
+    });
     for m in &report.metrics {
-        tracing::info!(component = %m.id, kind = m.kind, events_in = m.events_in, events_out = m.events_out, bytes_out = m.bytes_out, errors = ?m.errors, discarded = ?m.discarded, gauges = ?m.gauges, "Component counters at exit.");
+        tracing::info!(component = %m.id, kind = m.kind, received_events = m.received_events, sent_events = m.sent_events, sent_bytes = m.sent_bytes, errors = ?m.errors, discarded = ?m.discarded, counters = ?m.counters, gauges = ?m.gauges, acknowledged = ?m.acknowledged, "Component counters at exit.");
     }
     // Blocking threads (a stdin reader) must not hold the exit.
     runtime.shutdown_background();

@@ -1,9 +1,17 @@
 //! The one retry policy every component uses for transient failures: jittered
 //! exponential backoff, and one "failing" / "works again" log pair per outage instead
-//! of a line per attempt. While failing, the component's `failing` gauge is 1.
+//! of a line per attempt. While failing, the component's [`RETRYING`] gauge is 1 (and
+//! `/health` reports it degraded).
 
 use crate::error::ComponentError;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter, GaugeSpec, InternalEvent};
+
+/// 1 while an operation of the component fails and is retried with backoff.
+pub static RETRYING: GaugeSpec = GaugeSpec {
+    metric: "pipe_component_retrying",
+    labels: &[],
+    doc: "1 while an operation (a request, an upload, a write) fails and is retried with backoff; then `/health` reports the component degraded.",
+};
 use std::time::{Duration, Instant};
 
 /// Jittered exponential backoff: `first`, doubling up to `max`, each wait ×0.5–1.5.
@@ -82,16 +90,21 @@ impl Retry {
         }
     }
 
-    /// Records a failed attempt (counted as error `counter`), logs when the failure
-    /// starts and once a minute while it lasts, and returns how long to wait.
-    pub fn failed(&mut self, error: &ComponentError, counter: &str, metrics: &ComponentMetrics) -> Duration {
-        metrics.error(counter, 1);
+    /// Records a failed attempt (counted by `counter`), logs when the failure starts
+    /// and once a minute while it lasts, and returns how long to wait.
+    pub fn failed<E: InternalEvent>(
+        &mut self,
+        error: &ComponentError,
+        counter: &Emitter<E>,
+        metrics: &ComponentMetrics,
+    ) -> Duration {
+        counter.count(1);
         self.attempts += 1;
         let now = Instant::now();
         let first = self.failing_since.is_none();
         if first {
             self.failing_since = Some(now);
-            metrics.gauge("failing", 1);
+            metrics.gauge(&RETRYING).set(1);
         }
         if first
             || self
@@ -105,7 +118,12 @@ impl Retry {
     }
 
     /// Like [`Retry::failed`], then sleeps.
-    pub async fn wait(&mut self, error: &ComponentError, counter: &str, metrics: &ComponentMetrics) {
+    pub async fn wait<E: InternalEvent>(
+        &mut self,
+        error: &ComponentError,
+        counter: &Emitter<E>,
+        metrics: &ComponentMetrics,
+    ) {
         let delay = self.failed(error, counter, metrics);
         tokio::time::sleep(delay).await;
     }
@@ -113,7 +131,7 @@ impl Retry {
     /// Records a success: logs the recovery if it was failing and resets the backoff.
     pub fn succeeded(&mut self, metrics: &ComponentMetrics) {
         if let Some(since) = self.failing_since.take() {
-            metrics.gauge("failing", 0);
+            metrics.gauge(&RETRYING).set(0);
             tracing::info!(component = %metrics.id, failed_for_secs = since.elapsed().as_secs(), attempts = self.attempts, "{} work again.", capitalized(self.what));
         }
         self.attempts = 0;
@@ -151,14 +169,27 @@ mod tests {
 
     #[test]
     fn failing_gauge_follows_the_outage() {
-        let m = ComponentMetrics::new("s", "sink");
+        let m = ComponentMetrics::unchecked("s", "sink");
         let mut r = Retry::new("writes");
-        r.failed(&ComponentError::external("down"), "io", &m);
+        r.failed(&ComponentError::external("down"), &m.emitter::<Down>(), &m);
         assert!(r.is_failing());
-        assert_eq!(m.snapshot().gauges["failing"], 1);
+        assert_eq!(m.snapshot().gauges[RETRYING.metric], 1);
         r.succeeded(&m);
         assert!(!r.is_failing());
-        assert_eq!(m.snapshot().gauges["failing"], 0);
-        assert_eq!(m.snapshot().errors["io"], 1);
+        assert_eq!(m.snapshot().gauges[RETRYING.metric], 0);
+        assert_eq!(m.snapshot().errors["down"], 1);
+    }
+
+    struct Down;
+    impl InternalEvent for Down {
+        const SPEC: crate::metrics::EventSpec = crate::metrics::EventSpec {
+            name: "down",
+            counts: crate::metrics::Counts::Error {
+                fault: crate::error::Fault::External,
+                stage: crate::metrics::Stage::Sending,
+            },
+            doc: "Down.",
+        };
+        fn log(&self, _: &str, _: u64) {}
     }
 }

@@ -15,6 +15,8 @@ pub const STDIN: ComponentDef = ComponentDef {
     doc: "Reads lines from standard input; when it closes, pipe drains and exits (batch jobs).",
     build: stdin::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `generator` source.
@@ -24,6 +26,8 @@ pub const GENERATOR: ComponentDef = ComponentDef {
     doc: "Emits synthetic log lines or JSON events, at a rate or as fast as possible, a count or forever.",
     build: generator::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `console` sink.
@@ -33,6 +37,8 @@ pub const CONSOLE: ComponentDef = ComponentDef {
     doc: "Prints events to standard output as JSON lines or text.",
     build: console::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `blackhole` sink.
@@ -42,4 +48,6 @@ pub const BLACKHOLE: ComponentDef = ComponentDef {
     doc: "Discards events (acknowledging them); for tests and benchmarks.",
     build: blackhole::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

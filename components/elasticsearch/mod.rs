@@ -1,6 +1,7 @@
 //! Elasticsearch: the `elasticsearch` sink (`_bulk`, per-item results, dead letters).
 
 mod bulk;
+pub mod events;
 pub mod sink;
 
 use crate::component::{ComponentDef, Kind};
@@ -12,4 +13,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Indexes events with _bulk; retries failed items alone, refused ones go to output `ID.dropped`.",
     build: sink::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

@@ -19,6 +19,7 @@
 //! that is logged holds them.
 
 use super::bulk::{self, Action, Doc, Outcome};
+use super::events::{RejectedByElasticsearch, RequestFailed};
 use crate::ack::BatchStatus;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
@@ -320,7 +321,9 @@ impl Sink for Elasticsearch {
                     let dropped = self
                         .deliver(events, &mut endpoints, &cx.metrics, &rejects, &mut retry)
                         .await;
-                    rejects.send(dropped, "rejected_by_elasticsearch").await;
+                    rejects
+                        .send(dropped, &cx.metrics.emitter(), RejectedByElasticsearch)
+                        .await;
                 }
                 if closed {
                     return Ok(());
@@ -473,7 +476,9 @@ impl Elasticsearch {
                     tracing::debug!(component = %self.id, documents = take, error = %error, "Elasticsearch refused a whole bulk; sending it in halves.");
                     most = take.div_ceil(2);
                 }
-                Err(BulkFailed { error, split: false }) => retry.wait(&error, "request_failed", metrics).await,
+                Err(BulkFailed { error, split: false }) => {
+                    retry.wait(&error, &metrics.emitter::<RequestFailed>(), metrics).await
+                }
                 Ok(results) => {
                     retry.succeeded(metrics);
                     let sent: Vec<(Event, Doc)> = pending.drain(..take).collect();

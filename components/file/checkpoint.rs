@@ -145,7 +145,7 @@ impl Checkpointer {
             Ok(()) => {
                 for e in &list {
                     self.metrics
-                        .gauge(&format!("checkpoint:{}", e.path.display()), e.offset);
+                        .set_gauge(&format!("checkpoint:{}", e.path.display()), e.offset);
                 }
             }
             Err(e) => {
@@ -179,7 +179,7 @@ mod tests {
         let cp = Checkpointer {
             path: path.clone(),
             interval: Duration::from_millis(10),
-            metrics: ComponentMetrics::new("f", "source"),
+            metrics: ComponentMetrics::unchecked("f", "source"),
         };
         let task = tokio::spawn(cp.run(rx));
         tx.send(Message::Track { id: 1, entry: entry(0) }).unwrap();

@@ -1,6 +1,7 @@
 //! Local files: the `file` source (tail with checkpoints) and the `file` sink.
 
 mod checkpoint;
+pub mod events;
 mod fingerprint;
 pub mod lines;
 pub mod sink;
@@ -16,6 +17,8 @@ pub const SOURCE: ComponentDef = ComponentDef {
     doc: "Tails files matched by globs; survives rotation, restarts and kill -9 without losing a line.",
     build: source::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `file` sink.
@@ -25,4 +28,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Writes JSON lines or text to files named by a template, optionally gzip; acknowledges after fsync.",
     build: sink::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

@@ -19,6 +19,7 @@
 //! a permission problem is retried with backoff while the inputs wait. At most
 //! `max_open_files` files are open; the least recently written one is closed first.
 
+use super::events::{UnwritablePath, WriteFailed};
 use crate::ack::{BatchStatus, Finalizers};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
@@ -176,9 +177,13 @@ impl Sink for FileSink {
                     (refused, None)
                 });
                 w.write_staged(&mut write_retry).await;
-                rejects.send(refused, "unwritable_path").await;
+                rejects.send(refused, &w.metrics.emitter(), UnwritablePath).await;
                 match wait {
-                    Some(error) => open_retry.wait(&error, "io", w.metrics).await,
+                    Some(error) => {
+                        open_retry
+                            .wait(&error, &w.metrics.emitter::<WriteFailed>(), w.metrics)
+                            .await
+                    }
                     None => open_retry.succeeded(w.metrics),
                 }
                 if last_sweep.elapsed() >= Duration::from_secs(1) {
@@ -186,7 +191,7 @@ impl Sink for FileSink {
                     let idle = Duration::from_secs(self.config.idle_timeout_secs);
                     w.files.retain(|_, f| f.last_write.elapsed() < idle);
                 }
-                w.metrics.gauge("open_files", w.files.len() as u64);
+                w.metrics.set_gauge("open_files", w.files.len() as u64);
             }
             Ok(())
         })
@@ -262,7 +267,8 @@ impl Writer<'_> {
                                 share.finalizers,
                                 share.events,
                                 &e.message,
-                                "unwritable_path",
+                                &self.metrics.emitter(),
+                                UnwritablePath,
                             );
                         }
                     }
@@ -273,7 +279,11 @@ impl Writer<'_> {
                 }
             }
             match failure {
-                Some(e) => retry.wait(&e, "io", self.metrics).await,
+                Some(e) => {
+                    retry
+                        .wait(&e, &self.metrics.emitter::<WriteFailed>(), self.metrics)
+                        .await
+                }
                 None => retry.succeeded(self.metrics),
             }
         }

@@ -518,7 +518,7 @@ mod tests {
     #[tokio::test]
     async fn a_silent_connection_is_closed_after_the_header_timeout_and_an_idle_one_after_the_idle_timeout() {
         use tokio::io::AsyncReadExt;
-        let metrics = ComponentMetrics::new("t", "source");
+        let metrics = ComponentMetrics::unchecked("t", "source");
         let timeouts = ConnectionTimeouts {
             header: Duration::from_millis(300),
             idle: Duration::from_millis(600),

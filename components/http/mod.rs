@@ -13,4 +13,6 @@ pub const SOURCE: ComponentDef = ComponentDef {
     doc: "Receives events over HTTP (JSON, NDJSON, text, Kafka REST v2); replies 200 once they are delivered.",
     build: source::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

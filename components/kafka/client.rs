@@ -214,7 +214,7 @@ impl ClientContext for Callbacks {
             for (partition, p) in &t.partitions {
                 if *partition >= 0 && p.consumer_lag >= 0 {
                     self.metrics
-                        .gauge(&format!("consumer_lag.{topic}.{partition}"), p.consumer_lag as u64);
+                        .set_gauge(&format!("consumer_lag.{topic}.{partition}"), p.consumer_lag as u64);
                 }
             }
         }

@@ -3,6 +3,7 @@
 //! delivery reports).
 
 mod client;
+pub mod events;
 pub mod mock;
 pub mod sink;
 pub mod source;
@@ -17,6 +18,8 @@ pub const SOURCE: ComponentDef = ComponentDef {
     doc: "Consumes topics in a consumer group; commits offsets only once every sink has the records.",
     build: source::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `kafka` sink.
@@ -26,4 +29,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Produces events to templated topics (idempotent, acks=all, lz4); acknowledges from delivery reports.",
     build: sink::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

@@ -22,6 +22,7 @@
 //! [`Fault::External`]: crate::error::Fault::External
 
 use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
+use super::events::{DeliveryRetry, RejectedByKafka};
 use crate::ack::{BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::encoding::{self, Encoding};
@@ -470,7 +471,10 @@ impl Sink for KafkaSink {
                                 refused.push(retries.rejects.mark(event, &reason));
                             }
                         }
-                        retries.rejects.send(refused, "rejected_by_kafka").await;
+                        retries
+                            .rejects
+                            .send(refused, &cx.metrics.emitter(), RejectedByKafka)
+                            .await;
                     }
                 }
                 retries.check_recovered(&producer, &cx.metrics);
@@ -631,11 +635,16 @@ impl KafkaSink {
             if let Some(n) = inflight.notifier.take() {
                 event = event.with_notifier(&n);
             }
-            retries.rejects.reject(vec![event], &reason, "rejected_by_kafka").await;
+            retries
+                .rejects
+                .reject(vec![event], &reason, &metrics.emitter(), RejectedByKafka)
+                .await;
             return;
         }
         inflight.attempts += 1;
-        retries.retry.failed(&failure, "delivery_retry", metrics);
+        retries
+            .retry
+            .failed(&failure, &metrics.emitter::<DeliveryRetry>(), metrics);
         retries.delivered_at_failure = producer.context().delivered.load(Ordering::Relaxed);
         tracing::debug!(component = %self.id, topic = message.topic(), fault = %failure.fault, error = %error, attempts = inflight.attempts, "A record was not delivered; it is produced again after its backoff.");
         let delay = inflight.backoff.next_delay();

@@ -18,6 +18,7 @@
 //! `errors.redelivery`, and shown by the `failing` gauge.
 
 use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
+use super::events::Redelivery;
 use super::watermark::{PartitionKey, Watermarks};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
@@ -414,7 +415,7 @@ impl Rewinds {
             "a batch of {}[{}] was not delivered downstream; it is read again from offset {offset}",
             key.0, key.1
         ));
-        self.retry.failed(&error, "redelivery", metrics);
+        self.retry.failed(&error, &metrics.emitter::<Redelivery>(), metrics);
         let delay = self
             .backoffs
             .entry(key.clone())
@@ -494,7 +495,7 @@ impl KafkaSource {
                 .context()
                 .client
                 .metrics
-                .gauge(&format!("committed.{topic}.{partition}"), *offset as u64);
+                .set_gauge(&format!("committed.{topic}.{partition}"), *offset as u64);
         }
         commit(consumer, &offsets, mode, &consumer.context().client);
     }

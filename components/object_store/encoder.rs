@@ -344,7 +344,7 @@ mod tests {
     #[test]
     fn line_files_count_their_bytes() {
         let dir = tempfile::tempdir().unwrap();
-        let metrics = ComponentMetrics::new("s", "sink");
+        let metrics = ComponentMetrics::unchecked("s", "sink");
         let columns = Columns::inferred();
         for (compression, smaller) in [("none", false), ("gzip", true)] {
             let cfg = checked(&format!(

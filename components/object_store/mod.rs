@@ -5,6 +5,7 @@
 
 pub mod config;
 mod encoder;
+pub mod events;
 mod gcs;
 mod sink;
 mod upload;
@@ -18,4 +19,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Archives events as Parquet or compressed JSON lines in Hive partitions on disk, S3 or GCS.",
     build: sink::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

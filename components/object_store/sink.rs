@@ -20,6 +20,7 @@
 
 use super::config::{ArchiveConfig, Checked};
 use super::encoder::{Provenance, StagedFile};
+use super::events::{KeyTooLong, UnplaceableFile, UploadFailed};
 use super::upload::{Finished, UploadError, place};
 use crate::ack::{BatchStatus, Finalizers};
 use crate::archive::store::Store;
@@ -127,7 +128,7 @@ impl Sink for ArchiveSink {
                     last_age_check = Instant::now();
                     w.complete_old().await;
                 }
-                cx.metrics.gauge("open_files", w.files.len() as u64);
+                cx.metrics.set_gauge("open_files", w.files.len() as u64);
             }
             let keys: Vec<String> = w.files.keys().cloned().collect();
             for key in keys {
@@ -178,7 +179,9 @@ impl Writer<'_> {
         };
         if !self.files.contains_key(&key) {
             if let Err(reason) = self.check_key(&key) {
-                self.rejects.reject(vec![event], &reason, "key_too_long").await;
+                self.rejects
+                    .reject(vec![event], &reason, &self.metrics.emitter(), KeyTooLong)
+                    .await;
                 return;
             }
             if self.files.len() >= cfg.config.max_open_files {
@@ -376,11 +379,11 @@ async fn upload_until_done(
     let key = loop {
         match place(&store, &file).await.map_err(|e| classify(&name, e)) {
             Ok(key) => break key,
-            Err(e) if e.is_retryable() => retry.wait(&e, "upload", &metrics).await,
+            Err(e) if e.is_retryable() => retry.wait(&e, &metrics.emitter::<UploadFailed>(), &metrics).await,
             Err(e) => {
-                metrics.error("upload", 1);
+                metrics.emitter::<UploadFailed>().count(1);
                 let _ = std::fs::remove_file(&file.staged);
-                rejects.reject_finalizers(finalizers, events, &e.message, "unplaceable_file");
+                rejects.reject_finalizers(finalizers, events, &e.message, &metrics.emitter(), UnplaceableFile);
                 return;
             }
         }

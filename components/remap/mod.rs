@@ -14,6 +14,8 @@ pub const REMAP: ComponentDef = ComponentDef {
     doc: "Reshapes events with a VRL program; failures are counted and can go to output `ID.dropped`.",
     build: vrl_remap::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `filter` transform.
@@ -23,6 +25,8 @@ pub const FILTER: ComponentDef = ComponentDef {
     doc: "Keeps the events for which a VRL condition is true.",
     build: filter::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };
 
 /// The `route` transform.
@@ -32,4 +36,6 @@ pub const ROUTE: ComponentDef = ComponentDef {
     doc: "Sends events to outputs `ID.NAME` by VRL conditions; the rest to `ID._unmatched`.",
     build: route::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

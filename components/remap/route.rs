@@ -109,7 +109,7 @@ mod tests {
         t.transform(
             vec![mk("error"), mk("info")],
             &mut out,
-            &ComponentMetrics::new("r", "transform"),
+            &ComponentMetrics::unchecked("r", "transform"),
         );
         assert_eq!((out.named[0].len(), out.named[1].len(), out.named[2].len()), (1, 1, 1));
     }

@@ -168,7 +168,11 @@ mod tests {
             e.insert("message", m);
             e
         });
-        t.transform(batch.collect(), &mut out, &ComponentMetrics::new("r", "transform"));
+        t.transform(
+            batch.collect(),
+            &mut out,
+            &ComponentMetrics::unchecked("r", "transform"),
+        );
         out
     }
 
@@ -215,7 +219,7 @@ mod tests {
         let e = Event::new(Value::Object(ObjectMap::new())).with_notifier(&n);
         drop(n);
         let mut out = TransformOutput::new(0);
-        t.transform(vec![e], &mut out, &ComponentMetrics::new("r", "transform"));
+        t.transform(vec![e], &mut out, &ComponentMetrics::unchecked("r", "transform"));
         assert_eq!(ack::wait(rx).await, BatchStatus::Delivered);
     }
 

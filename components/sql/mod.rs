@@ -14,4 +14,6 @@ pub const SQL: ComponentDef = ComponentDef {
     doc: "Runs a DataFusion SQL query per batch or over tumbling/hopping event-time windows.",
     build: transform::build,
     example: include_str!("example.toml"),
+    events: &[],
+    gauges: &[],
 };

@@ -293,14 +293,14 @@ impl Transform for SqlTransform {
             }
             self.close(start, pane, out, metrics);
         }
-        metrics.gauge("buffered_events", self.buffered.0 as u64);
+        metrics.set_gauge("buffered_events", self.buffered.0 as u64);
     }
 
     fn flush(&mut self, out: &mut TransformOutput, metrics: &ComponentMetrics) {
         while let Some((start, pane)) = self.windows.as_mut().and_then(|w| w.pop_oldest()) {
             self.close(start, pane, out, metrics);
         }
-        metrics.gauge("buffered_events", self.buffered.0 as u64);
+        metrics.set_gauge("buffered_events", self.buffered.0 as u64);
     }
 }
 

@@ -20,7 +20,14 @@ use std::time::Duration;
 pub const EXIT_CONFIG: u8 = 78;
 
 /// Top-level keys a topology may set.
-const GLOBAL_KEYS: &[&str] = &["data_dir", "shutdown_timeout_secs", "sources", "transforms", "sinks"];
+const GLOBAL_KEYS: &[&str] = &[
+    "data_dir",
+    "shutdown_timeout_secs",
+    "api",
+    "sources",
+    "transforms",
+    "sinks",
+];
 
 /// One configuration problem.
 #[derive(Debug, Clone, PartialEq)]
@@ -95,6 +102,8 @@ pub struct Node {
     pub options: toml::Table,
     /// The built component.
     pub built: Built,
+    /// Its counters, registered while it was built.
+    pub metrics: std::sync::Arc<crate::metrics::ComponentMetrics>,
 }
 
 /// A validated topology, ready to run.
@@ -105,6 +114,8 @@ pub struct Topology {
     pub shutdown_timeout: Duration,
     /// Every component, sources first.
     pub nodes: Vec<Node>,
+    /// The `[api]` table.
+    pub api: crate::api::ApiConfig,
 }
 
 /// The default data directory when neither the files nor the CLI name one.
@@ -166,6 +177,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
     let mut raw: Vec<RawComponent> = Vec::new();
     let mut data_dir: Option<PathBuf> = None;
     let mut shutdown_secs: Option<u64> = None;
+    let mut api = crate::api::ApiConfig::default();
     if files.is_empty() {
         c.errors.push(ConfigError {
             file: None,
@@ -246,6 +258,10 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
                         "must be a positive integer (seconds)",
                     ),
                 },
+                "api" => match crate::component::parse_options::<crate::api::ApiConfig>(value) {
+                    Ok(a) => api = a,
+                    Err(e) => c.push(file, &text, Some("api"), e.key.as_deref(), e.message),
+                },
                 "sources" | "transforms" | "sinks" => {
                     let kind = match key.as_str() {
                         "sources" => Kind::Source,
@@ -320,10 +336,12 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
     for r in raw {
         let section = format!("{}.{}", r.kind.table(), r.id);
         let def = components::find(r.kind, &r.type_name).expect("checked in parse_component");
+        let metrics = crate::metrics::ComponentMetrics::new(&r.id, r.kind.name(), &r.type_name, def.events, def.gauges);
         let cx = BuildContext {
             id: r.id.clone(),
             topology: topology_name.clone(),
             data_dir: data_dir.clone(),
+            metrics: metrics.clone(),
         };
         match (def.build)(&cx, toml::Value::Table(r.options.clone())) {
             Ok(built) => {
@@ -335,6 +353,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
                     inputs: r.inputs,
                     options: r.options,
                     built,
+                    metrics,
                 });
             }
             Err(e) => {
@@ -374,6 +393,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
         data_dir,
         shutdown_timeout: Duration::from_secs(shutdown_secs.unwrap_or(DEFAULT_SHUTDOWN_SECS)),
         nodes,
+        api,
     })
 }
 

@@ -10,10 +10,12 @@
 
 mod transform;
 
-use crate::component::{Body, Fanout, Kind, Outputs, SinkContext, SourceContext};
+use crate::component::{Body, Fanout, Input, Kind, Outputs, SinkContext, SourceContext};
 use crate::config::Topology;
-use crate::metrics::{ComponentMetrics, Snapshot};
+use crate::metrics::registry::NodeInfo;
+use crate::metrics::{ComponentMetrics, Registry, Snapshot};
 use crate::shutdown;
+use crate::tap::{TapPoint, Taps};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -34,8 +36,9 @@ pub struct Report {
 }
 
 /// Runs `topology` until every source has finished (and everything drained) or a
-/// shutdown signal arrives; then waits up to its shutdown timeout for the drain.
-pub async fn run(topology: Topology) -> Report {
+/// shutdown signal arrives; then waits up to its shutdown timeout for the drain. With
+/// `api`, serves the API on it meanwhile.
+pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
     let Topology {
         shutdown_timeout,
         nodes,
@@ -51,29 +54,50 @@ pub async fn run(topology: Topology) -> Report {
             continue;
         }
         let (tx, rx) = mpsc::channel(CHANNEL_BATCHES);
+        n.metrics.watch_input(&tx);
         for input in &n.inputs {
             fanouts.entry(input.clone()).or_default().add(tx.clone());
         }
         receivers.insert(n.id.clone(), rx);
     }
-    let mut outputs_of = |id: &str, named: &[String]| Outputs {
-        default: fanouts.remove(id).unwrap_or_default(),
-        named: named
-            .iter()
-            .map(|o| (o.clone(), fanouts.remove(&format!("{id}.{o}")).unwrap_or_default()))
-            .collect(),
+    // Every output is counted and has a tap, consumed or not.
+    let mut tap_points = Vec::new();
+    let mut outputs_of = |id: &str, named: &[String], metrics: &ComponentMetrics| {
+        let mut observed = |name: Option<&str>| {
+            let output = name.map_or(id.to_string(), |n| format!("{id}.{n}"));
+            let tap = TapPoint::new(&output);
+            tap_points.push(tap.clone());
+            fanouts
+                .remove(&output)
+                .unwrap_or_default()
+                .observed(metrics.output_counter(name), tap)
+        };
+        Outputs {
+            default: observed(None),
+            named: named.iter().map(|o| (o.clone(), observed(Some(o)))).collect(),
+        }
     };
 
+    let node_info: Vec<NodeInfo> = nodes
+        .iter()
+        .map(|n| NodeInfo {
+            id: n.id.clone(),
+            kind: n.kind.name(),
+            type_name: n.type_name.clone(),
+            inputs: n.inputs.clone(),
+            outputs: n.built.outputs.clone(),
+        })
+        .collect();
     let mut all_metrics: Vec<Arc<ComponentMetrics>> = Vec::new();
     let mut sources = JoinSet::new();
     let mut others = JoinSet::new();
     for n in nodes {
-        let metrics = ComponentMetrics::new(&n.id, n.kind.name());
+        let metrics = n.metrics.clone();
         all_metrics.push(metrics.clone());
         let id = n.id.clone();
         match n.built.body {
             Body::Source(s) => {
-                let out = outputs_of(&n.id, &n.built.outputs);
+                let out = outputs_of(&n.id, &n.built.outputs, &metrics);
                 if out.default.is_empty() && out.named.iter().all(|(_, f)| f.is_empty()) {
                     tracing::warn!(component = %id, "Source feeds no component; its events are discarded.");
                 }
@@ -86,13 +110,15 @@ pub async fn run(topology: Topology) -> Report {
                 sources.spawn(async move { (id, s.run(cx).await.map_err(|e| e.to_string())) });
             }
             Body::Transform(t) => {
-                let out = outputs_of(&n.id, &n.built.outputs);
+                let out = outputs_of(&n.id, &n.built.outputs, &metrics);
                 let rx = receivers.remove(&n.id).expect("every transform has an input channel");
-                others.spawn(async move { (id, transform::run(t, rx, out, metrics).await) });
+                let input = Input::new(rx, metrics.clone());
+                others.spawn(async move { (id, transform::run(t, input, out, metrics).await) });
             }
             Body::Sink(s) => {
-                let input = receivers.remove(&n.id).expect("every sink has an input channel");
-                let out = outputs_of(&n.id, &n.built.outputs);
+                let rx = receivers.remove(&n.id).expect("every sink has an input channel");
+                let input = Input::new(rx, metrics.clone());
+                let out = outputs_of(&n.id, &n.built.outputs, &metrics);
                 let cx = SinkContext {
                     id: id.clone(),
                     input,
@@ -104,6 +130,12 @@ pub async fn run(topology: Topology) -> Report {
         }
     }
     drop(fanouts);
+    let inputs = node_info.iter().map(|n| (n.id.clone(), n.inputs.clone())).collect();
+    let registry = Registry::new(node_info, all_metrics.clone());
+    let taps = Arc::new(Taps::new(tap_points, inputs));
+    registry.spawn_sampler(std::time::Duration::from_secs(1));
+    let api_task = api.map(|bound| crate::api::serve(bound, registry.clone(), taps));
+    registry.set_running();
     tracing::info!(components = all_metrics.len(), "Topology started.");
 
     let mut failures = Vec::new();
@@ -115,6 +147,9 @@ pub async fn run(topology: Topology) -> Report {
             Err(e) => ("?".into(), format!("task panicked or was cancelled: {e}")),
         };
         tracing::error!(component = %failure.0, error = %failure.1, "Component failed.");
+        if let Some(c) = registry.component(&failure.0) {
+            c.failed(&failure.1);
+        }
         failures.push(failure);
         true
     };
@@ -139,6 +174,7 @@ pub async fn run(topology: Topology) -> Report {
         }
     }
     trigger.trigger();
+    registry.set_draining();
 
     // Phase 2: let everything drain, within the deadline.
     let deadline = tokio::time::sleep(shutdown_timeout);
@@ -161,6 +197,9 @@ pub async fn run(topology: Topology) -> Report {
             timeout_secs = shutdown_timeout.as_secs(),
             "Shutdown did not finish in time; unacknowledged events will be read again on the next start."
         );
+    }
+    if let Some(task) = api_task {
+        task.abort();
     }
     Report {
         metrics: all_metrics.iter().map(|m| m.snapshot()).collect(),

@@ -80,6 +80,7 @@ fn node(id: &str, kind: Kind, inputs: &[&str], built: Built) -> Node {
         inputs: inputs.iter().map(|s| s.to_string()).collect(),
         options: toml::Table::new(),
         built,
+        metrics: crate::metrics::ComponentMetrics::unchecked(id, kind.name()),
     }
 }
 
@@ -88,21 +89,25 @@ fn topology(nodes: Vec<Node>) -> Topology {
         data_dir: std::env::temp_dir(),
         shutdown_timeout: Duration::from_secs(10),
         nodes,
+        api: Default::default(),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_sink_bounds_what_the_source_has_in_flight() {
     let shared = Arc::new(Shared::default());
-    let report = run(topology(vec![
-        node("src", Kind::Source, &[], Built::source(CountingSource(shared.clone()))),
-        node(
-            "slow",
-            Kind::Sink,
-            &["src"],
-            Built::sink(SlowSink(shared.clone(), Duration::from_millis(2))),
-        ),
-    ]))
+    let report = run(
+        topology(vec![
+            node("src", Kind::Source, &[], Built::source(CountingSource(shared.clone()))),
+            node(
+                "slow",
+                Kind::Sink,
+                &["src"],
+                Built::sink(SlowSink(shared.clone(), Duration::from_millis(2))),
+            ),
+        ]),
+        None,
+    )
     .await;
     assert!(!report.timed_out && report.failures.is_empty());
     assert_eq!(shared.received.load(Ordering::SeqCst), BATCH * BATCHES);
@@ -125,21 +130,24 @@ async fn a_slow_sink_bounds_what_the_source_has_in_flight() {
 async fn fan_out_acknowledges_after_the_slowest_branch() {
     let fast = Arc::new(Shared::default());
     let slow = Arc::new(Shared::default());
-    let report = run(topology(vec![
-        node("src", Kind::Source, &[], Built::source(CountingSource(fast.clone()))),
-        node(
-            "fast",
-            Kind::Sink,
-            &["src"],
-            Built::sink(SlowSink(fast.clone(), Duration::ZERO)),
-        ),
-        node(
-            "slow",
-            Kind::Sink,
-            &["src"],
-            Built::sink(SlowSink(slow.clone(), Duration::from_millis(5))),
-        ),
-    ]))
+    let report = run(
+        topology(vec![
+            node("src", Kind::Source, &[], Built::source(CountingSource(fast.clone()))),
+            node(
+                "fast",
+                Kind::Sink,
+                &["src"],
+                Built::sink(SlowSink(fast.clone(), Duration::ZERO)),
+            ),
+            node(
+                "slow",
+                Kind::Sink,
+                &["src"],
+                Built::sink(SlowSink(slow.clone(), Duration::from_millis(5))),
+            ),
+        ]),
+        None,
+    )
     .await;
     assert!(!report.timed_out && report.failures.is_empty());
     assert_eq!(fast.received.load(Ordering::SeqCst), BATCH * BATCHES);

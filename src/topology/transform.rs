@@ -1,12 +1,10 @@
 //! The task that runs one transform: receives batches, runs the transform on as many
 //! cores as it allows (in order), and sends each output to its consumers.
 
-use crate::component::{Outputs, Transform, TransformOutput};
-use crate::event::EventBatch;
+use crate::component::{Input, Outputs, Transform, TransformOutput};
 use crate::metrics::ComponentMetrics;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 type Done = (Box<dyn Transform>, TransformOutput);
@@ -14,7 +12,7 @@ type Done = (Box<dyn Transform>, TransformOutput);
 /// Runs `transform` until its input closes and every result is sent.
 pub async fn run(
     transform: Box<dyn Transform>,
-    mut input: mpsc::Receiver<EventBatch>,
+    mut input: Input,
     out: Outputs,
     metrics: Arc<ComponentMetrics>,
 ) -> Result<(), String> {
@@ -33,14 +31,13 @@ pub async fn run(
                     inflight.pop_front();
                     let (t, result) = done.map_err(|e| format!("transform task failed: {e}"))?;
                     idle.push(t);
-                    emit(&out, result, &metrics).await;
+                    emit(&out, result).await;
                 }
                 batch = input.recv() => match batch {
                     Some(batch) => {
                         let mut t = idle.pop().expect("fewer tasks in flight than instances");
                         let metrics = metrics.clone();
                         inflight.push_back(tokio::spawn(async move {
-                            metrics.received(batch.len() as u64, 0);
                             let mut result = TransformOutput::new(named);
                             t.transform(batch, &mut result, &metrics);
                             (t, result)
@@ -52,25 +49,22 @@ pub async fn run(
         } else if let Some(h) = inflight.pop_front() {
             let (t, result) = h.await.map_err(|e| format!("transform task failed: {e}"))?;
             idle.push(t);
-            emit(&out, result, &metrics).await;
+            emit(&out, result).await;
         } else if !input_open {
             for t in &mut idle {
                 let mut result = TransformOutput::new(named);
                 t.flush(&mut result, &metrics);
-                emit(&out, result, &metrics).await;
+                emit(&out, result).await;
             }
             return Ok(());
         }
     }
 }
 
-async fn emit(out: &Outputs, result: TransformOutput, metrics: &ComponentMetrics) {
+async fn emit(out: &Outputs, result: TransformOutput) {
     let TransformOutput { default, named } = result;
-    let mut sent = default.len();
     out.default.send(default).await;
     for ((_, fanout), batch) in out.named.iter().zip(named) {
-        sent += batch.len();
         fanout.send(batch).await;
     }
-    metrics.sent(sent as u64, 0);
 }
