@@ -54,6 +54,9 @@ pub struct ComponentDef {
     pub doc: &'static str,
     /// Builds the component from its options (the table minus `type` and `inputs`).
     pub build: fn(&BuildContext, toml::Value) -> Result<Built, BuildError>,
+    /// The JSON schema of its options (its options struct's `schemars::schema_for!`):
+    /// names, types, defaults and doc comments, for the generated docs.
+    pub options: fn() -> schemars::Schema,
     /// A minimal topology using it, checked by the registry test.
     pub example: &'static str,
     /// The internal events it emits (its counters, in the generated docs).

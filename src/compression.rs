@@ -5,7 +5,7 @@ use serde::Deserialize;
 use std::io::Write;
 
 /// Compression of written files or request bodies.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Compression {
     #[default]

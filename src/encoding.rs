@@ -5,10 +5,10 @@ use crate::event::{Event, value_to_string};
 use serde::Deserialize;
 
 /// How an event becomes bytes.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Encoding {
-    /// The whole event as one JSON object (default).
+    /// The whole event as one JSON object.
     #[default]
     Json,
     /// The `message` field as text; the whole event as JSON when it has none.

@@ -15,6 +15,7 @@ pub mod columnar;
 pub mod component;
 pub mod compression;
 pub mod config;
+pub mod docs;
 pub mod encoding;
 pub mod error;
 pub mod event;

@@ -62,8 +62,16 @@ enum Command {
         /// Files to check; together they form one topology. Several files merge.
         files: Vec<PathBuf>,
     },
-    /// List component types with a line about each.
-    List,
+    /// List component types with a line about each, or one type's options and
+    /// counters (the tables of docs/configuration.md).
+    List {
+        /// A component type: print its options and counters.
+        #[arg(value_name = "TYPE")]
+        name: Option<String>,
+        /// Only the type of this kind (`file` and `kafka` are a source and a sink).
+        #[arg(long, value_enum)]
+        kind: Option<KindArg>,
+    },
     /// Run SQL over an archive written by an `object_store` sink; it is table `logs`
     /// with its Hive partition columns (dt, hour, …), which prune directories.
     Query {
@@ -150,6 +158,23 @@ enum DialectArg {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum KindArg {
+    Source,
+    Transform,
+    Sink,
+}
+
+impl From<KindArg> for Kind {
+    fn from(k: KindArg) -> Kind {
+        match k {
+            KindArg::Source => Kind::Source,
+            KindArg::Transform => Kind::Transform,
+            KindArg::Sink => Kind::Sink,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -180,7 +205,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
     match &cli.command {
-        Some(Command::List) => list(),
+        Some(Command::List { name: None, kind }) => list(kind.map(Kind::from)),
+        Some(Command::List { name: Some(name), kind }) => describe(name, kind.map(Kind::from)),
         Some(Command::Validate { files }) => {
             let mut files = files.clone();
             files.extend(cli.topology.iter().cloned());
@@ -379,12 +405,51 @@ fn overrides(cli: &Cli) -> Overrides {
     }
 }
 
-fn list() -> ExitCode {
+fn list(only: Option<Kind>) -> ExitCode {
     for kind in [Kind::Source, Kind::Transform, Kind::Sink] {
+        if only.is_some_and(|k| k != kind) {
+            continue;
+        }
         println!("{}:", kind.table());
         for def in pipe::components::REGISTRY.iter().filter(|d| d.kind == kind) {
             println!("  {:<12} {}", def.name, def.doc);
         }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `pipe list TYPE`: the doc line, options and counters of every type named `name`
+/// (of `kind`, if given); exits 78 when there is none.
+fn describe(name: &str, kind: Option<Kind>) -> ExitCode {
+    let registry = pipe::components::REGISTRY;
+    let defs: Vec<_> = registry
+        .iter()
+        .filter(|d| d.name == name && kind.is_none_or(|k| d.kind == k))
+        .collect();
+    if defs.is_empty() {
+        let of_kind = kind.map(|k| format!(" {}", k.name())).unwrap_or_default();
+        let candidates = registry.iter().filter(|d| kind.is_none_or(|k| d.kind == k));
+        let hint = pipe::component::did_you_mean(name, candidates.clone().map(|d| d.name))
+            .map(|n| format!(" Did you mean `{n}`?"))
+            .unwrap_or_default();
+        let mut known: Vec<&str> = candidates.map(|d| d.name).collect();
+        known.sort_unstable();
+        known.dedup();
+        eprintln!(
+            "error: no{of_kind} component type `{name}`.{hint} Types: {}. `pipe list` tells what each does.",
+            known.join(", ")
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    for (i, def) in defs.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        println!("{} {}: {}", def.kind.name(), def.name, def.doc);
+        println!("\nOptions ([{}.ID] with type = \"{}\"):\n", def.kind.table(), def.name);
+        print!("{}", pipe::docs::options_table(def));
+        println!("\nCounters:\n");
+        print!("{}", pipe::docs::counters_table(def));
     }
     ExitCode::SUCCESS
 }

@@ -45,6 +45,20 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// A string in the option schemas, marked `writeOnly`: the generated docs call it a
+/// secret.
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "writeOnly": true })
+    }
+}
+
 /// `url` with the password of its `user:pass@` part replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     match url::Url::parse(url) {

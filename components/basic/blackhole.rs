@@ -12,16 +12,17 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// Options of the `blackhole` sink.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BlackholeConfig {
-    /// Log the number of events received so far at most this often, in ms (default
-    /// 0: never).
+pub(super) struct BlackholeConfig {
+    /// Log the running total of events (`Blackhole total. events=N`) at most this
+    /// often, in ms; `0` never.
     #[serde(default)]
     print_interval_ms: u64,
     /// TEST HOOK (needs `PIPE_TEST_HOOKS=1`): the first N batches are finalized as
-    /// errored instead of delivered.
+    /// errored instead of delivered. Left out of the docs.
     #[serde(default)]
+    #[schemars(skip)]
     test_only_fail_first_batches: u64,
 }
 

@@ -8,10 +8,10 @@ use serde::Deserialize;
 use std::io::Write;
 
 /// Options of the `console` sink.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ConsoleConfig {
-    /// `json` (default) or `text`.
+pub(super) struct ConsoleConfig {
+    /// How events are written.
     #[serde(default)]
     encoding: Encoding,
 }

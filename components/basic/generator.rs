@@ -9,29 +9,32 @@ use std::time::{Duration, Instant};
 use vrl::value::{KeyString, ObjectMap, Value};
 
 /// Options of the `generator` source.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GeneratorConfig {
-    /// `json` (default) or `text`; ignored when `lines` is set.
+pub(super) struct GeneratorConfig {
+    /// What `message` holds; ignored when `lines` is set.
     #[serde(default)]
     format: Format,
-    /// Lines to emit in turn, instead of generated ones.
+    /// Emit these lines in turn instead.
     #[serde(default)]
     lines: Vec<String>,
-    /// How many events, then the source finishes (default: forever).
+    /// Stop after this many events; the source then finishes (default: forever).
     count: Option<u64>,
     /// Events per second (default: as fast as possible).
     rate: Option<f64>,
-    /// Events per batch (default 1000).
+    /// Events per batch.
     #[serde(default = "default_batch")]
     batch_size: usize,
 }
 
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
+/// What a generated `message` holds.
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Default, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 enum Format {
+    /// A JSON log line with `ts`, `service`, `level`, `seq`, `msg`.
     #[default]
     Json,
+    /// A plain text line.
     Text,
 }
 

@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use vrl::value::{KeyString, ObjectMap, Value};
 
 /// Options of the `stdin` source.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct StdinConfig {
-    /// Longest line kept, in bytes (default 102400); longer lines are truncated and counted.
+pub(super) struct StdinConfig {
+    /// Longest line kept, in bytes; longer lines are truncated and counted.
     #[serde(default = "default_max_line_bytes")]
     max_line_bytes: usize,
 }

@@ -12,6 +12,7 @@ pub const SINK: ComponentDef = ComponentDef {
     name: "elasticsearch",
     doc: "Indexes events with _bulk; retries failed items alone, refused ones go to output `ID.dropped`.",
     build: sink::build,
+    options: || schemars::schema_for!(sink::ElasticsearchConfig),
     example: include_str!("example.toml"),
     events: &[],
     gauges: &[],

@@ -35,65 +35,68 @@ use std::time::{Duration, Instant};
 use vrl::value::{KeyString, Value};
 
 /// Options of the `elasticsearch` sink.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ElasticsearchConfig {
-    /// Base URLs, e.g. `["http://es1:9200", "http://es2:9200"]`; used round-robin,
-    /// skipping one that just failed. `user:pass@` in a URL is taken as basic auth.
-    /// Required.
+    /// Base URLs, e.g. `["http://es1:9200", "http://es2:9200"]`, used round-robin; an
+    /// endpoint that fails is skipped for 5 s. `user:pass@` in a URL is taken as
+    /// basic auth.
     pub endpoints: Vec<Endpoint>,
-    /// Index (or data stream) template: strftime on the event time, `{{ field }}`
-    /// (default `logs-%Y.%m.%d`).
+    /// Index or data stream template (`app-%Y.%m.%d`, `logs-{{ service }}`). An event
+    /// the template cannot render goes to `ID.dropped`.
     #[serde(default = "default_index")]
     pub index: String,
-    /// `bulk` (default) or `data_stream` (action `create`, `@timestamp` added from
-    /// `timestamp` when missing).
+    /// Where documents go.
     #[serde(default)]
     pub mode: Mode,
-    /// `index` (default) or `create`.
+    /// The bulk action per document.
     #[serde(default)]
     pub action: Action,
-    /// Field whose value becomes the document `_id`, so retries never duplicate.
+    /// Field whose value becomes `_id`, so retries never duplicate. An event without
+    /// it goes to `ID.dropped`.
     pub id_field: Option<String>,
-    /// Field holding the event time for the index template (default `timestamp`).
+    /// The event time for the strftime parts of `index`.
     #[serde(default = "default_time_field")]
     pub time_field: String,
-    /// Most documents per bulk request (default 1000).
+    /// Most documents per request.
     #[serde(default = "default_max_events")]
     pub batch_max_events: usize,
-    /// Most bytes per bulk request, before compression (default 10485760).
+    /// Most bytes per request (before compression).
     #[serde(default = "default_max_bytes")]
     pub batch_max_bytes: usize,
-    /// Longest wait to fill a batch, in ms (default 1000).
+    /// Longest wait to fill a batch, in ms.
     #[serde(default = "default_batch_timeout_ms")]
     pub batch_timeout_ms: u64,
-    /// `none` (default) or `gzip` request bodies.
+    /// Request body compression.
     #[serde(default)]
     pub compression: Compression,
-    /// Timeout of one request, in seconds (default 60).
+    /// Timeout of one request, in seconds.
     #[serde(default = "default_request_timeout_secs")]
     pub request_timeout_secs: u64,
-    /// Check the cluster at start and wait until it answers (default true); with
-    /// false, a failed check only warns.
+    /// At start, `GET /` until the cluster answers (logs its version); the inputs wait
+    /// meanwhile. With `false`, one try and a warning.
     #[serde(default = "yes")]
     pub healthcheck: bool,
-    /// Credentials.
+    /// Credentials: basic (`user`, `password`) or an API key, not both.
     pub auth: Option<Auth>,
     /// TLS settings for `https://` endpoints.
     pub tls: Option<Tls>,
 }
 
 /// Where documents go.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
+    /// Into the index named by `index`, with `action`.
     #[default]
     Bulk,
+    /// Into a data stream: action `create`, and `@timestamp` is added from
+    /// `time_field` when missing.
     DataStream,
 }
 
 /// An endpoint URL; its `Debug` hides a password in it.
-#[derive(Deserialize, Clone)]
+#[derive(Deserialize, Clone, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Endpoint(pub String);
 
@@ -104,21 +107,24 @@ impl std::fmt::Debug for Endpoint {
 }
 
 /// Basic (`user` + `password`) or API-key (`api_key`, the base64 `id:key`) credentials.
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, Clone, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Auth {
+    /// Basic auth user.
     pub user: Option<String>,
+    /// Basic auth password.
     pub password: Option<Secret>,
+    /// `Authorization: ApiKey …` (the base64 `id:key`).
     pub api_key: Option<Secret>,
 }
 
 /// TLS options.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
-    /// A PEM file of CA certificates to trust (besides the system's).
+    /// PEM CA certificates to trust (besides the system's).
     pub ca_file: Option<std::path::PathBuf>,
-    /// Verify the server's certificate (default true).
+    /// `false` accepts any certificate (tests only).
     #[serde(default = "yes")]
     pub verify_certificate: bool,
 }

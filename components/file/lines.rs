@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 const CHUNK: usize = 256 * 1024;
 
 /// What happens to a line longer than the limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Oversize {
     /// Keep its first `max_line_bytes` bytes as the event.

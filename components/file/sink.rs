@@ -39,26 +39,31 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Options of the `file` sink.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSinkConfig {
-    /// Path template: strftime on the event's `timestamp`, `{{ field }}` values (each
-    /// one path segment: `/` and `..` in a value are percent-encoded). Required.
+    /// Path template, e.g. `/logs/{{ service }}-%Y-%m-%d:%H.log`: strftime on the
+    /// event time, `{{ field }}` values (each one path segment: `/` and `..` in a
+    /// value are percent-encoded). A new file is started whenever the rendered path
+    /// changes. Directories are created.
     pub path: String,
-    /// `json` (one object per line, default) or `text` (the `message` field).
+    /// How events become lines.
     #[serde(default)]
     pub encoding: Encoding,
-    /// `none` (default) or `gzip`.
+    /// `gzip`: every flush appends a complete gzip member (a valid multi-member
+    /// `.gz`; `zcat` reads it).
     #[serde(default)]
     pub compression: Compression,
-    /// Files not written for this many seconds are closed (default 30).
+    /// Files not written for this many seconds are closed (checked every second, also
+    /// while events flow).
     #[serde(default = "default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
-    /// At most this many files are open at once; the least recently written one is
-    /// closed to open another (default 256).
+    /// Most files open at once; to open another, the least recently written one is
+    /// closed.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
-    /// Field holding the event time for the path template (default `timestamp`).
+    /// The field whose time formats the strftime parts of `path`; the current time
+    /// when absent.
     #[serde(default = "default_time_field")]
     pub time_field: String,
 }

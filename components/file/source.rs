@@ -20,51 +20,54 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Options of the `file` source.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceConfig {
-    /// Glob patterns of files to read (`/var/log/app/*.log`). Required.
+    /// Glob patterns of files to read, e.g. `["/var/log/app/*.log*"]`. `**` descends
+    /// into directories.
     pub include: Vec<String>,
     /// Glob patterns of files to skip, even when included.
     #[serde(default)]
     pub exclude: Vec<String>,
-    /// Where to start in a file seen for the first time when pipe starts:
-    /// `beginning` or `end`. Files that appear later are always read from the start.
+    /// Where to start in a file with no checkpoint found when pipe starts. Files that
+    /// appear later are always read from the beginning.
     #[serde(default)]
     pub read_from: ReadFrom,
-    /// Longest line kept, in bytes (default 102400).
+    /// Longest line kept, in bytes. Longer lines are never buffered whole and never
+    /// stall the file.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
-    /// What to do with a longer line: `truncate` (default) or `drop`. Counted either way.
+    /// What to do with a longer line; counted either way, with a warning.
     #[serde(default)]
     pub oversize_lines: Oversize,
-    /// How many leading bytes identify a file (default 256).
+    /// How many leading bytes identify a file (see below).
     #[serde(default = "default_fingerprint_bytes")]
     pub fingerprint_bytes: usize,
-    /// How often the globs are expanded again to find new files, in ms (default 1000).
+    /// How often the globs are expanded again without a filesystem notification, in
+    /// ms.
     #[serde(default = "default_glob_interval_ms")]
     pub glob_interval_ms: u64,
     /// How often files are checked for new data without a filesystem notification,
-    /// in ms (default 250).
+    /// in ms.
     #[serde(default = "default_poll_interval_ms")]
     pub poll_interval_ms: u64,
-    /// How often acknowledged offsets are written to disk, in ms (default 25). Lower
-    /// means fewer lines read again after a crash.
+    /// How often acknowledged offsets are written to disk (only when they changed), in
+    /// ms. Lower means fewer lines read twice after a crash.
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
-    /// How long a file that left the globs (renamed away, deleted) is kept open after
-    /// its last data, in ms (default 5000).
+    /// A file that left the globs (renamed away, deleted) is read to its end and
+    /// closed once idle this long, in ms.
     #[serde(default = "default_rotate_wait_ms")]
     pub rotate_wait_ms: u64,
-    /// Most events in one batch (default 1000).
+    /// Most lines in one batch.
     #[serde(default = "default_max_batch_events")]
     pub max_batch_events: usize,
     /// Joins lines into one event (stack traces).
     pub multiline: Option<MultilineConfig>,
-    /// Read a matching path that is a symlink, from the file it points to (default
-    /// true: Kubernetes' `/var/log/containers/*.log` are symlinks). With false,
-    /// symlinks are skipped, so a link planted among the logs cannot make pipe read
-    /// another file.
+    /// Read a matching path that is a symlink from the file it points to (Kubernetes'
+    /// `/var/log/containers/*.log` are symlinks). With `false`, symlinks are skipped
+    /// and files are opened with `O_NOFOLLOW`, so a link planted among the logs cannot
+    /// make pipe read another file.
     #[serde(default = "yes")]
     pub follow_symlinks: bool,
 }
@@ -74,24 +77,28 @@ fn yes() -> bool {
 }
 
 /// Multiline grouping: set exactly one of `start_pattern` or `continuation_pattern`.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MultilineConfig {
-    /// A line matching this regex starts a new event; other lines join the previous.
+    /// Regex: a line matching it starts a new event; other lines join the previous
+    /// event (joined with `\n`).
     pub start_pattern: Option<String>,
-    /// A line matching this regex joins the previous event; other lines start one.
+    /// Regex: a line matching it joins the previous event; other lines start one. Set
+    /// exactly one of the two.
     pub continuation_pattern: Option<String>,
-    /// An event waiting for more lines is emitted after this many ms (default 1000).
+    /// An event waiting for more lines is emitted after this long, in ms.
     #[serde(default = "default_multiline_timeout_ms")]
     pub timeout_ms: u64,
 }
 
 /// Where to start in files seen for the first time at startup.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum ReadFrom {
+    /// Read the whole file.
     #[default]
     Beginning,
+    /// Read only what is written from now on.
     End,
 }
 

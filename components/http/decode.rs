@@ -10,10 +10,11 @@ use std::io::Read;
 use vrl::value::{KeyString, ObjectMap, Value};
 
 /// How a body is read.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoding {
-    /// From the Content-Type, else by looking at the body.
+    /// From the Content-Type (`json`, `ndjson`/`jsonl`, `text/*`), else by looking at
+    /// the body.
     #[default]
     Auto,
     /// One JSON object, or an array of them.

@@ -12,6 +12,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
     name: "http",
     doc: "Receives events over HTTP (JSON, NDJSON, text, Kafka REST v2); replies 200 once they are delivered.",
     build: source::build,
+    options: || schemars::schema_for!(source::HttpSourceConfig),
     example: include_str!("example.toml"),
     events: &[],
     gauges: &[],

@@ -43,87 +43,99 @@ use std::time::Duration;
 use vrl::value::{KeyString, Value};
 
 /// Options of the `http` source.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSourceConfig {
-    /// Address to listen on, e.g. `0.0.0.0:8080`. Required.
+    /// Address to listen on, e.g. `0.0.0.0:8080`. Two components may not claim the
+    /// same one.
     pub address: String,
-    /// Body format: `auto` (from Content-Type, default), `json`, `ndjson` or `text`.
+    /// How a request body is read.
     #[serde(default)]
     pub decoding: Decoding,
-    /// Largest request body, before and after decompression, in bytes (default
-    /// 10485760). Larger bodies get 413.
+    /// Largest request body, before and after decompression (a small gzip bomb is
+    /// refused too), in bytes. Larger bodies get `413`.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
-    /// Most events in one request (default 100000). More get 413.
+    /// Most events in one request (counted while decoding, which stops there). More
+    /// get `413`.
     #[serde(default = "default_max_events_per_request")]
     pub max_events_per_request: usize,
-    /// Most events in one batch sent downstream (default 1000); a larger request is
-    /// sent as several batches under one acknowledgement.
+    /// Most events in one batch sent downstream; a larger request becomes several
+    /// batches under one acknowledgement.
     #[serde(default = "default_max_batch_events")]
     pub max_batch_events: usize,
-    /// Most bytes of decoded body in one batch sent downstream (default 1048576).
+    /// About this many bytes of decoded body per batch sent downstream (at least one
+    /// event per batch).
     #[serde(default = "default_max_batch_bytes")]
     pub max_batch_bytes: usize,
-    /// Most requests handled at once (default 256). More get 503 + `Retry-After`.
+    /// Requests handled at once (reading, decoding or awaiting delivery). Past it:
+    /// `503` + `Retry-After: 1`.
     #[serde(default = "limits::default_max_in_flight_requests")]
     pub max_in_flight_requests: usize,
-    /// Most body bytes held by the requests being handled (default 268435456). A
-    /// request that would pass it gets 503 + `Retry-After`.
+    /// Body bytes held by the requests in flight: a request holds its body as it
+    /// arrives (its `Content-Length` from the start), then its decompressed size,
+    /// until it is answered. A request that would pass it: `503` + `Retry-After: 1`.
+    /// Must be at least `max_body_bytes`.
     #[serde(default = "limits::default_max_in_flight_bytes")]
     pub max_in_flight_bytes: usize,
-    /// Most open connections (default 1024). Past it new connections wait in the
-    /// accept backlog until one closes.
+    /// Open connections. Past it new connections are not accepted: they wait in the
+    /// kernel's accept backlog (and past that the kernel refuses them) until one
+    /// closes.
     #[serde(default = "limits::default_max_connections")]
     pub max_connections: usize,
-    /// How long a client may take to send a request line and headers (and, for
-    /// HTTPS, the TLS handshake) before the connection is closed (default 10).
+    /// Seconds from a connection's opening, or the first byte of a further request on
+    /// it, until its request line and headers are complete (for HTTPS the TLS
+    /// handshake counts too). Past it the connection is closed without a reply.
     #[serde(default = "limits::default_header_timeout_secs")]
     pub header_timeout_secs: u64,
-    /// How long the whole body may take to arrive before the request gets 408 and
-    /// the connection is closed (default 30).
+    /// The whole body must arrive within this many seconds from the end of the
+    /// headers: else `408` and the connection is closed.
     #[serde(default = "limits::default_body_timeout_secs")]
     pub body_timeout_secs: u64,
-    /// How long a keep-alive connection may wait for its next request before it is
-    /// closed (default 60).
+    /// A keep-alive connection with no request for this many seconds is closed (so is
+    /// one whose client stops reading a reply).
     #[serde(default = "limits::default_idle_timeout_secs")]
     pub idle_timeout_secs: u64,
-    /// Answer 200 only once the events are delivered by every sink (default true).
+    /// Reply `200` only once delivered; `503` + `Retry-After: 1` when not delivered
+    /// within `ack_timeout_secs`; `400` when a sink rejected the events for good.
+    /// With `false`, `200` once the events are queued.
     #[serde(default = "yes")]
     pub acknowledgements: bool,
-    /// How long a request waits for delivery before getting 503 (default 30).
+    /// How long a request waits for delivery, in seconds (see `acknowledgements`).
     #[serde(default = "default_ack_timeout_secs")]
     pub ack_timeout_secs: u64,
-    /// How long a request waits for room downstream before getting 503 (default 1000).
+    /// When the pipeline has no room for this many ms: `503` + `Retry-After: 1`.
     #[serde(default = "default_backpressure_timeout_ms")]
     pub backpressure_timeout_ms: u64,
-    /// Field that receives the request path (default `path`; empty to leave it out).
+    /// Field receiving the request path (`""`: none).
     #[serde(default = "default_path_key")]
     pub path_key: String,
-    /// Accepted credentials; without this table, requests need none.
+    /// Accepted credentials; without this table no credentials are needed.
+    /// Comparison is constant-time; credentials are never logged. Failure: `401` with
+    /// `WWW-Authenticate`.
     pub auth: Option<AuthConfig>,
-    /// Serve HTTPS with this certificate and key.
+    /// Serve HTTPS (rustls) with this certificate and key.
     pub tls: Option<TlsConfig>,
 }
 
 /// HTTPS settings.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
-    /// PEM certificate chain. Required.
+    /// PEM certificate chain.
     pub crt_file: std::path::PathBuf,
-    /// PEM private key. Required.
+    /// PEM private key.
     pub key_file: std::path::PathBuf,
 }
 
 /// Credentials a request may present.
-#[derive(Debug, Deserialize, Clone, Default)]
+#[derive(Debug, Deserialize, Clone, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthConfig {
-    /// Accepted `Authorization: Bearer TOKEN` tokens.
+    /// Accepted `Authorization: Bearer …` tokens.
     #[serde(default)]
     pub bearer_tokens: Vec<Secret>,
-    /// Accepted HTTP basic users: name → password.
+    /// Accepted basic-auth users, `{ name = "password" }`.
     #[serde(default)]
     pub basic: BTreeMap<String, Secret>,
 }

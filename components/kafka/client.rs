@@ -22,13 +22,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// SASL credentials.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sasl {
-    /// `PLAIN` (default), `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    /// `"PLAIN"`, `"SCRAM-SHA-256"` or `"SCRAM-SHA-512"`.
     #[serde(default = "default_mechanism")]
     pub mechanism: String,
+    /// The user name.
     pub username: String,
+    /// The password; never logged.
     pub password: Secret,
 }
 
@@ -37,18 +39,18 @@ fn default_mechanism() -> String {
 }
 
 /// TLS to the brokers.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
-    /// CA certificate(s) to trust, PEM (default: the system's).
+    /// PEM CA certificates to trust (default: the system's).
     pub ca_file: Option<PathBuf>,
     /// Client certificate, PEM, for mutual TLS.
     pub crt_file: Option<PathBuf>,
     /// Client key, PEM.
     pub key_file: Option<PathBuf>,
-    /// Password of the client key.
+    /// Password of the client key; never logged.
     pub key_password: Option<Secret>,
-    /// Check that the broker's certificate names its host (default true).
+    /// Check the broker certificate's host name.
     #[serde(default = "yes")]
     pub verify_hostname: bool,
 }
@@ -71,7 +73,7 @@ impl Default for Tls {
 
 /// `librdkafka_options`: any librdkafka property, applied last. `Debug` hides the
 /// values of properties that hold secrets (`sasl.password`, `ssl.key.password`, …).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct LibrdkafkaOptions(pub BTreeMap<String, String>);
 

@@ -48,78 +48,83 @@ use tokio::time::Instant;
 use vrl::value::{ObjectMap, Value};
 
 /// Options of the `kafka` sink.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkConfig {
-    /// Brokers to start from, e.g. `kafka1:9092,kafka2:9092`. Required.
+    /// Brokers to start from, `host:port,host:port`.
     pub bootstrap_servers: String,
-    /// Topic template, e.g. `logs-{{ service }}`. Required.
+    /// Topic template: `logs`, `logs-{{ service }}`.
     pub topic: String,
-    /// Field whose value becomes the record key.
+    /// Field whose value becomes the record key (a missing field: no key).
     pub key_field: Option<String>,
-    /// Key template, e.g. `{{ host }}-{{ service }}` (instead of `key_field`).
+    /// Key template, `{{ host }}-{{ service }}` (instead of `key_field`). Without a
+    /// key, records spread over the partitions.
     pub key: Option<String>,
-    /// Record headers: header name → template.
+    /// Record headers, name → template: `{ "x-service" = "{{ service }}" }`. A
+    /// template that cannot render leaves its header out.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// Object field whose entries become headers (e.g. `kafka.headers` from a kafka
-    /// source, to pass them through).
+    /// Object field whose entries become headers (`kafka.headers`, to pass a consumed
+    /// record's headers on).
     pub headers_field: Option<String>,
-    /// `json` (the whole event, default), `text` (the `message` field) or `raw` (the
-    /// `message` field's bytes, unchanged).
+    /// How an event becomes a record value.
     #[serde(default)]
     pub encoding: SinkEncoding,
-    /// `none`, `gzip`, `snappy`, `lz4` (default) or `zstd`.
+    /// Record batch compression.
     #[serde(default)]
     pub compression: KafkaCompression,
-    /// `all` (default), `1` or `0`. Anything but `all` needs `idempotent = false`.
+    /// `"all"`, `"1"` or `"0"`; anything but `"all"` needs `idempotent = false`.
     #[serde(default = "default_acks")]
     pub acks: String,
-    /// Idempotent producer: broker-side de-duplication of librdkafka's retries,
-    /// ordering kept per partition (default true).
+    /// Idempotent producer: the broker drops librdkafka's retried duplicates and keeps
+    /// order per partition.
     #[serde(default = "yes")]
     pub idempotent: bool,
-    /// How long librdkafka waits to fill a batch, in ms (default 5).
+    /// How long librdkafka waits to fill a batch, in ms.
     #[serde(default = "default_linger_ms")]
     pub linger_ms: u64,
-    /// Most records per batch (default 10000).
+    /// Most records per batch.
     #[serde(default = "default_batch_max_events")]
     pub batch_max_events: u64,
-    /// Most bytes per batch (default 1000000).
+    /// Most bytes per batch.
     #[serde(default = "default_batch_max_bytes")]
     pub batch_max_bytes: u64,
-    /// Most records waiting in the producer before the inputs wait (default 100000).
+    /// Most records waiting in the producer (and, separately, for a retry); beyond,
+    /// the inputs wait.
     #[serde(default = "default_queue_max_events")]
     pub queue_max_events: u64,
-    /// How long librdkafka tries one record before handing it back, which pipe then
-    /// produces again, in ms (default 300000).
+    /// How long librdkafka tries a record before handing it back (pipe then produces
+    /// it again), in ms.
     #[serde(default = "default_message_timeout_ms")]
     pub message_timeout_ms: u64,
-    /// Field holding the event time, used for the record timestamp and the topic
-    /// template (default `timestamp`).
+    /// Event time for the record timestamp and the strftime parts of `topic`.
     #[serde(default = "default_time_field")]
     pub time_field: String,
-    /// SASL credentials (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+    /// SASL credentials, as for the `kafka` source.
     pub sasl: Option<Sasl>,
-    /// TLS to the brokers.
+    /// TLS to the brokers, as for the `kafka` source.
     pub tls: Option<Tls>,
-    /// Any librdkafka producer property, applied last.
+    /// Any librdkafka producer property, applied last; unknown properties fail
+    /// validation.
     #[serde(default)]
     pub librdkafka_options: LibrdkafkaOptions,
 }
 
 /// How an event becomes a record value.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum SinkEncoding {
+    /// The whole event as JSON.
     #[default]
     Json,
+    /// The `message` field; the whole event as JSON without one.
     Text,
+    /// The bytes of `message`, unchanged.
     Raw,
 }
 
 /// Record batch compression.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum KafkaCompression {
     None,

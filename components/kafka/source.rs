@@ -41,57 +41,58 @@ use tokio::time::Instant;
 use vrl::value::{KeyString, ObjectMap, Value};
 
 /// Options of the `kafka` source.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceConfig {
-    /// Brokers to start from, e.g. `kafka1:9092,kafka2:9092`. Required.
+    /// Brokers to start from, `host:port,host:port`.
     pub bootstrap_servers: String,
-    /// Consumer group; members of one group share the partitions. Required.
+    /// Consumer group; members share the partitions.
     pub group_id: String,
-    /// Topic names, or regular expressions starting with `^`. Required.
+    /// Topic names, or regular expressions starting with `^` (`"^logs-.*"`).
     pub topics: Vec<String>,
-    /// Where a group without a committed offset starts: `earliest` (default) or
-    /// `latest`.
+    /// Where a group without a committed offset starts: `"earliest"` or `"latest"`.
     #[serde(default = "default_offset_reset")]
     pub auto_offset_reset: String,
-    /// How the record value becomes the event: `json` (default; an object's fields
-    /// become the event's, anything else goes to `message`), `text` (UTF-8 into
-    /// `message`) or `bytes` (into `message` unchanged).
+    /// How the record value becomes the event.
     #[serde(default)]
     pub decoding: Decoding,
-    /// Field receiving the record's topic, partition, offset, key, timestamp and
-    /// headers (default `kafka`; empty to leave them out).
+    /// Field receiving the record's metadata (topic, partition, offset, key,
+    /// timestamp, headers); `""` leaves it out.
     #[serde(default = "default_metadata_key")]
     pub metadata_key: String,
-    /// Most records per batch sent downstream (default 1000).
+    /// Most records per batch sent downstream (one acknowledgement each).
     #[serde(default = "default_max_batch_events")]
     pub max_batch_events: usize,
-    /// How often acknowledged offsets are committed, in ms (default 1000).
+    /// How often acknowledged offsets are committed, in ms.
     #[serde(default = "default_commit_interval_ms")]
     pub commit_interval_ms: u64,
-    /// Group session timeout, in ms (default 10000): how soon a dead member's
-    /// partitions move to the others.
+    /// Group session timeout, in ms: how soon a dead member's partitions go to the
+    /// others.
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: u64,
-    /// How often consumer lag is refreshed, in ms (default 5000).
+    /// How often consumer lag is refreshed, in ms.
     #[serde(default = "default_statistics_interval_ms")]
     pub statistics_interval_ms: u64,
-    /// SASL credentials (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512).
+    /// SASL credentials.
     pub sasl: Option<Sasl>,
-    /// TLS to the brokers.
+    /// TLS to the brokers. A `tls` table (even empty) turns TLS on.
     pub tls: Option<Tls>,
-    /// Any librdkafka consumer property, applied last.
+    /// Any librdkafka consumer property (`{ "fetch.max.bytes" = "10485760" }`),
+    /// applied last. Unknown properties fail validation.
     #[serde(default)]
     pub librdkafka_options: LibrdkafkaOptions,
 }
 
 /// How a record value becomes an event.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoding {
+    /// An object's fields become the event's fields; anything else goes to `message`.
     #[default]
     Json,
+    /// The UTF-8 value in `message`.
     Text,
+    /// The value in `message`, unchanged.
     Bytes,
 }
 

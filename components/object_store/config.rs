@@ -8,81 +8,85 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 /// Options of the `object_store` sink.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArchiveConfig {
-    /// A local directory, `s3://bucket/prefix` or `gs://bucket/prefix`. Required.
+    /// A local directory, `s3://bucket/prefix` or `gs://bucket/prefix`.
     pub url: String,
-    /// Endpoint override (S3-compatible servers, a GCS emulator).
+    /// Endpoint override: an S3-compatible server or a GCS emulator (no OAuth then).
     pub endpoint: Option<String>,
     /// S3 region (default `AWS_REGION`, else `us-east-1`).
     pub region: Option<String>,
-    /// Allow plain-HTTP endpoints. Default false.
+    /// Allow a plain-HTTP `endpoint`.
     #[serde(default)]
     pub allow_http: bool,
-    /// Partition template: strftime on the event time and `{{ field }}` values.
-    /// Default `dt=%Y-%m-%d/hour=%-H`. A missing field renders as
-    /// `__HIVE_DEFAULT_PARTITION__`.
+    /// Directory template: strftime on the event time, `{{ field }}` values; a missing
+    /// field renders `__HIVE_DEFAULT_PARTITION__`.
     #[serde(default = "default_partition")]
     pub partition: String,
-    /// File name template (same syntax). Default: a unique
-    /// `part-<time>-<random>.<ext>`. A name that already exists is never
-    /// overwritten: `-1`, `-2`, … is added before the extension.
+    /// File name template (same syntax, no `/`; default
+    /// `part-<UTC time>-<random>.<ext>`). An existing name is never overwritten: `-1`,
+    /// `-2`, … goes before the extension.
     pub filename: Option<String>,
-    /// Field holding the event time for the templates (default `timestamp`; events
-    /// without it use the time they are written).
+    /// Field holding the event time (a timestamp or RFC 3339 string); without it, the
+    /// time of writing.
     #[serde(default = "default_time_field")]
     pub time_field: String,
-    /// `parquet` (default), `ndjson` (one JSON object per line) or `text` (the
-    /// `message` field per line).
+    /// What a file holds.
     #[serde(default)]
     pub encoding: FileEncoding,
     /// Parquet: `zstd` (default), `snappy`, `lz4`, `none`. Lines: `gzip` (default),
     /// `zstd`, `none`.
     pub compression: Option<FileCompression>,
-    /// Parquet rows per row group (default 131072).
+    /// Parquet rows per row group.
     #[serde(default = "default_row_group_size")]
     pub row_group_size: usize,
-    /// A file is completed once it holds this many bytes (default 128 MiB).
+    /// Complete a file at this size in bytes (compressed, estimated while open).
     #[serde(default = "default_max_bytes")]
     pub max_bytes: u64,
-    /// … or this many events (default 1,000,000).
+    /// … or at this many events.
     #[serde(default = "default_max_events")]
     pub max_events: u64,
-    /// … or once it has been open this many seconds (default 300).
+    /// … or this many seconds after it was opened. Files are also completed when pipe
+    /// stops.
     #[serde(default = "default_max_age_secs")]
     pub max_age_secs: u64,
-    /// Parquet columns (name → type). Without it the columns are inferred.
+    /// Parquet columns, name → `string`, `int`/`bigint`, `float`/`double`, `bool`,
+    /// `timestamp`, `timestamp(s|ms|us|ns)` (UTC). Without it the columns are
+    /// inferred.
     pub schema: Option<IndexMap<String, String>>,
-    /// With a declared schema: the column keeping, as a JSON object, values that do
-    /// not fit their column (default `_rejected`; `""` to drop them, still counted).
+    /// With `schema`: the column keeping values that do not fit their type, as a JSON
+    /// object; `""` for none. Counted either way.
     #[serde(default = "default_rejected_column")]
     pub rejected_column: String,
-    /// Completed files being uploaded at once (default 4); more waits (backpressure).
+    /// Completed files placed at once; more and the inputs wait.
     #[serde(default = "default_max_uploads")]
     pub max_uploads: usize,
-    /// Files open for writing at once, one per partition (and file name); to open
-    /// another, the least recently written one is completed (default 256).
+    /// Files open for writing at once (one per partition and file name); to open
+    /// another, the least recently written one is completed.
     #[serde(default = "default_max_open_files")]
     pub max_open_files: usize,
-    /// An inferred schema grows to at most this many columns; fields of later new
-    /// names go to one JSON column, `_overflow` (default 1000).
+    /// An inferred schema grows to at most this many columns; fields of new names
+    /// after that go, per row, into one JSON string column `_overflow`.
     #[serde(default = "default_max_columns")]
     pub max_columns: usize,
 }
 
 /// What a file holds.
-#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, Default, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum FileEncoding {
+    /// Parquet columns.
     #[default]
     Parquet,
+    /// The event as JSON, one per line.
     Ndjson,
+    /// The `message` field, one per line.
     Text,
 }
 
 /// How a file is compressed.
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq)]
+#[derive(Debug, Deserialize, serde::Serialize, schemars::JsonSchema, Clone, Copy, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum FileCompression {
     None,

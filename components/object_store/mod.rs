@@ -18,6 +18,7 @@ pub const SINK: ComponentDef = ComponentDef {
     name: "object_store",
     doc: "Archives events as Parquet or compressed JSON lines in Hive partitions on disk, S3 or GCS.",
     build: sink::build,
+    options: || schemars::schema_for!(config::ArchiveConfig),
     example: include_str!("example.toml"),
     events: &[],
     gauges: &[],

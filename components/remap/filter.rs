@@ -11,10 +11,12 @@ use serde::Deserialize;
 use vrl::value::Value;
 
 /// Options of the `filter` transform.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct FilterConfig {
-    /// A VRL expression returning a boolean, e.g. `.level != "debug"`. Required.
+pub(super) struct FilterConfig {
+    /// A VRL expression, e.g. `.level != "debug"`; events for which it is `true`
+    /// pass. Others are dropped (acknowledged, counted). A condition that fails or is
+    /// not a boolean counts as false and as an error.
     condition: String,
 }
 

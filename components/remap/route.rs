@@ -10,10 +10,12 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 
 /// Options of the `route` transform.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RouteConfig {
-    /// Route name → VRL condition, e.g. `errors = '.level == "error"'`. Required.
+pub(super) struct RouteConfig {
+    /// Route name → VRL condition, at least one, e.g. `errors = '.level == "error"'`.
+    /// Each route is an output `ID.NAME`; an event goes to every route whose condition
+    /// is true (a copy each). Events matching none go to `ID._unmatched`.
     route: IndexMap<String, String>,
 }
 

@@ -15,17 +15,20 @@ use serde::Deserialize;
 use vrl::value::{ObjectMap, Value};
 
 /// Options of the `remap` transform.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RemapConfig {
-    /// The VRL program. Set this or `file`.
+pub(super) struct RemapConfig {
+    /// The program. Set `source` or `file`.
     source: Option<String>,
-    /// A file holding the VRL program.
+    /// A file holding the program.
     file: Option<std::path::PathBuf>,
-    /// Send failed events to output `ID.dropped` instead of dropping them (default false).
+    /// Send events whose program fails (or aborts) to output `ID.dropped`, unchanged,
+    /// with a field `dropped = { reason, message, component }`. Otherwise they are
+    /// dropped. Either way they are counted and a warning is logged at most once a
+    /// second.
     #[serde(default)]
     reroute_dropped: bool,
-    /// Drop events whose program calls `abort` (default true); when false they pass on unchanged.
+    /// Drop events whose program calls `abort`; when `false` they pass on unchanged.
     #[serde(default = "yes")]
     drop_on_abort: bool,
 }

@@ -13,6 +13,7 @@ pub const SQL: ComponentDef = ComponentDef {
     name: "sql",
     doc: "Runs a DataFusion SQL query per batch or over tumbling/hopping event-time windows.",
     build: transform::build,
+    options: || schemars::schema_for!(transform::SqlConfig),
     example: include_str!("example.toml"),
     events: &[],
     gauges: &[],

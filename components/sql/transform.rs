@@ -22,55 +22,64 @@ use std::future::Future;
 use vrl::value::{KeyString, Value};
 
 /// Options of the `sql` transform.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SqlConfig {
-    /// The query; the input is table `input`. Required.
+    /// The SQL; the input is the table `input`.
     pub query: String,
-    /// Column → type (`string`, `int`, `float`, `bool`, `timestamp`,
-    /// `timestamp(ms)`, …); without it, columns are inferred from the events.
+    /// Column → type: `string`, `int`, `float`, `bool`, `timestamp` (µs, UTC),
+    /// `timestamp(s|ms|us|ns)`. Without it, columns are inferred from the events.
     #[serde(default)]
     pub schema: IndexMap<String, String>,
-    /// Static tables for joins: name → a `.csv` (with a header) or `.parquet` file.
+    /// Static tables for joins: name → a `.csv` file (with a header) or a `.parquet`
+    /// file, read once at start.
     #[serde(default)]
     pub tables: IndexMap<String, String>,
-    /// Event-time windows; without it the query runs on each batch.
+    /// Event-time windows; without it the query runs on each batch. Durations like
+    /// `500ms`, `30s`, `1m`, `2h`, `1d`.
     pub window: Option<WindowConfig>,
-    /// Field holding the event time (default `timestamp`); events without it use
-    /// their arrival time.
+    /// Field holding the event time; events without it use their arrival time.
     #[serde(default = "default_time_field")]
     pub time_field: String,
-    /// How long after a window's end its late events are still counted in it
-    /// (default `0s`).
+    /// How far behind the latest event time an event may be and still count in its
+    /// window.
     #[serde(default = "default_lateness")]
     pub allowed_lateness: String,
-    /// How far ahead of the wall clock an event time may be (default `5m`); an event
-    /// stamped later is windowed as arriving now (counted `future_timestamp`).
+    /// How far ahead of the wall clock an event time may be; a later one is windowed
+    /// at the current time (counted `future_timestamp`).
     #[serde(default = "default_max_future_skew")]
     pub max_future_skew: String,
-    /// Most events held in open windows (default 100000); beyond, the oldest window
-    /// is emitted early.
+    /// Most events held in open windows (an event in several hopping windows counts
+    /// once per window). Beyond it, the oldest window is emitted before its end, so
+    /// memory stays bounded.
     #[serde(default = "default_max_buffered_events")]
     pub max_buffered_events: usize,
-    /// Most bytes held in open windows, estimated (default 67108864).
+    /// The same bound in (estimated) bytes.
     #[serde(default = "default_max_buffered_bytes")]
     pub max_buffered_bytes: usize,
 }
 
 /// `{ type = "tumbling", size = "1m" }` or `{ type = "hopping", size = "5m", slide = "1m" }`.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WindowConfig {
+    /// The kind of window.
     #[serde(rename = "type")]
     pub kind: WindowKind,
+    /// How long a window lasts.
     pub size: String,
+    /// Hopping: how often a window starts. `size` is at most 1000 × `slide` (each
+    /// event is copied into `size / slide` windows).
     pub slide: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Clone, Copy, PartialEq)]
+/// Tumbling or hopping windows.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowKind {
+    /// Back to back, each event in one window.
     Tumbling,
+    /// Overlapping, one starting every `slide`.
     Hopping,
 }
 
