@@ -60,7 +60,9 @@ pub enum DocsError {
     #[error("line {line}: `{marker}` has no closing `{END_MARKER}`")]
     Unclosed { line: usize, marker: String },
     /// A marker naming no registry entry, or no kind of region.
-    #[error("line {line}: `{marker}` names no component type (markers look like `<!-- generated:options:sources.file -->`)")]
+    #[error(
+        "line {line}: `{marker}` names no component type (markers look like `<!-- generated:options:sources.file -->`)"
+    )]
     Unknown { line: usize, marker: String },
     /// The same region marked twice.
     #[error("line {line}: `{marker}` appears a second time")]
@@ -174,6 +176,9 @@ fn option_rows(root: &Value, schema: &Value, prefix: &str, rows: &mut Vec<Option
         .and_then(Value::as_array)
         .map(|r| r.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
+    // Required options first; each group in the schema's (alphabetical) order.
+    let mut props: Vec<(&String, &Value)> = props.iter().collect();
+    props.sort_by_key(|(name, _)| !required.contains(&name.as_str()));
     for (name, prop) in props {
         let full = format!("{prefix}{name}");
         let inner = resolve(root, non_null(root, prop));
@@ -282,41 +287,52 @@ fn variant_docs(root: &Value, schema: &Value) -> Vec<String> {
         .collect()
 }
 
-/// A short name of the type `schema` describes: `string`, `integer`, `[string]`,
-/// `{ name = string }`, `table`, or the allowed values.
+/// The type cell for `schema`: the allowed values (`` `"json"` or `"text"` ``), or
+/// a short name in backticks (`string`, `[string]`, `{ name = string }`, `table`).
 fn type_name(root: &Value, schema: &Value) -> String {
     let schema = resolve(root, non_null(root, schema));
+    match enum_values(root, schema) {
+        Some(values) => {
+            let names: Vec<String> = values.iter().map(|v| format!("`{}`", toml_value(v))).collect();
+            match names.split_last() {
+                Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+                _ => names.join(""),
+            }
+        }
+        None => format!("`{}`", raw_type(root, schema)),
+    }
+}
+
+/// A short name of the type `schema` describes: `string`, `integer`, `[string]`,
+/// `{ name = string }`, `table`, or the allowed values (`"a" | "b"`).
+fn raw_type(root: &Value, schema: &Value) -> String {
+    let schema = resolve(root, non_null(root, schema));
     if let Some(values) = enum_values(root, schema) {
-        let names: Vec<String> = values.iter().map(|v| format!("`{}`", toml_value(v))).collect();
-        return match names.split_last() {
-            Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
-            _ => names.join(""),
-        };
+        return values.iter().map(toml_value).collect::<Vec<_>>().join(" | ");
     }
     let types: Vec<&str> = match schema.get("type") {
         Some(Value::String(t)) => vec![t.as_str()],
         Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").collect(),
         _ => vec![],
     };
-    let name = match types.as_slice() {
+    match types.as_slice() {
         ["string"] if schema.get("writeOnly") == Some(&Value::Bool(true)) => "string (secret)".to_string(),
         ["string"] => "string".to_string(),
         ["integer"] => "integer".to_string(),
         ["number"] => "number".to_string(),
         ["boolean"] => "bool".to_string(),
         ["array"] => match schema.get("items") {
-            Some(items) => format!("[{}]", type_name(root, items)),
+            Some(items) => format!("[{}]", raw_type(root, items)),
             None => "array".to_string(),
         },
         ["object"] if schema.get("properties").is_some() => "table".to_string(),
         ["object"] => match schema.get("additionalProperties") {
-            Some(v @ Value::Object(_)) => format!("{{ name = {} }}", type_name(root, v)),
+            Some(v @ Value::Object(_)) => format!("{{ name = {} }}", raw_type(root, v)),
             _ => "table".to_string(),
         },
         _ if schema.get("properties").is_some() => "table".to_string(),
         _ => "any".to_string(),
-    };
-    format!("`{name}`")
+    }
 }
 
 /// A JSON value written as TOML (`"json"`, `1000`, `[]`, `{ a = "b" }`).
@@ -357,7 +373,12 @@ pub fn counters_table(def: &ComponentDef) -> String {
     if !def.events.is_empty() {
         out.push_str("| counter | counted in | description |\n|---|---|---|\n");
         for e in def.events {
-            out.push_str(&format!("| `{}` | `{}` | {} |\n", e.name, cell(&series(e)), cell(&one_line(e.doc))));
+            out.push_str(&format!(
+                "| `{}` | `{}` | {} |\n",
+                e.name,
+                cell(&series(e)),
+                cell(&one_line(e.doc))
+            ));
         }
     }
     if !def.gauges.is_empty() {
@@ -366,7 +387,12 @@ pub fn counters_table(def: &ComponentDef) -> String {
         }
         out.push_str("| gauge | labels | description |\n|---|---|---|\n");
         for g in def.gauges {
-            out.push_str(&format!("| `{}` | {} | {} |\n", g.metric, labels(g), cell(&one_line(g.doc))));
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                g.metric,
+                labels(g),
+                cell(&one_line(g.doc))
+            ));
         }
     }
     out
@@ -455,6 +481,8 @@ mod tests {
         /// Where to go. Two lines
         /// of doc.
         address: String,
+        /// Required too, listed before the optional ones.
+        zone: String,
         /// How many | at most.
         #[serde(default = "ten")]
         count: u64,
@@ -500,6 +528,9 @@ mod tests {
     struct FakeTls {
         /// The key.
         key_file: std::path::PathBuf,
+        /// Cipher suites.
+        #[serde(default)]
+        ciphers: Vec<FakeLevel>,
         /// Its password.
         password: Option<crate::secret::Secret>,
         /// Check names.
@@ -568,13 +599,15 @@ mod tests {
             "| option | type | default | description |",
             "|---|---|---|---|",
             "| `address` | `string` | required | Where to go. Two lines of doc. |",
+            "| `zone` | `string` | required | Required too, listed before the optional ones. |",
             "| `count` | `integer` | `10` | How many \\| at most. |",
-            "| `mode` | `\"auto\"` or `\"json\"` | `\"auto\"` | How to read. `\"auto\"`: Guess. `\"json\"`: As JSON. |",
-            "| `level` | `\"low\"` or `\"high\"` | `\"high\"` | Plain values. |",
             "| `headers` | `{ name = string }` | `{}` | Headers. |",
+            "| `level` | `\"low\"` or `\"high\"` | `\"high\"` | Plain values. |",
+            "| `mode` | `\"auto\"` or `\"json\"` | `\"auto\"` | How to read. `\"auto\"`: Guess. `\"json\"`: As JSON. |",
             "| `names` | `[string]` | — | Names. |",
             "| `tls` | `table` | — | TLS. |",
             "| `tls.key_file` | `string` | required | The key. |",
+            "| `tls.ciphers` | `[\"low\" \\| \"high\"]` | `[]` | Cipher suites. |",
             "| `tls.password` | `string (secret)` | — | Its password. |",
             "| `tls.verify` | `bool` | `true` | Check names. |",
         ];
@@ -632,7 +665,10 @@ mod tests {
             Err(DocsError::Unclosed { line: 2, .. })
         ));
         let twice = format!("{both}{both}");
-        assert!(matches!(regenerate(&twice, &[FAKE]), Err(DocsError::Duplicate { line: 5, .. })));
+        assert!(matches!(
+            regenerate(&twice, &[FAKE]),
+            Err(DocsError::Duplicate { line: 5, .. })
+        ));
     }
 
     #[test]
@@ -647,8 +683,8 @@ mod tests {
     fn registry_docs_match_configuration_md() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
         let current = std::fs::read_to_string(&path).unwrap();
-        let fresh = regenerate(&current, crate::components::REGISTRY)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let fresh =
+            regenerate(&current, crate::components::REGISTRY).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if std::env::var("PIPE_REGENERATE_GOLDEN").is_ok() {
             std::fs::write(&path, &fresh).unwrap();
             return;

@@ -23,6 +23,7 @@ Examples:
   cat app.log | pipe -t batch.toml                 stdin source: exits when input ends
   pipe validate topologies/*.toml                  check files, exit 78 on mistakes
   pipe list                                        component types and what they do
+  pipe list kafka --kind sink                      one type's options and counters
   pipe query --archive /var/lib/logs \"SELECT service, count(*) FROM logs GROUP BY 1\"
   pipe query -t aggregator.toml --sink parquet --format csv \"SELECT …\"
   pipe archive ddl --archive s3://logs/app --dialect trino

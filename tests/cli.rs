@@ -1,6 +1,6 @@
 //! The command line through the real binary: every shipped topology validates, each
 //! kind of configuration mistake exits 78 naming the file, line, component and key,
-//! `pipe list` and `--version` work.
+//! `pipe list` (and `pipe list TYPE`, the generated tables) and `--version` work.
 
 mod common;
 
@@ -253,4 +253,55 @@ fn list_and_version() {
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("pipe "));
     let out = pipe(&["--help"], dir.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("Examples:"));
+}
+
+/// The generated region `marker` of docs/configuration.md, without blank lines around.
+fn doc_region(marker: &str) -> String {
+    let doc = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md")).unwrap();
+    let start = doc.find(marker).unwrap_or_else(|| panic!("{marker} not in the docs")) + marker.len();
+    let len = doc[start..].find("<!-- /generated -->").unwrap();
+    doc[start..start + len].trim().to_string()
+}
+
+#[test]
+fn list_type_prints_its_options_and_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pipe(&["list", "http"], dir.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.starts_with("source http: Receives events over HTTP"), "{text}");
+    for region in ["options", "counters"] {
+        let table = doc_region(&format!("<!-- generated:{region}:sources.http -->"));
+        assert!(text.contains(&table), "the {region} of the docs are not in:\n{text}");
+    }
+    assert!(text.contains("| `max_body_bytes` | `integer` | `10485760` |"), "{text}");
+
+    // `file` is a source and a sink; --kind picks one.
+    let both = String::from_utf8_lossy(&pipe(&["list", "file"], dir.path()).stdout).into_owned();
+    assert!(both.contains("source file:") && both.contains("sink file:"), "{both}");
+    let out = pipe(&["list", "file", "--kind", "sink"], dir.path());
+    let sink = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(sink.contains("sink file:") && !sink.contains("source file:"), "{sink}");
+    assert!(
+        sink.contains("| `path` | `string` | required |") && !sink.contains("`include`"),
+        "{sink}"
+    );
+}
+
+#[test]
+fn list_unknown_type_exits_78() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pipe(&["list", "fiel"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains("no component type `fiel`") && stderr.contains("Did you mean `file`?"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    let out = pipe(&["list", "remap", "--kind", "sink"], dir.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("no sink component type `remap`"), "{stderr}");
 }
