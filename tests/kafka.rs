@@ -109,6 +109,8 @@ impl World {
             ("PIPE_EDGE_REJECTED", self.path("edge-rejected").display().to_string()),
             ("KAFKA_BOOTSTRAP", self.broker.bootstrap.clone()),
             ("PIPE_KAFKA_TOPIC", self.topic.clone()),
+            // Several pipes on one host: each API on a port of its own.
+            ("PIPE_API_ADDRESS", "127.0.0.1:0".into()),
         ];
         Pipe::start_env(&topology("edge.toml"), &self.path("edge.log"), &env)
     }
@@ -145,6 +147,7 @@ impl World {
             // Short windows: offsets wait for the error-rate window to be written.
             ("PIPE_ERROR_RATE_WINDOW", "1s".into()),
             ("PIPE_ERROR_RATE_LATENESS", "0s".into()),
+            ("PIPE_API_ADDRESS", "127.0.0.1:0".into()),
         ];
         Pipe::start_env(
             &topology("aggregator.toml"),
