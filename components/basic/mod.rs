@@ -3,10 +3,12 @@
 
 mod blackhole;
 mod console;
+pub mod events;
 mod generator;
 mod stdin;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `stdin` source.
 pub const STDIN: ComponentDef = ComponentDef {
@@ -15,7 +17,7 @@ pub const STDIN: ComponentDef = ComponentDef {
     doc: "Reads lines from standard input; when it closes, pipe drains and exits (batch jobs).",
     build: stdin::build,
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[&events::LineTruncated::SPEC],
     gauges: &[],
 };
 
@@ -37,7 +39,7 @@ pub const CONSOLE: ComponentDef = ComponentDef {
     doc: "Prints events to standard output as JSON lines or text.",
     build: console::build,
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[&events::StdoutFailed::SPEC],
     gauges: &[],
 };
 

@@ -9,6 +9,7 @@ pub mod source;
 mod tailer;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `file` source.
 pub const SOURCE: ComponentDef = ComponentDef {
@@ -17,8 +18,18 @@ pub const SOURCE: ComponentDef = ComponentDef {
     doc: "Tails files matched by globs; survives rotation, restarts and kill -9 without losing a line.",
     build: source::build,
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: &[
+        &events::OpenFailed::SPEC,
+        &events::ReadFailed::SPEC,
+        &events::FileTruncated::SPEC,
+        &events::LineTruncated::SPEC,
+        &events::LineDropped::SPEC,
+        &events::InvalidUtf8::SPEC,
+        &events::UndeliveredBatch::SPEC,
+        &events::RejectedBySink::SPEC,
+        &events::CheckpointWriteFailed::SPEC,
+    ],
+    gauges: &[&events::FILES_WATCHED, &events::BYTES_BEHIND],
 };
 
 /// The `file` sink.
@@ -28,6 +39,11 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Writes JSON lines or text to files named by a template, optionally gzip; acknowledges after fsync.",
     build: sink::build,
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: &[
+        &events::PathNotRendered::SPEC,
+        &events::PathNotOpened::SPEC,
+        &events::UnwritablePath::SPEC,
+        &events::WriteFailed::SPEC,
+    ],
+    gauges: &[&events::OPEN_FILES, &crate::retry::RETRYING],
 };

@@ -1,11 +1,13 @@
 //! VRL transforms: `remap` (reshape events), `filter` (keep events matching a
 //! condition) and `route` (send events to named outputs by condition).
 
+pub mod events;
 mod filter;
 mod route;
 mod vrl_remap;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `remap` transform.
 pub const REMAP: ComponentDef = ComponentDef {
@@ -14,7 +16,12 @@ pub const REMAP: ComponentDef = ComponentDef {
     doc: "Reshapes events with a VRL program; failures are counted and can go to output `ID.dropped`.",
     build: vrl_remap::build,
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[
+        &events::VrlRuntime::SPEC,
+        &events::VrlAbort::SPEC,
+        &events::DroppedOnError::SPEC,
+        &events::DroppedOnAbort::SPEC,
+    ],
     gauges: &[],
 };
 
@@ -25,7 +32,11 @@ pub const FILTER: ComponentDef = ComponentDef {
     doc: "Keeps the events for which a VRL condition is true.",
     build: filter::build,
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[
+        &events::ConditionNotBoolean::SPEC,
+        &events::ConditionFailed::SPEC,
+        &events::Filtered::SPEC,
+    ],
     gauges: &[],
 };
 
@@ -36,6 +47,6 @@ pub const ROUTE: ComponentDef = ComponentDef {
     doc: "Sends events to outputs `ID.NAME` by VRL conditions; the rest to `ID._unmatched`.",
     build: route::build,
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[&events::ConditionNotBoolean::SPEC, &events::ConditionFailed::SPEC],
     gauges: &[],
 };
