@@ -404,10 +404,11 @@ mod tests {
         labels: &["partition"],
         doc: "Lag.",
     };
+    static GAUGES: &[&GaugeSpec] = &[&LAG];
 
     #[test]
     fn events_and_gauges_accumulate() {
-        let m = ComponentMetrics::new("x", "source", "t", DECLARED, &[&LAG]);
+        let m = ComponentMetrics::new("x", "source", "t", DECLARED, GAUGES);
         m.received(2, 10);
         let oops = m.emitter::<Oops>();
         oops.emit(Oops);
@@ -423,7 +424,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "does not declare")]
     fn undeclared_events_are_refused() {
-        let m = ComponentMetrics::new("x", "source", "t", &[], &[&LAG]);
+        let m = ComponentMetrics::new("x", "source", "t", &[], GAUGES);
         m.emitter::<Oops>();
     }
 }
