@@ -290,7 +290,7 @@ fn edge_to_aggregator_500k_lines_exactly_once_lz4() {
     assert!(
         counters
             .iter()
-            .any(|l| l.contains("consumer_lag.") && l.contains("committed.")),
+            .any(|l| l.contains("pipe_kafka_consumer_lag_messages{") && l.contains("pipe_kafka_committed_offset{")),
         "consumer lag and committed offsets are counted per partition: {counters:?}"
     );
     let codecs = record_batch_codecs(&w.broker.bootstrap, &w.topic);
@@ -676,14 +676,16 @@ fn duplicate_detector_finds_the_key_produced_four_times() {
     assert_eq!(rows[0]["copies"], 4);
 }
 
-/// The sum over partitions of `committed.TOPIC.P` in the exit counters of `component`.
+/// The sum over partitions of the gauges
+/// `pipe_kafka_committed_offset{topic="TOPIC",partition="P"}` in the exit counters of
+/// `component` (printed with their quotes escaped, in a debug-formatted map).
 fn committed_at_exit(log: &Path, component: &str, topic: &str) -> Option<u64> {
     let lines = log_lines_with(log, &format!("component={component} kind=\"source\""));
     let line = lines.iter().find(|l| l.contains("Component counters at exit"))?;
-    let needle = format!("\"committed.{topic}.");
+    let needle = format!("pipe_kafka_committed_offset{{topic=\\\"{topic}\\\",partition=");
     let mut sum = 0;
     for part in line.split(&needle).skip(1) {
-        let value = part.split_once("\": ")?.1;
+        let value = part.split_once("}\": ")?.1;
         let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
         sum += digits.parse::<u64>().ok()?;
     }

@@ -13,6 +13,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Indexes events with _bulk; retries failed items alone, refused ones go to output `ID.dropped`.",
     build: sink::build,
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::EVENTS,
+    gauges: &[&crate::retry::RETRYING],
 };

@@ -1,6 +1,7 @@
 //! HTTP ingest: the `http` source (JSON, NDJSON, text, and the Kafka REST v2 envelope).
 
 pub mod decode;
+pub mod events;
 pub mod limits;
 pub mod source;
 
@@ -13,6 +14,6 @@ pub const SOURCE: ComponentDef = ComponentDef {
     doc: "Receives events over HTTP (JSON, NDJSON, text, Kafka REST v2); replies 200 once they are delivered.",
     build: source::build,
     example: include_str!("example.toml"),
-    events: &[],
+    events: events::EVENTS,
     gauges: &[],
 };

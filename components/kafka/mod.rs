@@ -18,8 +18,8 @@ pub const SOURCE: ComponentDef = ComponentDef {
     doc: "Consumes topics in a consumer group; commits offsets only once every sink has the records.",
     build: source::build,
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::SOURCE_EVENTS,
+    gauges: events::SOURCE_GAUGES,
 };
 
 /// The `kafka` sink.
@@ -29,6 +29,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Produces events to templated topics (idempotent, acks=all, lz4); acknowledges from delivery reports.",
     build: sink::build,
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::SINK_EVENTS,
+    gauges: events::SINK_GAUGES,
 };

@@ -19,6 +19,6 @@ pub const SINK: ComponentDef = ComponentDef {
     doc: "Archives events as Parquet or compressed JSON lines in Hive partitions on disk, S3 or GCS.",
     build: sink::build,
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::EVENTS,
+    gauges: events::GAUGES,
 };
