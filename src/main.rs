@@ -27,7 +27,10 @@ Examples:
   pipe query --archive /var/lib/logs \"SELECT service, count(*) FROM logs GROUP BY 1\"
   pipe query -t aggregator.toml --sink parquet --format csv \"SELECT …\"
   pipe archive ddl --archive s3://logs/app --dialect trino
-  pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator";
+  pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator
+  pipe --api 127.0.0.1:8686 -t all-in-one.toml     serve /metrics, /health, the tap
+  pipe tap --outputs-of parse --limit 5            samples of a running pipe's output
+  pipe top                                         rates, errors, queues and lag per component";
 
 /// One binary for log pipelines: tail files, reshape with VRL, ship and archive.
 #[derive(Parser, Debug)]
@@ -86,6 +89,43 @@ enum Command {
         /// Write the result to this file instead of standard output.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: Option<PathBuf>,
+    },
+    /// Print samples of the events crossing outputs of a running pipe, as JSON lines
+    /// (its API must be on: `[api] enabled = true` or `--api ADDR`).
+    Tap {
+        /// Outputs to tap: a glob over output names (`parse`, `route.*`, `*`).
+        #[arg(long, value_name = "GLOB")]
+        outputs_of: Option<String>,
+        /// Tap what flows into these components (a glob over ids).
+        #[arg(long, value_name = "GLOB")]
+        inputs_of: Option<String>,
+        /// Stop after this many samples (0: until interrupted).
+        #[arg(long, default_value_t = 0)]
+        limit: u64,
+        /// The server samples at most `limit` events per output per interval.
+        #[arg(long, default_value_t = 500, value_name = "MS")]
+        interval_ms: u64,
+        /// A VRL condition; only matching events are printed (and counted by --limit).
+        #[arg(long, value_name = "VRL")]
+        filter: Option<String>,
+        /// The API's bearer token.
+        #[arg(long, env = "PIPE_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Show each component's rates, totals, errors, queue, utilization and Kafka lag.
+    Top {
+        /// Print once and exit.
+        #[arg(long)]
+        once: bool,
+        /// Output format (json implies --once).
+        #[arg(long, value_enum, default_value_t = TopFormat::Table)]
+        format: TopFormat,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// The API's bearer token.
+        #[arg(long, env = "PIPE_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
     /// Tools for archives written by an `object_store` sink.
     Archive {
@@ -176,6 +216,12 @@ impl From<KindArg> for Kind {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum TopFormat {
+    Table,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum LogFormat {
     Text,
     Json,
@@ -223,7 +269,78 @@ fn main() -> ExitCode {
         Some(Command::Archive {
             command: ArchiveCommand::Ddl { archive, dialect },
         }) => archive_ddl(&cli, archive, *dialect),
+        Some(Command::Tap {
+            outputs_of,
+            inputs_of,
+            limit,
+            interval_ms,
+            filter,
+            token,
+        }) => {
+            let args = pipe::api::client::TapArgs {
+                outputs_of: outputs_of.clone(),
+                inputs_of: inputs_of.clone(),
+                limit: *limit,
+                interval_ms: *interval_ms,
+                filter: filter.clone(),
+            };
+            if args.outputs_of.is_none() && args.inputs_of.is_none() {
+                eprintln!("pipe tap: name what to tap with --outputs-of GLOB and/or --inputs-of GLOB");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+            let endpoint = api_endpoint(&cli, token);
+            client_run("pipe tap", async move {
+                let mut out = std::io::stdout();
+                pipe::api::client::tap(&endpoint, &args, &mut out).await.map(|_| ())
+            })
+        }
+        Some(Command::Top {
+            once,
+            format,
+            interval,
+            token,
+        }) => {
+            let endpoint = api_endpoint(&cli, token);
+            let json = matches!(format, TopFormat::Json);
+            let every = std::time::Duration::from_secs_f64(interval.clamp(0.1, 3600.0));
+            client_run("pipe top", async move {
+                pipe::api::client::top(&endpoint, *once || json, json, every).await
+            })
+        }
         None => run(&cli),
+    }
+}
+
+/// The API `pipe tap` and `pipe top` talk to: `--api`, else the default address.
+fn api_endpoint(cli: &Cli, token: &Option<String>) -> pipe::api::client::Endpoint {
+    pipe::api::client::Endpoint {
+        address: cli
+            .api
+            .clone()
+            .filter(|a| a != "off")
+            .unwrap_or_else(|| pipe::api::DEFAULT_ADDRESS.to_string()),
+        token: token.clone(),
+    }
+}
+
+/// Runs an API client to completion; its errors exit 1 with the tool's name.
+fn client_run(
+    name: &str,
+    work: impl std::future::Future<Output = Result<(), pipe::api::client::ClientError>>,
+) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(pipe::api::client::ClientError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

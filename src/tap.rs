@@ -16,6 +16,8 @@ use vrl::value::Value;
 
 /// Batches of samples a subscriber's channel holds before samples are lost.
 const SUBSCRIBER_BATCHES: usize = 64;
+/// Subscriptions open at once; more are refused (each one costs the pipeline copies).
+pub const MAX_SUBSCRIPTIONS: usize = 16;
 
 /// One sampled event.
 #[derive(Debug, Clone)]
@@ -119,6 +121,7 @@ pub struct Taps {
     /// Component id → the outputs it reads.
     inputs: Vec<(String, Vec<String>)>,
     next_key: AtomicU64,
+    open: Arc<AtomicUsize>,
 }
 
 /// What to tap: outputs whose names match `outputs_of`, and the inputs of components
@@ -142,6 +145,7 @@ pub struct Subscription {
     pub outputs: Vec<String>,
     points: Vec<Arc<TapPoint>>,
     key: u64,
+    open: Arc<AtomicUsize>,
 }
 
 impl Drop for Subscription {
@@ -149,6 +153,7 @@ impl Drop for Subscription {
         for p in &self.points {
             p.remove(self.key);
         }
+        self.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -159,6 +164,7 @@ impl Taps {
             points,
             inputs,
             next_key: AtomicU64::new(1),
+            open: Arc::default(),
         }
     }
 
@@ -193,8 +199,18 @@ impl Taps {
             .collect()
     }
 
-    /// Subscribes to the outputs a request selects (possibly none).
-    pub fn subscribe(&self, req: &TapRequest) -> Subscription {
+    /// Subscribes to the outputs a request selects (possibly none); `None` when
+    /// [`MAX_SUBSCRIPTIONS`] are open already.
+    pub fn subscribe(&self, req: &TapRequest) -> Option<Subscription> {
+        if self
+            .open
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < MAX_SUBSCRIPTIONS).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return None;
+        }
         let points = self.select(req);
         let (tx, rx) = mpsc::channel(SUBSCRIBER_BATCHES);
         let lost = Arc::new(AtomicU64::new(0));
@@ -214,13 +230,14 @@ impl Taps {
                 });
             p.active.fetch_add(1, Ordering::Relaxed);
         }
-        Subscription {
+        Some(Subscription {
             rx,
             lost,
             outputs: points.iter().map(|p| p.output().to_string()).collect(),
             points,
             key,
-        }
+            open: self.open.clone(),
+        })
     }
 }
 
@@ -244,7 +261,7 @@ mod tests {
             interval: Duration::from_secs(3600),
             ..Default::default()
         };
-        let mut sub = taps.subscribe(&req);
+        let mut sub = taps.subscribe(&req).unwrap();
         assert_eq!(sub.outputs, vec!["parse"]);
         point.offer(&batch(5));
         point.offer(&batch(5));
@@ -258,7 +275,7 @@ mod tests {
             interval: Duration::from_millis(0),
             ..Default::default()
         };
-        let slow = taps.subscribe(&req);
+        let slow = taps.subscribe(&req).unwrap();
         for _ in 0..(SUBSCRIBER_BATCHES + 10) {
             point.offer(&batch(1));
         }
@@ -267,5 +284,10 @@ mod tests {
         drop(slow);
         drop(sub);
         assert_eq!(point.active.load(Ordering::Relaxed), 0);
+        let all: Vec<_> = (0..MAX_SUBSCRIPTIONS).map(|_| taps.subscribe(&req)).collect();
+        assert!(all.iter().all(Option::is_some));
+        assert!(taps.subscribe(&req).is_none(), "one too many");
+        drop(all);
+        assert!(taps.subscribe(&req).is_some());
     }
 }

@@ -77,7 +77,21 @@ fn garbage_never_blocks_good_lines() {
         counters.contains("invalid_utf8: 1") || counters.contains("\"invalid_utf8\": 1"),
         "{counters}"
     );
-    assert!(counters.contains("line_too_long"), "{counters}");
+    assert!(counters.contains("\"line_too_long\": 1"), "{counters}");
+    // Every line (the good ones, the 6 bad ones and the one appended) was taken in,
+    // sent on (counted by the engine) and acknowledged.
+    let received = total + 7;
+    assert!(
+        counters.contains(&format!("received_events={received} sent_events={received}")),
+        "{counters}"
+    );
+    assert!(counters.contains(&format!("\"delivered\": {received}")), "{counters}");
+    // One file followed, read to its end.
+    assert!(
+        counters.contains("\"pipe_file_source_files_watched\": 1")
+            && counters.contains("\"pipe_file_source_bytes_behind\": 0"),
+        "{counters}"
+    );
 }
 
 /// `follow_symlinks = false`: a symlink planted among the logs (pointing at a file

@@ -136,4 +136,9 @@ path = "{dead}"
     }
     let counters = log_lines_with(&log, "Component counters at exit. component=out").join("");
     assert!(counters.contains("\"unwritable_path\": 3"), "{counters}");
+    // Why: one path could not be rendered, two files could not be opened.
+    assert!(
+        counters.contains("\"template\": 1") && counters.contains("\"open\": 2"),
+        "{counters}"
+    );
 }

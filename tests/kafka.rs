@@ -109,6 +109,8 @@ impl World {
             ("PIPE_EDGE_REJECTED", self.path("edge-rejected").display().to_string()),
             ("KAFKA_BOOTSTRAP", self.broker.bootstrap.clone()),
             ("PIPE_KAFKA_TOPIC", self.topic.clone()),
+            // Several pipes on one host: each API on a port of its own.
+            ("PIPE_API_ADDRESS", "127.0.0.1:0".into()),
         ];
         Pipe::start_env(&topology("edge.toml"), &self.path("edge.log"), &env)
     }
@@ -145,6 +147,7 @@ impl World {
             // Short windows: offsets wait for the error-rate window to be written.
             ("PIPE_ERROR_RATE_WINDOW", "1s".into()),
             ("PIPE_ERROR_RATE_LATENESS", "0s".into()),
+            ("PIPE_API_ADDRESS", "127.0.0.1:0".into()),
         ];
         Pipe::start_env(
             &topology("aggregator.toml"),
@@ -287,7 +290,7 @@ fn edge_to_aggregator_500k_lines_exactly_once_lz4() {
     assert!(
         counters
             .iter()
-            .any(|l| l.contains("consumer_lag.") && l.contains("committed.")),
+            .any(|l| l.contains("pipe_kafka_consumer_lag_messages{") && l.contains("pipe_kafka_committed_offset{")),
         "consumer lag and committed offsets are counted per partition: {counters:?}"
     );
     let codecs = record_batch_codecs(&w.broker.bootstrap, &w.topic);
@@ -673,14 +676,16 @@ fn duplicate_detector_finds_the_key_produced_four_times() {
     assert_eq!(rows[0]["copies"], 4);
 }
 
-/// The sum over partitions of `committed.TOPIC.P` in the exit counters of `component`.
+/// The sum over partitions of the gauges
+/// `pipe_kafka_committed_offset{topic="TOPIC",partition="P"}` in the exit counters of
+/// `component` (printed with their quotes escaped, in a debug-formatted map).
 fn committed_at_exit(log: &Path, component: &str, topic: &str) -> Option<u64> {
     let lines = log_lines_with(log, &format!("component={component} kind=\"source\""));
     let line = lines.iter().find(|l| l.contains("Component counters at exit"))?;
-    let needle = format!("\"committed.{topic}.");
+    let needle = format!("pipe_kafka_committed_offset{{topic=\\\"{topic}\\\",partition=");
     let mut sum = 0;
     for part in line.split(&needle).skip(1) {
-        let value = part.split_once("\": ")?.1;
+        let value = part.split_once("}\": ")?.1;
         let digits: String = value.chars().take_while(char::is_ascii_digit).collect();
         sum += digits.parse::<u64>().ok()?;
     }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests talk to, then runs every test.
 #   tests/run.sh [cargo test arguments, e.g. --test kafka]
-# Needs: kcat (an independent Kafka client) and OpenSSL headers (librdkafka's TLS),
-# installed with apt-get when missing. The Kafka broker is pipe's own `kafka-mock`,
+# Needs: kcat (an independent Kafka client), OpenSSL headers (librdkafka's TLS) and
+# Prometheus with promtool (a real scraper of /metrics), installed with apt-get when
+# missing. The Kafka broker is pipe's own `kafka-mock`,
 # started by the tests; PIPE_TEST_KAFKA_BOOTSTRAP=host:port uses a real cluster.
 # The archive tests need an S3 server (moto), a GCS emulator (fake-gcs-server) and
 # independent Parquet readers (DuckDB, pyarrow): installed into a Python venv kept in
@@ -14,6 +15,8 @@ missing=()
 command -v kcat >/dev/null || missing+=(kcat)
 command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
+# A real Prometheus scrapes the API in tests/api.rs; promtool checks the exposition.
+command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}" >&2

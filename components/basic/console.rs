@@ -1,6 +1,7 @@
 //! The `console` sink: prints events to standard output, one per line, as JSON or as
 //! their `message` (`encoding = "text"`). Acknowledges once the batch is flushed.
 
+use super::events::StdoutFailed;
 use crate::ack::BatchStatus;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::encoding::{Encoding, encode_line};
@@ -27,12 +28,12 @@ impl Sink for Console {
     fn run(self: Box<Self>, mut cx: SinkContext) -> BoxFuture {
         Box::pin(async move {
             let mut buf = Vec::new();
+            let failed = cx.metrics.emitter::<StdoutFailed>();
             while let Some(batch) = cx.input.recv().await {
                 buf.clear();
                 for e in &batch {
                     encode_line(e, self.0, &mut buf);
                 }
-                cx.metrics.received(batch.len() as u64, 0);
                 let written = {
                     let mut out = std::io::stdout().lock();
                     out.write_all(&buf).and_then(|_| out.flush())
@@ -42,9 +43,8 @@ impl Sink for Console {
                         cx.metrics.sent(batch.len() as u64, buf.len() as u64);
                         BatchStatus::Delivered
                     }
-                    Err(e) => {
-                        tracing::error!(component = %cx.id, error = %e, "Cannot write to standard output.");
-                        cx.metrics.error("io", 1);
+                    Err(error) => {
+                        failed.emit(StdoutFailed { error });
                         BatchStatus::Errored
                     }
                 };

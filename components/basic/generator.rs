@@ -107,7 +107,7 @@ impl Source for Generator {
                     batch.push(Event::from_map(m));
                 }
                 seq += n;
-                cx.metrics.sent(n, bytes);
+                cx.metrics.received(n, bytes);
                 if !cx.out.default.send(batch).await {
                     break;
                 }

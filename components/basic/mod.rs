@@ -3,10 +3,12 @@
 
 mod blackhole;
 mod console;
+pub mod events;
 mod generator;
 mod stdin;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `stdin` source.
 pub const STDIN: ComponentDef = ComponentDef {
@@ -16,7 +18,7 @@ pub const STDIN: ComponentDef = ComponentDef {
     build: stdin::build,
     options: || schemars::schema_for!(stdin::StdinConfig),
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[&events::LineTruncated::SPEC],
     gauges: &[],
 };
 
@@ -40,7 +42,7 @@ pub const CONSOLE: ComponentDef = ComponentDef {
     build: console::build,
     options: || schemars::schema_for!(console::ConsoleConfig),
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[&events::StdoutFailed::SPEC],
     gauges: &[],
 };
 

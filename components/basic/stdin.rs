@@ -4,8 +4,10 @@
 //! works as a batch job. Standard input cannot be re-read, so nothing is replayed
 //! after a crash.
 
+use super::events::LineTruncated;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
 use crate::event::{Event, EventBatch};
+use crate::metrics::Emitter;
 use bytes::Bytes;
 use serde::Deserialize;
 use std::io::Read;
@@ -57,6 +59,7 @@ impl Source for Stdin {
                 }
             });
             let host = crate::event::interned(&gethostname::gethostname().to_string_lossy());
+            let too_long = cx.metrics.emitter::<LineTruncated>();
             let mut partial: Vec<u8> = Vec::new();
             loop {
                 let chunk = tokio::select! {
@@ -69,7 +72,7 @@ impl Source for Stdin {
                     continue;
                 };
                 let rest = partial.split_off(last_nl + 1);
-                let batch = self.lines(&partial, &host, &cx);
+                let batch = self.lines(&partial, &host, &cx, &too_long);
                 partial = rest;
                 if !cx.out.default.send(batch).await {
                     return Ok(());
@@ -77,7 +80,7 @@ impl Source for Stdin {
             }
             if !partial.is_empty() {
                 partial.push(b'\n');
-                let batch = self.lines(&partial, &host, &cx);
+                let batch = self.lines(&partial, &host, &cx, &too_long);
                 cx.out.default.send(batch).await;
             }
             Ok(())
@@ -86,7 +89,7 @@ impl Source for Stdin {
 }
 
 impl Stdin {
-    fn lines(&self, data: &[u8], host: &Value, cx: &SourceContext) -> EventBatch {
+    fn lines(&self, data: &[u8], host: &Value, cx: &SourceContext, too_long: &Emitter<LineTruncated>) -> EventBatch {
         let now = chrono::Utc::now();
         let mut batch = Vec::new();
         let mut truncated = 0;
@@ -110,10 +113,14 @@ impl Stdin {
             m.insert(KeyString::from("timestamp"), Value::Timestamp(now));
             batch.push(Event::from_map(m));
         }
-        if truncated > 0 {
-            cx.metrics.discarded("line_too_long", truncated);
-        }
-        cx.metrics.sent(batch.len() as u64, data.len() as u64);
+        too_long.emit_n(
+            LineTruncated {
+                lines: truncated,
+                max_line_bytes: self.max_line_bytes,
+            },
+            truncated,
+        );
+        cx.metrics.received(batch.len() as u64, data.len() as u64);
         batch
     }
 }

@@ -14,6 +14,6 @@ pub const SINK: ComponentDef = ComponentDef {
     build: sink::build,
     options: || schemars::schema_for!(sink::ElasticsearchConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::EVENTS,
+    gauges: &[&crate::retry::RETRYING],
 };

@@ -19,13 +19,13 @@
 //! that is logged holds them.
 
 use super::bulk::{self, Action, Doc, Outcome};
-use super::events::{RejectedByElasticsearch, RequestFailed};
+use super::events::{BulkSplit, ItemRetried, RejectedByElasticsearch, RequestFailed};
 use crate::ack::BatchStatus;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
 use crate::error::ComponentError;
 use crate::event::{Event, value_to_string};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter};
 use crate::rejects::Rejects;
 use crate::retry::{Backoff, Retry};
 use crate::secret::{Secret, redact_url, strip_userinfo};
@@ -233,6 +233,25 @@ struct Elasticsearch {
     id: String,
 }
 
+/// The emitters of a running sink, taken once when it starts.
+struct SinkEvents {
+    rejected: Emitter<RejectedByElasticsearch>,
+    request_failed: Emitter<RequestFailed>,
+    bulk_split: Emitter<BulkSplit>,
+    item_retried: Emitter<ItemRetried>,
+}
+
+impl SinkEvents {
+    fn new(metrics: &ComponentMetrics) -> Self {
+        SinkEvents {
+            rejected: metrics.emitter(),
+            request_failed: metrics.emitter(),
+            bulk_split: metrics.emitter(),
+            item_retried: metrics.emitter(),
+        }
+    }
+}
+
 /// Round-robin over endpoints, skipping one for a while after it failed.
 struct Endpoints {
     urls: Vec<String>,
@@ -320,16 +339,15 @@ impl Sink for Elasticsearch {
             };
             self.healthcheck(&mut endpoints).await;
             let rejects = Rejects::new(&cx);
+            let ev = SinkEvents::new(&cx.metrics);
             let mut retry = Retry::new("bulk requests");
             loop {
                 let (events, closed) = self.collect(&mut cx).await;
                 if !events.is_empty() {
                     let dropped = self
-                        .deliver(events, &mut endpoints, &cx.metrics, &rejects, &mut retry)
+                        .deliver(events, &mut endpoints, &cx.metrics, &rejects, &mut retry, &ev)
                         .await;
-                    rejects
-                        .send(dropped, &cx.metrics.emitter(), RejectedByElasticsearch)
-                        .await;
+                    rejects.send(dropped, &ev.rejected, RejectedByElasticsearch).await;
                 }
                 if closed {
                     return Ok(());
@@ -355,7 +373,6 @@ impl Elasticsearch {
                 }
             };
             let Some(batch) = next else { return (events, true) };
-            cx.metrics.received(batch.len() as u64, 0);
             events.extend(batch);
         }
         (events, false)
@@ -439,6 +456,7 @@ impl Elasticsearch {
         metrics: &ComponentMetrics,
         rejects: &Rejects,
         retry: &mut Retry,
+        ev: &SinkEvents,
     ) -> Vec<Event> {
         let action = if self.config.mode == Mode::DataStream {
             Action::Create
@@ -478,13 +496,13 @@ impl Elasticsearch {
                 }
                 Err(BulkFailed { error, split: true }) => {
                     retry.succeeded(metrics);
-                    metrics.error("bulk_split", 1);
-                    tracing::debug!(component = %self.id, documents = take, error = %error, "Elasticsearch refused a whole bulk; sending it in halves.");
+                    ev.bulk_split.emit(BulkSplit {
+                        documents: take,
+                        error: error.to_string(),
+                    });
                     most = take.div_ceil(2);
                 }
-                Err(BulkFailed { error, split: false }) => {
-                    retry.wait(&error, &metrics.emitter::<RequestFailed>(), metrics).await
-                }
+                Err(BulkFailed { error, split: false }) => retry.wait(&error, &ev.request_failed, metrics).await,
                 Ok(results) => {
                     retry.succeeded(metrics);
                     let sent: Vec<(Event, Doc)> = pending.drain(..take).collect();
@@ -502,7 +520,7 @@ impl Elasticsearch {
                     }
                     metrics.sent(done, 0);
                     if !again.is_empty() {
-                        metrics.error("item_retried", again.len() as u64);
+                        ev.item_retried.emit_n(ItemRetried, again.len() as u64);
                         again.append(&mut pending);
                         pending = again;
                         tokio::time::sleep(item_backoff.next_delay()).await;
@@ -576,6 +594,16 @@ impl Elasticsearch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_registry_entry_declares_every_emitter_and_gauge() {
+        let def = &super::super::SINK;
+        let m = ComponentMetrics::new("es", "sink", "elasticsearch", def.events, def.gauges);
+        let ev = SinkEvents::new(&m);
+        m.gauge(&crate::retry::RETRYING);
+        ev.item_retried.emit_n(ItemRetried, 3);
+        assert_eq!(m.snapshot().counters["item_retried"], 3);
+    }
 
     #[test]
     fn debug_of_the_config_shows_no_secret() {

@@ -9,9 +9,10 @@
 //! batch that comes back errored freezes its file's checkpoint, so a restart reads
 //! those lines again.
 
+use super::events::{CheckpointWriteFailed, RejectedBySink, UndeliveredBatch};
 use super::fingerprint::Fingerprint;
 use crate::ack::{self, BatchReceiver, BatchStatus};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -68,8 +69,13 @@ pub enum Message {
     Track { id: u64, entry: Entry },
     /// The reader no longer knows this file.
     Forget { id: u64 },
-    /// A batch of `id`'s lines ending at `end`; resolves when delivered.
-    Batch { id: u64, end: u64, ack: BatchReceiver },
+    /// A batch of `events` of `id`'s lines ending at `end`; resolves when delivered.
+    Batch {
+        id: u64,
+        end: u64,
+        events: u64,
+        ack: BatchReceiver,
+    },
 }
 
 /// Applies acknowledgements in order and persists them.
@@ -77,6 +83,25 @@ pub struct Checkpointer {
     pub path: PathBuf,
     pub interval: Duration,
     pub metrics: Arc<ComponentMetrics>,
+    pub events: CheckpointEvents,
+}
+
+/// The events the checkpointer emits.
+pub struct CheckpointEvents {
+    undelivered: Emitter<UndeliveredBatch>,
+    rejected: Emitter<RejectedBySink>,
+    write_failed: Emitter<CheckpointWriteFailed>,
+}
+
+impl CheckpointEvents {
+    /// The emitters of the component counted by `metrics`.
+    pub fn new(metrics: &ComponentMetrics) -> Self {
+        CheckpointEvents {
+            undelivered: metrics.emitter(),
+            rejected: metrics.emitter(),
+            write_failed: metrics.emitter(),
+        }
+    }
 }
 
 impl Checkpointer {
@@ -109,16 +134,16 @@ impl Checkpointer {
                     dirty |= entries.remove(&id).is_some();
                     frozen.remove(&id);
                 }
-                Some(Message::Batch { id, end, ack }) => {
+                Some(Message::Batch { id, end, events, ack }) => {
                     let status = ack::wait(ack).await;
+                    self.metrics.acknowledged(status, events);
                     if status == BatchStatus::Errored {
                         if frozen.insert(id, ()).is_none() {
-                            tracing::error!(component = %self.metrics.id, file_id = id, "A batch was not delivered; this file's checkpoint stays where it is so a restart reads those lines again.");
-                            self.metrics.error("undelivered_batch", 1);
+                            self.events.undelivered.emit(UndeliveredBatch { file_id: id });
                         }
                     } else if !frozen.contains_key(&id) {
                         if status == BatchStatus::Rejected {
-                            self.metrics.error("rejected_by_sink", 1);
+                            self.events.rejected.emit(RejectedBySink { file_id: id });
                         }
                         if let Some(e) = entries.get_mut(&id)
                             && end > e.offset
@@ -131,26 +156,25 @@ impl Checkpointer {
                 None => {}
             }
             if dirty && last_write.elapsed() >= self.interval {
-                self.write(&entries);
-                dirty = false;
+                // A failed write stays dirty: it is tried again after the interval.
+                dirty = !self.write(&entries);
                 last_write = Instant::now();
             }
         }
         self.write(&entries);
     }
 
-    fn write(&self, entries: &BTreeMap<u64, Entry>) {
+    /// Stores `entries`; false when that failed (counted and logged).
+    fn write(&self, entries: &BTreeMap<u64, Entry>) -> bool {
         let list: Vec<&Entry> = entries.values().collect();
         match store(&self.path, &list) {
-            Ok(()) => {
-                for e in &list {
-                    self.metrics
-                        .set_gauge(&format!("checkpoint:{}", e.path.display()), e.offset);
-                }
-            }
-            Err(e) => {
-                tracing::error!(component = %self.metrics.id, path = %self.path.display(), error = %e, "Cannot write checkpoints; will retry.");
-                self.metrics.error("checkpoint_write", 1);
+            Ok(()) => true,
+            Err(error) => {
+                self.events.write_failed.emit(CheckpointWriteFailed {
+                    path: self.path.clone(),
+                    error,
+                });
+                false
             }
         }
     }
@@ -176,10 +200,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoints.json");
         let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = ComponentMetrics::unchecked("f", "source");
         let cp = Checkpointer {
             path: path.clone(),
             interval: Duration::from_millis(10),
-            metrics: ComponentMetrics::unchecked("f", "source"),
+            events: CheckpointEvents::new(&metrics),
+            metrics: metrics.clone(),
         };
         let task = tokio::spawn(cp.run(rx));
         tx.send(Message::Track { id: 1, entry: entry(0) }).unwrap();
@@ -189,18 +215,21 @@ mod tests {
         tx.send(Message::Batch {
             id: 1,
             end: 10,
+            events: 3,
             ack: r1,
         })
         .unwrap();
         tx.send(Message::Batch {
             id: 1,
             end: 20,
+            events: 4,
             ack: r2,
         })
         .unwrap();
         tx.send(Message::Batch {
             id: 1,
             end: 30,
+            events: 5,
             ack: r3,
         })
         .unwrap();
@@ -214,5 +243,35 @@ mod tests {
         drop(tx);
         task.await.unwrap();
         assert_eq!(load(&path).unwrap(), vec![entry(20)]);
+        let s = metrics.snapshot();
+        assert_eq!(
+            (s.acknowledged["delivered"], s.acknowledged["errored"]),
+            (7, 5),
+            "acknowledgements are counted by events"
+        );
+        assert_eq!(s.errors["undelivered_batch"], 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_counted_and_tried_again() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the state directory should be: every write fails.
+        std::fs::write(dir.path().join("state"), b"").unwrap();
+        let path = dir.path().join("state").join("checkpoints.json");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = ComponentMetrics::unchecked("f", "source");
+        let cp = Checkpointer {
+            path,
+            interval: Duration::from_millis(10),
+            events: CheckpointEvents::new(&metrics),
+            metrics: metrics.clone(),
+        };
+        let task = tokio::spawn(cp.run(rx));
+        tx.send(Message::Track { id: 1, entry: entry(0) }).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        drop(tx);
+        task.await.unwrap();
+        // Retried while dirty, and once more at the end.
+        assert!(metrics.snapshot().errors["checkpoint_write"] >= 3);
     }
 }

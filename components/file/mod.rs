@@ -9,6 +9,7 @@ pub mod source;
 mod tailer;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `file` source.
 pub const SOURCE: ComponentDef = ComponentDef {
@@ -18,8 +19,18 @@ pub const SOURCE: ComponentDef = ComponentDef {
     build: source::build,
     options: || schemars::schema_for!(source::FileSourceConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: &[
+        &events::OpenFailed::SPEC,
+        &events::ReadFailed::SPEC,
+        &events::FileTruncated::SPEC,
+        &events::LineTruncated::SPEC,
+        &events::LineDropped::SPEC,
+        &events::InvalidUtf8::SPEC,
+        &events::UndeliveredBatch::SPEC,
+        &events::RejectedBySink::SPEC,
+        &events::CheckpointWriteFailed::SPEC,
+    ],
+    gauges: &[&events::FILES_WATCHED, &events::BYTES_BEHIND],
 };
 
 /// The `file` sink.
@@ -30,6 +41,11 @@ pub const SINK: ComponentDef = ComponentDef {
     build: sink::build,
     options: || schemars::schema_for!(sink::FileSinkConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: &[
+        &events::PathNotRendered::SPEC,
+        &events::PathNotOpened::SPEC,
+        &events::UnwritablePath::SPEC,
+        &events::WriteFailed::SPEC,
+    ],
+    gauges: &[&events::OPEN_FILES, &crate::retry::RETRYING],
 };

@@ -19,14 +19,14 @@
 //! a permission problem is retried with backoff while the inputs wait. At most
 //! `max_open_files` files are open; the least recently written one is closed first.
 
-use super::events::{UnwritablePath, WriteFailed};
+use super::events::{OPEN_FILES, PathNotOpened, PathNotRendered, UnwritablePath, WriteFailed};
 use crate::ack::{BatchStatus, Finalizers};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
 use crate::compression::{Compression, gzip};
 use crate::encoding::{Encoding, encode_line};
 use crate::error::{ComponentError, Fault};
 use crate::event::Event;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter, Gauge};
 use crate::rejects::Rejects;
 use crate::retry::Retry;
 use crate::template::Template;
@@ -132,7 +132,29 @@ struct Writer<'a> {
     files: HashMap<PathBuf, OpenFile>,
     staged: HashMap<PathBuf, Staged>,
     metrics: &'a ComponentMetrics,
+    events: SinkEvents,
     rejects: &'a Rejects,
+}
+
+/// The events and gauges of the sink.
+struct SinkEvents {
+    not_rendered: Emitter<PathNotRendered>,
+    not_opened: Emitter<PathNotOpened>,
+    unwritable: Emitter<UnwritablePath>,
+    write_failed: Emitter<WriteFailed>,
+    open_files: Gauge,
+}
+
+impl SinkEvents {
+    fn new(metrics: &ComponentMetrics) -> Self {
+        SinkEvents {
+            not_rendered: metrics.emitter(),
+            not_opened: metrics.emitter(),
+            unwritable: metrics.emitter(),
+            write_failed: metrics.emitter(),
+            open_files: metrics.gauge(&OPEN_FILES),
+        }
+    }
 }
 
 impl Sink for FileSink {
@@ -144,6 +166,7 @@ impl Sink for FileSink {
                 files: HashMap::new(),
                 staged: HashMap::new(),
                 metrics: &cx.metrics,
+                events: SinkEvents::new(&cx.metrics),
                 rejects: &rejects,
             };
             let mut pending: VecDeque<Event> = VecDeque::new();
@@ -165,7 +188,6 @@ impl Sink for FileSink {
                             Err(_) => break,
                         }
                     }
-                    w.metrics.received(pending.len() as u64, 0);
                 }
                 let (refused, wait) = tokio::task::block_in_place(|| {
                     let mut refused = Vec::new();
@@ -182,13 +204,9 @@ impl Sink for FileSink {
                     (refused, None)
                 });
                 w.write_staged(&mut write_retry).await;
-                rejects.send(refused, &w.metrics.emitter(), UnwritablePath).await;
+                rejects.send(refused, &w.events.unwritable, UnwritablePath).await;
                 match wait {
-                    Some(error) => {
-                        open_retry
-                            .wait(&error, &w.metrics.emitter::<WriteFailed>(), w.metrics)
-                            .await
-                    }
+                    Some(error) => open_retry.wait(&error, &w.events.write_failed, w.metrics).await,
                     None => open_retry.succeeded(w.metrics),
                 }
                 if last_sweep.elapsed() >= Duration::from_secs(1) {
@@ -196,7 +214,7 @@ impl Sink for FileSink {
                     let idle = Duration::from_secs(self.config.idle_timeout_secs);
                     w.files.retain(|_, f| f.last_write.elapsed() < idle);
                 }
-                w.metrics.set_gauge("open_files", w.files.len() as u64);
+                w.events.open_files.set(w.files.len() as u64);
             }
             Ok(())
         })
@@ -209,9 +227,10 @@ impl Writer<'_> {
         let path = match self.sink.template.render_path(&event, None) {
             Ok(p) => PathBuf::from(shorten_segments(&p).into_owned()),
             Err(e) => {
-                self.metrics.error("template", 1);
                 let reason = format!("cannot render the path: {e}");
-                return Stage::Refused(self.rejects.mark(event, &reason));
+                let marked = self.rejects.mark(event, &reason);
+                self.events.not_rendered.emit(PathNotRendered { reason });
+                return Stage::Refused(marked);
             }
         };
         if !self.files.contains_key(&path) {
@@ -224,8 +243,9 @@ impl Writer<'_> {
                     self.files.insert(path.clone(), OpenFile { file, last_write });
                 }
                 Err(e) if e.fault == Fault::Data => {
-                    self.metrics.error("open", 1);
-                    return Stage::Refused(self.rejects.mark(event, &e.message));
+                    let marked = self.rejects.mark(event, &e.message);
+                    self.events.not_opened.emit(PathNotOpened { reason: e.message });
+                    return Stage::Refused(marked);
                 }
                 Err(e) => return Stage::Later(event, Some(e)),
             }
@@ -272,7 +292,7 @@ impl Writer<'_> {
                                 share.finalizers,
                                 share.events,
                                 &e.message,
-                                &self.metrics.emitter(),
+                                &self.events.unwritable,
                                 UnwritablePath,
                             );
                         }
@@ -284,11 +304,7 @@ impl Writer<'_> {
                 }
             }
             match failure {
-                Some(e) => {
-                    retry
-                        .wait(&e, &self.metrics.emitter::<WriteFailed>(), self.metrics)
-                        .await
-                }
+                Some(e) => retry.wait(&e, &self.events.write_failed, self.metrics).await,
                 None => retry.succeeded(self.metrics),
             }
         }

@@ -10,7 +10,7 @@
 //! batch before it is delivered by every sink. After a crash, reading resumes at the
 //! stored offsets, so lines are repeated (at most what was in flight), never lost.
 
-use super::checkpoint::{self, Checkpointer};
+use super::checkpoint::{self, CheckpointEvents, Checkpointer};
 use super::lines::Oversize;
 use super::tailer::Tailer;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
@@ -200,6 +200,7 @@ impl Source for FileSource {
             let checkpointer = Checkpointer {
                 path: ck_path,
                 interval: Duration::from_millis(self.config.checkpoint_interval_ms),
+                events: CheckpointEvents::new(&cx.metrics),
                 metrics: cx.metrics.clone(),
             };
             let ck_task = tokio::spawn(checkpointer.run(ck_rx));

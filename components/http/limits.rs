@@ -19,7 +19,8 @@
 //!   source; past either the caller refuses (HTTP: 503 + `Retry-After`) rather than
 //!   waits, so memory stays bounded whatever clients do.
 
-use crate::metrics::ComponentMetrics;
+use super::events::{ConnectionLimit, HeaderTimeout};
+use crate::metrics::{ComponentMetrics, Emitter};
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -113,16 +114,18 @@ pub struct LimitedListener {
     permits: Arc<Semaphore>,
     max: usize,
     timeouts: ConnectionTimeouts,
-    metrics: Arc<ComponentMetrics>,
+    component: Arc<str>,
+    connection_limit: Emitter<ConnectionLimit>,
+    header_timeout: Emitter<HeaderTimeout>,
 }
 
 impl LimitedListener {
-    /// Listens on `address`.
+    /// Listens on `address`, counting in `metrics`.
     pub async fn bind(
         address: SocketAddr,
         max_connections: usize,
         timeouts: ConnectionTimeouts,
-        metrics: Arc<ComponentMetrics>,
+        metrics: &ComponentMetrics,
     ) -> io::Result<Self> {
         let max = max_connections.clamp(1, MAX_PERMITS);
         Ok(LimitedListener {
@@ -130,7 +133,9 @@ impl LimitedListener {
             permits: Arc::new(Semaphore::new(max)),
             max,
             timeouts,
-            metrics,
+            component: Arc::from(metrics.id.as_str()),
+            connection_limit: metrics.emitter(),
+            header_timeout: metrics.emitter(),
         })
     }
 
@@ -140,14 +145,9 @@ impl LimitedListener {
         let permit = match self.permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                self.metrics.error("connection_limit", 1);
-                if self.metrics.log_due() {
-                    tracing::warn!(
-                        component = %self.metrics.id,
-                        max_connections = self.max,
-                        "Every connection slot is taken; new connections wait in the accept backlog until one closes."
-                    );
-                }
+                self.connection_limit.emit(ConnectionLimit {
+                    max_connections: self.max,
+                });
                 self.permits
                     .clone()
                     .acquire_owned()
@@ -161,7 +161,15 @@ impl LimitedListener {
             addr,
             activity: activity.clone(),
         };
-        let stream = GuardedStream::new(stream, activity, self.timeouts, addr, self.metrics.clone(), permit);
+        let stream = GuardedStream::new(
+            stream,
+            activity,
+            self.timeouts,
+            addr,
+            self.component.clone(),
+            self.header_timeout.clone(),
+            permit,
+        );
         Ok((stream, peer))
     }
 
@@ -217,7 +225,8 @@ pub struct GuardedStream<S> {
     sleep: Pin<Box<Sleep>>,
     expired: bool,
     peer: SocketAddr,
-    metrics: Arc<ComponentMetrics>,
+    component: Arc<str>,
+    header_timeout: Emitter<HeaderTimeout>,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -227,7 +236,8 @@ impl<S> GuardedStream<S> {
         activity: Arc<Activity>,
         timeouts: ConnectionTimeouts,
         peer: SocketAddr,
-        metrics: Arc<ComponentMetrics>,
+        component: Arc<str>,
+        header_timeout: Emitter<HeaderTimeout>,
         slot: OwnedSemaphorePermit,
     ) -> Self {
         let deadline = Instant::now() + timeouts.header;
@@ -241,7 +251,8 @@ impl<S> GuardedStream<S> {
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
             expired: false,
             peer,
-            metrics,
+            component,
+            header_timeout,
             _slot: slot,
         }
     }
@@ -282,17 +293,12 @@ impl<S> GuardedStream<S> {
         ready!(self.sleep.as_mut().poll(cx));
         self.expired = true;
         if self.phase == Phase::Header {
-            self.metrics.error("header_timeout", 1);
-            if self.metrics.log_due() {
-                tracing::warn!(
-                    component = %self.metrics.id,
-                    peer = %self.peer,
-                    timeout_secs = self.timeouts.header.as_secs_f64(),
-                    "A client did not send a whole request head within header_timeout_secs; closing its connection."
-                );
-            }
+            self.header_timeout.emit(HeaderTimeout {
+                peer: self.peer,
+                timeout_secs: self.timeouts.header.as_secs_f64(),
+            });
         } else {
-            tracing::debug!(component = %self.metrics.id, peer = %self.peer, "Closing a connection idle for idle_timeout_secs.");
+            tracing::debug!(component = %self.component, peer = %self.peer, "Closing a connection idle for idle_timeout_secs.");
         }
         Poll::Ready(())
     }
@@ -523,7 +529,7 @@ mod tests {
             header: Duration::from_millis(300),
             idle: Duration::from_millis(600),
         };
-        let listener = LimitedListener::bind("127.0.0.1:0".parse().unwrap(), 4, timeouts, metrics.clone())
+        let listener = LimitedListener::bind("127.0.0.1:0".parse().unwrap(), 4, timeouts, &metrics)
             .await
             .unwrap();
         let addr = listener.local_addr().unwrap();

@@ -1,6 +1,7 @@
 //! HTTP ingest: the `http` source (JSON, NDJSON, text, and the Kafka REST v2 envelope).
 
 pub mod decode;
+pub mod events;
 pub mod limits;
 pub mod source;
 
@@ -14,6 +15,6 @@ pub const SOURCE: ComponentDef = ComponentDef {
     build: source::build,
     options: || schemars::schema_for!(source::HttpSourceConfig),
     example: include_str!("example.toml"),
-    events: &[],
+    events: events::EVENTS,
     gauges: &[],
 };

@@ -15,6 +15,10 @@
 //! under one acknowledgement. HTTP and HTTPS share the same server and limits.
 
 use super::decode::{self, BodyError, Decoding};
+use super::events::{
+    AcceptFailed, Backpressure, BadRequest, BodyTimeout, InFlightLimit, NotDelivered, Rejected, RequestEvents,
+    ShuttingDown, TooLarge, TooManyEvents, Unauthorized,
+};
 use super::limits::{self, ConnectionTimeouts, InFlight, LimitedListener, Peer, Refused, Reservation};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{
@@ -225,6 +229,7 @@ struct Shared {
     config: HttpSourceConfig,
     out: Fanout,
     metrics: Arc<ComponentMetrics>,
+    events: RequestEvents,
     in_flight: InFlight,
 }
 
@@ -263,7 +268,9 @@ impl Source for HttpSource {
                 config: self.config,
                 out: out.default,
                 metrics: metrics.clone(),
+                events: RequestEvents::new(&metrics),
             });
+            let accept_failed = shared.events.accept_failed.clone();
             let app = Router::new()
                 .route(
                     "/health",
@@ -282,7 +289,7 @@ impl Source for HttpSource {
                 ),
                 None => None,
             };
-            let listener = LimitedListener::bind(self.address, max_connections, timeouts, metrics.clone())
+            let listener = LimitedListener::bind(self.address, max_connections, timeouts, &metrics)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", self.address))?;
             let handle = axum_server::Handle::<Peer>::new();
@@ -291,18 +298,13 @@ impl Source for HttpSource {
                 shutdown.wait().await;
                 stopper.graceful_shutdown(Some(Duration::from_secs(30)));
             });
-            let accept_metrics = metrics.clone();
             let server = axum_server::Server::<Peer>::from_listener(listener)
                 .handle(handle)
                 .accept_error_handler(move |peer, e| {
-                    if accept_metrics.log_due() {
-                        tracing::warn!(
-                            component = %accept_metrics.id,
-                            peer = ?peer.map(|p| p.addr),
-                            error = %e,
-                            "Could not accept or set up a connection."
-                        );
-                    }
+                    accept_failed.emit(AcceptFailed {
+                        peer: peer.map(|p| p.addr),
+                        error: e.to_string(),
+                    });
                 });
             let Some(rustls) = rustls else {
                 tracing::info!(component = %id, address = %self.address, "HTTP source listening.");
@@ -349,12 +351,15 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
     } else {
         Endpoint::Generic
     };
-    let fail = |status: StatusCode, kind: &str, message: String| {
-        s.metrics.error(kind, 1);
-        reply_error(endpoint, status, message)
+    let ev = &s.events;
+    let unavailable = |message: &str| {
+        let mut r = reply_error(endpoint, StatusCode::SERVICE_UNAVAILABLE, message.into());
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
     };
     if let Err(challenge) = authorize(s.config.auth.as_ref(), req.headers()) {
-        s.metrics.error("unauthorized", 1);
+        ev.unauthorized.emit(Unauthorized);
         let mut r = reply_error(
             endpoint,
             StatusCode::UNAUTHORIZED,
@@ -391,21 +396,16 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
         Ok(Err(ReadError::TooLarge)) => return refuse_body(s, endpoint, BodyError::TooLarge(max)),
         Ok(Err(ReadError::Over(refused))) => return over_limit(s, endpoint, refused),
         Ok(Err(ReadError::Broken(e))) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("cannot read the body: {e}"),
-            );
+            let message = format!("cannot read the body: {e}");
+            ev.bad_request.emit(BadRequest {
+                reason: message.clone(),
+            });
+            return reply_error(endpoint, StatusCode::BAD_REQUEST, message);
         }
         Err(_) => {
-            s.metrics.error("body_timeout", 1);
-            if s.metrics.log_due() {
-                tracing::warn!(
-                    component = %s.metrics.id,
-                    timeout_secs = s.config.body_timeout_secs,
-                    "A client did not send its whole body within body_timeout_secs; answering 408 and closing the connection."
-                );
-            }
+            ev.body_timeout.emit(BodyTimeout {
+                timeout_secs: s.config.body_timeout_secs,
+            });
             let mut r = reply_error(
                 endpoint,
                 StatusCode::REQUEST_TIMEOUT,
@@ -473,46 +473,35 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
         match tokio::time::timeout(wait, s.out.send(batch)).await {
             Ok(true) => {}
             Ok(false) => {
-                return fail(
+                ev.shutting_down.emit(ShuttingDown);
+                return reply_error(
+                    endpoint,
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
                     "pipe is shutting down".into(),
                 );
             }
             Err(_) => {
-                let mut r = fail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "backpressure",
-                    "pipe is busy; retry later".into(),
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return r;
+                ev.backpressure.emit(Backpressure);
+                return unavailable("pipe is busy; retry later");
             }
         }
     }
     drop(notifier);
-    s.metrics.sent(count as u64, raw_len as u64);
     if s.config.acknowledgements {
         let timeout = Duration::from_secs(s.config.ack_timeout_secs);
-        match tokio::time::timeout(timeout, ack::wait(ack_rx)).await {
+        let status = tokio::time::timeout(timeout, ack::wait(ack_rx)).await;
+        if let Ok(status) = &status {
+            s.metrics.acknowledged(*status, count as u64);
+        }
+        match status {
             Ok(BatchStatus::Delivered) => {}
             Ok(BatchStatus::Rejected) => {
-                return fail(
-                    StatusCode::BAD_REQUEST,
-                    "rejected",
-                    "a sink rejected these events".into(),
-                );
+                ev.rejected.emit(Rejected);
+                return reply_error(endpoint, StatusCode::BAD_REQUEST, "a sink rejected these events".into());
             }
             Ok(BatchStatus::Errored) | Err(_) => {
-                let mut r = fail(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not_delivered",
-                    "not delivered yet; retry".into(),
-                );
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return r;
+                ev.not_delivered.emit(NotDelivered);
+                return unavailable("not delivered yet; retry");
             }
         }
     }
@@ -547,22 +536,27 @@ async fn read_body(body: Body, max: usize, held: &mut Reservation) -> Result<Byt
 
 /// The reply to a body that cannot be taken: 413, 415 or 400.
 fn refuse_body(s: &Shared, endpoint: Endpoint, e: BodyError) -> Response {
-    let (status, kind) = match &e {
-        BodyError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        BodyError::TooManyEvents(max) => {
-            if s.metrics.log_due() {
-                tracing::warn!(
-                    component = %s.metrics.id,
-                    max_events_per_request = max,
-                    "A request held more than max_events_per_request events; answering 413."
-                );
-            }
-            (StatusCode::PAYLOAD_TOO_LARGE, "too_many_events")
+    let ev = &s.events;
+    let status = match &e {
+        BodyError::TooLarge(max) => {
+            ev.too_large.emit(TooLarge { max_body_bytes: *max });
+            StatusCode::PAYLOAD_TOO_LARGE
         }
-        BodyError::UnsupportedEncoding(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request"),
-        BodyError::Malformed(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+        BodyError::TooManyEvents(max) => {
+            ev.too_many_events.emit(TooManyEvents {
+                max_events_per_request: *max,
+            });
+            StatusCode::PAYLOAD_TOO_LARGE
+        }
+        BodyError::UnsupportedEncoding(_) | BodyError::Malformed(_) => {
+            ev.bad_request.emit(BadRequest { reason: e.to_string() });
+            if matches!(e, BodyError::UnsupportedEncoding(_)) {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            } else {
+                StatusCode::BAD_REQUEST
+            }
+        }
     };
-    s.metrics.error(kind, 1);
     reply_error(endpoint, status, e.to_string())
 }
 
@@ -575,10 +569,7 @@ fn batch_len(count: usize, bytes: usize, max_events: usize, max_bytes: usize) ->
 
 /// 503 + `Retry-After` past `max_in_flight_requests` or `max_in_flight_bytes`.
 fn over_limit(s: &Shared, endpoint: Endpoint, refused: Refused) -> Response {
-    s.metrics.error("in_flight_limit", 1);
-    if s.metrics.log_due() {
-        tracing::warn!(component = %s.metrics.id, reason = %refused, "Refusing a request with 503: too much is in flight.");
-    }
+    s.events.in_flight_limit.emit(InFlightLimit { refused });
     let mut r = reply_error(endpoint, StatusCode::SERVICE_UNAVAILABLE, refused.to_string());
     r.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

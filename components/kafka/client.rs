@@ -7,8 +7,9 @@
 //! `sasl.password`) never print: they are [`Secret`]s or redacted in `Debug`, and
 //! SASL without TLS is warned about when the component is built.
 
+use super::events::{BrokerTransport, BrokersDown, KafkaClient, Side};
 use crate::component::BuildError;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter, GaugeFamily};
 use crate::secret::Secret;
 use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
@@ -179,21 +180,41 @@ impl Connection<'_> {
     }
 }
 
-/// librdkafka's callbacks for one component: client errors counted and logged once
-/// per state change (brokers down, brokers back), consumer lag from statistics.
-pub struct Callbacks {
+/// librdkafka's callbacks for one component (the consumer or the producer, `S`):
+/// client errors counted and logged once per state change (brokers down, brokers
+/// back), consumer lag from statistics.
+pub struct Callbacks<S: Side> {
     pub id: String,
     pub metrics: Arc<ComponentMetrics>,
     brokers_down: AtomicBool,
+    broker_transport_errors: Emitter<BrokerTransport<S>>,
+    brokers_down_errors: Emitter<BrokersDown<S>>,
+    client_errors: Emitter<KafkaClient<S>>,
+    lag: Option<GaugeFamily>,
 }
 
-impl Callbacks {
+impl<S: Side> Callbacks<S> {
     pub fn new(id: &str, metrics: Arc<ComponentMetrics>) -> Self {
         Callbacks {
             id: id.to_string(),
+            broker_transport_errors: metrics.emitter(),
+            brokers_down_errors: metrics.emitter(),
+            client_errors: metrics.emitter(),
             metrics,
             brokers_down: AtomicBool::new(false),
+            lag: None,
         }
+    }
+
+    /// Sets the consumer lag per partition in `lag` from librdkafka's statistics.
+    pub fn with_lag(mut self, lag: GaugeFamily) -> Self {
+        self.lag = Some(lag);
+        self
+    }
+
+    /// The consumer lag gauges, if kept.
+    pub fn lag(&self) -> Option<&GaugeFamily> {
+        self.lag.as_ref()
     }
 
     /// Called when records flow again; logs once that the brokers are back.
@@ -204,7 +225,7 @@ impl Callbacks {
     }
 }
 
-impl ClientContext for Callbacks {
+impl<S: Side> ClientContext for Callbacks<S> {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         // librdkafka repeats connection failures on every retry; the state changes
         // are logged once from `error` and `reachable`, the details at debug level.
@@ -212,11 +233,12 @@ impl ClientContext for Callbacks {
     }
 
     fn stats(&self, statistics: Statistics) {
+        let Some(lag) = &self.lag else { return };
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
+                // Partition -1 is librdkafka's internal one; a lag of -1 is unknown.
                 if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics
-                        .set_gauge(&format!("consumer_lag.{topic}.{partition}"), p.consumer_lag as u64);
+                    lag.set(&[topic, &partition.to_string()], p.consumer_lag as u64);
                 }
             }
         }
@@ -226,21 +248,19 @@ impl ClientContext for Callbacks {
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::BrokerTransportFailure) {
             // One broker connection dropped: librdkafka reconnects by itself; all of
             // them gone is the state change worth a line (below).
-            self.metrics.error("broker_transport", 1);
+            self.broker_transport_errors.count(1);
             tracing::debug!(component = %self.id, reason, "A Kafka broker connection failed; reconnecting.");
             return;
         }
         if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.metrics.error("brokers_down", 1);
+            self.brokers_down_errors.count(1);
             if !self.brokers_down.swap(true, Ordering::Relaxed) {
                 tracing::warn!(component = %self.id, reason, "All Kafka brokers are unreachable; records wait and are retried until they come back.");
             }
             return;
         }
-        self.metrics.error("kafka_client", 1);
-        if self.metrics.log_due() {
-            tracing::warn!(component = %self.id, error = %error, reason, "Kafka client error.");
-        }
+        self.client_errors
+            .emit(KafkaClient::new(error.to_string(), reason.to_string()));
     }
 }
 

@@ -19,8 +19,8 @@ pub const SOURCE: ComponentDef = ComponentDef {
     build: source::build,
     options: || schemars::schema_for!(source::KafkaSourceConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::SOURCE_EVENTS,
+    gauges: events::SOURCE_GAUGES,
 };
 
 /// The `kafka` sink.
@@ -31,6 +31,6 @@ pub const SINK: ComponentDef = ComponentDef {
     build: sink::build,
     options: || schemars::schema_for!(sink::KafkaSinkConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::SINK_EVENTS,
+    gauges: events::SINK_GAUGES,
 };

@@ -22,13 +22,13 @@
 //! [`Fault::External`]: crate::error::Fault::External
 
 use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
-use super::events::{DeliveryRetry, RejectedByKafka};
+use super::events::{DeliveryRetry, Producer as ProducerSide, RejectedByKafka};
 use crate::ack::{BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Sink, SinkContext, parse_options};
 use crate::encoding::{self, Encoding};
 use crate::error::{ComponentError, Fault};
 use crate::event::{Event, value_to_string};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter};
 use crate::rejects::Rejects;
 use crate::retry::{Backoff, Retry};
 use crate::template::Template;
@@ -359,7 +359,7 @@ struct Returned {
 
 /// The producer's callbacks: delivery reports settle acknowledgements.
 struct ProducerCallbacks {
-    client: Callbacks,
+    client: Callbacks<ProducerSide>,
     in_flight: AtomicUsize,
     /// Records delivered so far (to tell when failing deliveries work again).
     delivered: AtomicU64,
@@ -454,6 +454,8 @@ impl Sink for KafkaSink {
                 .map_err(|e| format!("cannot create the Kafka producer: {e}"))?;
             let mut retries = Retries {
                 rejects: Rejects::new(&cx),
+                rejected: cx.metrics.emitter(),
+                delivery_retry: cx.metrics.emitter(),
                 delayed: DelayQueue::default(),
                 retry: Retry::new("deliveries"),
                 delivered_at_failure: 0,
@@ -471,15 +473,11 @@ impl Sink for KafkaSink {
                         let Some(batch) = batch else { break };
                         let mut refused = Vec::new();
                         for event in batch {
-                            cx.metrics.received(1, 0);
                             if let Err((event, reason)) = self.produce(&producer, event, &mut buf).await {
                                 refused.push(retries.rejects.mark(event, &reason));
                             }
                         }
-                        retries
-                            .rejects
-                            .send(refused, &cx.metrics.emitter(), RejectedByKafka)
-                            .await;
+                        retries.rejects.send(refused, &retries.rejected, RejectedByKafka).await;
                     }
                 }
                 retries.check_recovered(&producer, &cx.metrics);
@@ -517,6 +515,10 @@ fn fatal(producer: &KafkaProducer) -> Result<(), String> {
 /// What the sink does with failed records: refuse them, or retry them later.
 struct Retries {
     rejects: Rejects,
+    /// Counts and logs what `rejects` refuses.
+    rejected: Emitter<RejectedByKafka>,
+    /// Counts records produced again.
+    delivery_retry: Emitter<DeliveryRetry>,
     delayed: DelayQueue,
     /// One "failing" / "work again" log pair per outage, the `failing` gauge.
     retry: Retry,
@@ -642,14 +644,12 @@ impl KafkaSink {
             }
             retries
                 .rejects
-                .reject(vec![event], &reason, &metrics.emitter(), RejectedByKafka)
+                .reject(vec![event], &reason, &retries.rejected, RejectedByKafka)
                 .await;
             return;
         }
         inflight.attempts += 1;
-        retries
-            .retry
-            .failed(&failure, &metrics.emitter::<DeliveryRetry>(), metrics);
+        retries.retry.failed(&failure, &retries.delivery_retry, metrics);
         retries.delivered_at_failure = producer.context().delivered.load(Ordering::Relaxed);
         tracing::debug!(component = %self.id, topic = message.topic(), fault = %failure.fault, error = %error, attempts = inflight.attempts, "A record was not delivered; it is produced again after its backoff.");
         let delay = inflight.backoff.next_delay();
@@ -755,6 +755,21 @@ mod tests {
             .collect();
         assert_eq!(due, vec!["early", "early-too"], "in order, the later one waits");
         assert_eq!(q.len(), 1);
+    }
+
+    #[test]
+    fn the_registry_entry_declares_every_emitter_and_gauge() {
+        let m = ComponentMetrics::new(
+            "out",
+            "sink",
+            "kafka",
+            super::super::SINK.events,
+            super::super::SINK.gauges,
+        );
+        let _client = Callbacks::<ProducerSide>::new("out", m.clone());
+        m.emitter::<RejectedByKafka>();
+        m.emitter::<DeliveryRetry>();
+        m.gauge(&crate::retry::RETRYING);
     }
 
     #[test]

@@ -18,12 +18,16 @@
 //! `errors.redelivery`, and shown by the `failing` gauge.
 
 use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
-use super::events::Redelivery;
+use super::events::{
+    COMMITTED_OFFSET, CONSUMER_LAG, CommitFailed, ConsumeFailed, Consumer as ConsumerSide, RebalanceFailed, Rebalanced,
+    Redelivery, SeekFailed, Undecodable,
+};
 use super::watermark::{PartitionKey, Watermarks};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
 use crate::error::ComponentError;
 use crate::event::{Event, EventBatch};
+use crate::metrics::{ComponentMetrics, Emitter, GaugeFamily};
 use crate::retry::{Backoff, Retry};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
@@ -34,6 +38,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -178,8 +183,46 @@ struct KafkaSource {
 
 /// The consumer's callbacks: commits on revocation, lag from statistics.
 struct ConsumerCallbacks {
-    client: Callbacks,
+    client: Callbacks<ConsumerSide>,
     watermarks: Arc<Mutex<Watermarks>>,
+    events: SourceEvents,
+    /// Set once the source stops: the last gauges stay for the exit summary.
+    stopping: AtomicBool,
+}
+
+/// The emitters and gauges of a running `kafka` source, taken once when it starts.
+struct SourceEvents {
+    commit: Emitter<CommitFailed>,
+    rebalanced: Emitter<Rebalanced>,
+    rebalance_failed: Emitter<RebalanceFailed>,
+    seek: Emitter<SeekFailed>,
+    consume: Emitter<ConsumeFailed>,
+    undecodable: Emitter<Undecodable>,
+    redelivery: Emitter<Redelivery>,
+    /// `pipe_kafka_committed_offset{topic, partition}`.
+    committed: GaugeFamily,
+}
+
+impl SourceEvents {
+    fn new(metrics: &ComponentMetrics) -> Self {
+        SourceEvents {
+            commit: metrics.emitter(),
+            rebalanced: metrics.emitter(),
+            rebalance_failed: metrics.emitter(),
+            seek: metrics.emitter(),
+            consume: metrics.emitter(),
+            undecodable: metrics.emitter(),
+            redelivery: metrics.emitter(),
+            committed: metrics.gauge_family(&COMMITTED_OFFSET),
+        }
+    }
+}
+
+/// True when the gauge series `labels` (`[topic, partition]`) is of one of `partitions`.
+fn is_of(labels: &[String], partitions: &[PartitionKey]) -> bool {
+    partitions
+        .iter()
+        .any(|(t, p)| labels.first() == Some(t) && labels.get(1).is_some_and(|l| *l == p.to_string()))
 }
 
 fn lock(w: &Mutex<Watermarks>) -> MutexGuard<'_, Watermarks> {
@@ -208,9 +251,21 @@ impl ConsumerContext for ConsumerCallbacks {
                 .collect();
             let mut w = lock(&self.watermarks);
             let offsets: Vec<_> = w.to_commit().into_iter().filter(|(k, _)| revoked.contains(k)).collect();
-            commit(consumer, &offsets, CommitMode::Sync, &self.client);
+            commit(
+                consumer,
+                &offsets,
+                CommitMode::Sync,
+                &self.client.id,
+                &self.events.commit,
+            );
             let in_flight = w.in_flight();
             w.revoke(&revoked);
+            if !self.stopping.load(Ordering::Relaxed) {
+                self.events.committed.retain(|l| !is_of(l, &revoked));
+                if let Some(lag) = self.client.lag() {
+                    lag.retain(|l| !is_of(l, &revoked));
+                }
+            }
             tracing::info!(component = %self.client.id, partitions = ?revoked, committed = offsets.len(), in_flight_batches = in_flight, "Partitions revoked; their acknowledged offsets are committed.");
         }
     }
@@ -223,11 +278,13 @@ impl ConsumerContext for ConsumerCallbacks {
                     .iter()
                     .map(|e| format!("{}[{}]", e.topic(), e.partition()))
                     .collect();
+                self.events.rebalanced.count(1);
                 tracing::info!(component = %self.client.id, partitions = ?assigned, "Partitions assigned.");
             }
             Rebalance::Error(e) => {
-                self.client.metrics.error("rebalance", 1);
-                tracing::warn!(component = %self.client.id, error = %e, "Rebalance failed.");
+                self.events
+                    .rebalance_failed
+                    .emit(RebalanceFailed { error: e.to_string() });
             }
             Rebalance::Revoke(_) => {}
         }
@@ -236,10 +293,7 @@ impl ConsumerContext for ConsumerCallbacks {
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         tracing::debug!(component = %self.client.id, result = ?result, offsets = ?offsets, "Offsets committed.");
         if let Err(e) = result {
-            self.client.metrics.error("commit", 1);
-            if self.client.metrics.log_due() {
-                tracing::warn!(component = %self.client.id, error = %e, "Offset commit failed; it is retried with the next one.");
-            }
+            self.events.commit.emit(CommitFailed { error: e.to_string() });
         }
     }
 }
@@ -249,7 +303,8 @@ fn commit<C: ConsumerContext>(
     consumer: &impl Consumer<C>,
     offsets: &[(PartitionKey, i64)],
     mode: CommitMode,
-    callbacks: &Callbacks,
+    id: &str,
+    failed: &Emitter<CommitFailed>,
 ) {
     if offsets.is_empty() {
         return;
@@ -257,14 +312,11 @@ fn commit<C: ConsumerContext>(
     let mut list = TopicPartitionList::new();
     for ((topic, partition), offset) in offsets {
         if let Err(e) = list.add_partition_offset(topic, *partition, Offset::Offset(*offset)) {
-            tracing::warn!(component = %callbacks.id, topic, partition, error = %e, "Cannot list an offset to commit.");
+            tracing::warn!(component = %id, topic, partition, error = %e, "Cannot list an offset to commit.");
         }
     }
     if let Err(e) = consumer.commit(&list, mode) {
-        callbacks.metrics.error("commit", 1);
-        if callbacks.metrics.log_due() {
-            tracing::warn!(component = %callbacks.id, error = %e, "Offset commit failed; it is retried with the next one.");
-        }
+        failed.emit(CommitFailed { error: e.to_string() });
     }
 }
 
@@ -275,8 +327,10 @@ impl Source for KafkaSource {
         Box::pin(async move {
             let watermarks = Arc::new(Mutex::new(Watermarks::default()));
             let callbacks = ConsumerCallbacks {
-                client: Callbacks::new(&self.id, cx.metrics.clone()),
+                client: Callbacks::new(&self.id, cx.metrics.clone()).with_lag(cx.metrics.gauge_family(&CONSUMER_LAG)),
                 watermarks: watermarks.clone(),
+                events: SourceEvents::new(&cx.metrics),
+                stopping: AtomicBool::new(false),
             };
             let consumer: KafkaConsumer = self
                 .client
@@ -312,10 +366,10 @@ impl Source for KafkaSource {
                     m = consumer.recv() => m,
                 };
                 let mut batch = Batch::default();
-                self.take(first, &mut batch, &consumer.context().client, &rewinds);
+                self.take(first, &mut batch, consumer.context(), &rewinds);
                 while batch.len() < self.config.max_batch_events {
                     match tokio::time::timeout(Duration::ZERO, consumer.recv()).await {
-                        Ok(m) => self.take(m, &mut batch, &consumer.context().client, &rewinds),
+                        Ok(m) => self.take(m, &mut batch, consumer.context(), &rewinds),
                         Err(_) => break,
                     }
                 }
@@ -334,6 +388,7 @@ impl Source for KafkaSource {
                 }
             }
             self.commit_acknowledged(&consumer, &watermarks, CommitMode::Sync);
+            consumer.context().stopping.store(true, Ordering::Relaxed);
             consumer.unsubscribe();
             tracing::info!(component = %self.id, "Kafka consumer stopped; acknowledged offsets are committed.");
             Ok(())
@@ -404,7 +459,7 @@ impl Rewinds {
         key: PartitionKey,
         consumer: &KafkaConsumer,
         watermarks: &Mutex<Watermarks>,
-        metrics: &crate::metrics::ComponentMetrics,
+        metrics: &ComponentMetrics,
     ) {
         let Some((offset, generation)) = lock(watermarks).rewind(&key) else {
             return;
@@ -416,7 +471,8 @@ impl Rewinds {
             "a batch of {}[{}] was not delivered downstream; it is read again from offset {offset}",
             key.0, key.1
         ));
-        self.retry.failed(&error, &metrics.emitter::<Redelivery>(), metrics);
+        self.retry
+            .failed(&error, &consumer.context().events.redelivery, metrics);
         let delay = self
             .backoffs
             .entry(key.clone())
@@ -433,12 +489,7 @@ impl Rewinds {
     }
 
     /// Seeks every partition whose backoff has passed back to its offset, and resumes it.
-    fn run_due(
-        &mut self,
-        consumer: &KafkaConsumer,
-        watermarks: &Mutex<Watermarks>,
-        metrics: &crate::metrics::ComponentMetrics,
-    ) {
+    fn run_due(&mut self, consumer: &KafkaConsumer, watermarks: &Mutex<Watermarks>, metrics: &ComponentMetrics) {
         let now = Instant::now();
         let (due, later): (Vec<Rewind>, Vec<Rewind>) = self.waiting.drain(..).partition(|r| r.due <= now);
         self.waiting = later;
@@ -457,10 +508,12 @@ impl Rewinds {
                     tracing::debug!(component = %metrics.id, topic = %r.key.0, partition = r.key.1, offset = r.offset, "Reading the partition again from its first unacknowledged offset.");
                 }
                 Err(e) => {
-                    metrics.error("seek", 1);
-                    if metrics.log_due() {
-                        tracing::warn!(component = %metrics.id, topic = %r.key.0, partition = r.key.1, offset = r.offset, error = %e, "Cannot seek the partition back; trying again.");
-                    }
+                    consumer.context().events.seek.emit(SeekFailed {
+                        topic: r.key.0.clone(),
+                        partition: r.key.1,
+                        offset: r.offset,
+                        error: e.to_string(),
+                    });
                     let delay = self
                         .backoffs
                         .entry(r.key.clone())
@@ -474,7 +527,7 @@ impl Rewinds {
     }
 
     /// Ends the outage once every rewound partition has been acknowledged again.
-    fn check_recovered(&mut self, watermarks: &Mutex<Watermarks>, metrics: &crate::metrics::ComponentMetrics) {
+    fn check_recovered(&mut self, watermarks: &Mutex<Watermarks>, metrics: &ComponentMetrics) {
         if self.retry.is_failing() && self.waiting.is_empty() && !lock(watermarks).recovering() {
             self.retry.succeeded(metrics);
             self.backoffs.clear();
@@ -491,14 +544,13 @@ impl Batch {
 impl KafkaSource {
     fn commit_acknowledged(&self, consumer: &KafkaConsumer, watermarks: &Mutex<Watermarks>, mode: CommitMode) {
         let offsets = lock(watermarks).to_commit();
+        let callbacks = consumer.context();
         for ((topic, partition), offset) in &offsets {
-            consumer
-                .context()
-                .client
-                .metrics
-                .set_gauge(&format!("committed.{topic}.{partition}"), *offset as u64);
+            if let Ok(offset) = u64::try_from(*offset) {
+                callbacks.events.committed.set(&[topic, &partition.to_string()], offset);
+            }
         }
-        commit(consumer, &offsets, mode, &consumer.context().client);
+        commit(consumer, &offsets, mode, &self.id, &callbacks.events.commit);
     }
 
     /// Turns one received record into an event of the batch (or of its dropped part).
@@ -506,19 +558,17 @@ impl KafkaSource {
         &self,
         received: KafkaResult<BorrowedMessage<'_>>,
         batch: &mut Batch,
-        client: &Callbacks,
+        callbacks: &ConsumerCallbacks,
         rewinds: &Rewinds,
     ) {
+        let client = &callbacks.client;
         let metrics = &client.metrics;
         let message = match received {
             Ok(m) => m,
             // Brokers going away is logged once, as a state change, by the callbacks.
             Err(e) if e.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::AllBrokersDown) => return,
             Err(e) => {
-                metrics.error("consume", 1);
-                if metrics.log_due() {
-                    tracing::warn!(component = %self.id, error = %e, "Kafka consume error.");
-                }
+                callbacks.events.consume.emit(ConsumeFailed { error: e.to_string() });
                 return;
             }
         };
@@ -555,10 +605,12 @@ impl KafkaSource {
         match error {
             None => batch.events.push(Event::from_map(fields)),
             Some(reason) => {
-                metrics.discarded("undecodable", 1);
-                if metrics.log_due() {
-                    tracing::warn!(component = %self.id, topic = message.topic(), partition = message.partition(), offset = message.offset(), reason = %reason, "A record cannot be decoded; it goes to the dropped output.");
-                }
+                callbacks.events.undecodable.emit(Undecodable {
+                    topic: message.topic().to_string(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    reason: reason.clone(),
+                });
                 let mut why = ObjectMap::new();
                 why.insert("reason".into(), Value::from(reason));
                 why.insert("component".into(), Value::from(self.id.as_str()));
@@ -580,6 +632,7 @@ impl KafkaSource {
         if batch.offsets.is_empty() {
             return;
         }
+        let records = batch.len() as u64;
         let (notifier, ack_rx) = BatchNotifier::new();
         let tracked: Vec<(PartitionKey, u64, i64)> = {
             let mut w = lock(watermarks);
@@ -594,8 +647,10 @@ impl KafkaSource {
         };
         let w = watermarks.clone();
         let errored = errored.clone();
+        let metrics = cx.metrics.clone();
         tokio::spawn(async move {
             let status = ack::wait(ack_rx).await;
+            metrics.acknowledged(status, records);
             let ok = status != BatchStatus::Errored;
             let rewind: Vec<PartitionKey> = {
                 let mut w = lock(&w);
@@ -613,13 +668,10 @@ impl KafkaSource {
         let events: EventBatch = batch.events.into_iter().map(|e| e.with_notifier(&notifier)).collect();
         let dropped: EventBatch = batch.dropped.into_iter().map(|e| e.with_notifier(&notifier)).collect();
         drop(notifier);
-        let n = events.len() as u64;
         if !dropped.is_empty() {
             dropped_out.send(dropped).await;
         }
-        if cx.out.default.send(events).await {
-            cx.metrics.sent(n, 0);
-        }
+        cx.out.default.send(events).await;
     }
 }
 
@@ -712,6 +764,35 @@ librdkafka_options = { "sasl.password" = "hunter2-opt", "fetch.max.bytes" = "100
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("fetch.max.bytes") && shown.contains("\"u\""), "{shown}");
         assert_eq!(config.sasl.unwrap().password.expose(), "hunter2-sasl");
+    }
+
+    #[test]
+    fn the_registry_entry_declares_every_emitter_and_gauge() {
+        let m = ComponentMetrics::new(
+            "in",
+            "source",
+            "kafka",
+            super::super::SOURCE.events,
+            super::super::SOURCE.gauges,
+        );
+        let ev = SourceEvents::new(&m);
+        let client = Callbacks::<ConsumerSide>::new("in", m.clone()).with_lag(m.gauge_family(&CONSUMER_LAG));
+        m.gauge(&crate::retry::RETRYING);
+        ev.committed.set(&["t", "0"], 5);
+        ev.committed.set(&["t", "1"], 7);
+        client.lag().unwrap().set(&["t", "1"], 3);
+        let revoked = vec![("t".to_string(), 1)];
+        ev.committed.retain(|l| !is_of(l, &revoked));
+        client.lag().unwrap().retain(|l| !is_of(l, &revoked));
+        let gauges = m.snapshot().gauges;
+        assert_eq!(
+            gauges.get(r#"pipe_kafka_committed_offset{topic="t",partition="0"}"#),
+            Some(&5)
+        );
+        assert!(
+            !gauges.keys().any(|k| k.contains(r#"partition="1""#)),
+            "revoked partitions' series are gone: {gauges:?}"
+        );
     }
 
     #[test]

@@ -20,6 +20,6 @@ pub const SINK: ComponentDef = ComponentDef {
     build: sink::build,
     options: || schemars::schema_for!(config::ArchiveConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: events::EVENTS,
+    gauges: events::GAUGES,
 };

@@ -20,7 +20,7 @@
 
 use super::config::{ArchiveConfig, Checked};
 use super::encoder::{Provenance, StagedFile};
-use super::events::{KeyTooLong, UnplaceableFile, UploadFailed};
+use super::events::{KeyTooLong, MaxOpenFiles, OPEN_FILES, StagingFailed, StagingStep, UnplaceableFile, UploadFailed};
 use super::upload::{Finished, UploadError, place};
 use crate::ack::{BatchStatus, Finalizers};
 use crate::archive::store::Store;
@@ -28,7 +28,7 @@ use crate::columnar::Columns;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
 use crate::error::ComponentError;
 use crate::event::Event;
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter, Gauge};
 use crate::rejects::Rejects;
 use crate::retry::Retry;
 use std::collections::HashMap;
@@ -82,10 +82,42 @@ struct OpenFile {
     last_write: Instant,
 }
 
+/// The emitters and gauge of a running sink, taken once when it starts.
+struct ArchiveEvents {
+    key_too_long: Emitter<KeyTooLong>,
+    max_open_files: Emitter<MaxOpenFiles>,
+    staging: Emitter<StagingFailed>,
+    open_files: Gauge,
+    uploads: UploadEvents,
+}
+
+/// The emitters an upload task uses.
+#[derive(Clone)]
+struct UploadEvents {
+    failed: Emitter<UploadFailed>,
+    unplaceable: Emitter<UnplaceableFile>,
+}
+
+impl ArchiveEvents {
+    fn new(metrics: &ComponentMetrics) -> Self {
+        ArchiveEvents {
+            key_too_long: metrics.emitter(),
+            max_open_files: metrics.emitter(),
+            staging: metrics.emitter(),
+            open_files: metrics.gauge(&OPEN_FILES),
+            uploads: UploadEvents {
+                failed: metrics.emitter(),
+                unplaceable: metrics.emitter(),
+            },
+        }
+    }
+}
+
 /// The sink's state while it runs.
 struct Writer<'a> {
     sink: &'a ArchiveSink,
     metrics: Arc<ComponentMetrics>,
+    ev: ArchiveEvents,
     columns: Columns,
     files: HashMap<String, OpenFile>,
     rejects: Rejects,
@@ -105,6 +137,7 @@ impl Sink for ArchiveSink {
             let mut w = Writer {
                 sink: &self,
                 metrics: cx.metrics.clone(),
+                ev: ArchiveEvents::new(&cx.metrics),
                 columns,
                 files: HashMap::new(),
                 rejects: Rejects::new(&cx),
@@ -116,7 +149,6 @@ impl Sink for ArchiveSink {
             loop {
                 match tokio::time::timeout(Duration::from_secs(1), cx.input.recv()).await {
                     Ok(Some(batch)) => {
-                        cx.metrics.received(batch.len() as u64, 0);
                         for event in batch {
                             w.write(event).await;
                         }
@@ -128,7 +160,7 @@ impl Sink for ArchiveSink {
                     last_age_check = Instant::now();
                     w.complete_old().await;
                 }
-                cx.metrics.set_gauge("open_files", w.files.len() as u64);
+                w.ev.open_files.set(w.files.len() as u64);
             }
             let keys: Vec<String> = w.files.keys().cloned().collect();
             for key in keys {
@@ -180,7 +212,7 @@ impl Writer<'_> {
         if !self.files.contains_key(&key) {
             if let Err(reason) = self.check_key(&key) {
                 self.rejects
-                    .reject(vec![event], &reason, &self.metrics.emitter(), KeyTooLong)
+                    .reject(vec![event], &reason, &self.ev.key_too_long, KeyTooLong)
                     .await;
                 return;
             }
@@ -237,7 +269,9 @@ impl Writer<'_> {
             .min_by_key(|(_, o)| o.last_write)
             .map(|(k, _)| k.clone());
         if let Some(key) = oldest {
-            self.metrics.error("max_open_files", 1);
+            self.ev.max_open_files.emit(MaxOpenFiles {
+                max_open_files: self.sink.cfg.config.max_open_files,
+            });
             self.complete(&key).await;
         }
     }
@@ -257,10 +291,10 @@ impl Writer<'_> {
                 last_write: Instant::now(),
             }),
             Err(e) => {
-                self.metrics.error("io", 1);
-                if self.metrics.log_due() {
-                    tracing::error!(component = %self.sink.who.sink, error = %e, "Cannot create a staged file; the event is not acknowledged and comes again after a restart.");
-                }
+                self.ev.staging.emit(StagingFailed {
+                    step: StagingStep::Create,
+                    error: e.to_string(),
+                });
                 None
             }
         }
@@ -325,8 +359,10 @@ impl Writer<'_> {
         let (staged, size, finalizers) = match result {
             Ok(done) => done,
             Err(e) => {
-                self.metrics.error("io", 1);
-                tracing::error!(component = %self.sink.who.sink, error = %e, "Cannot finish a staged file; its events are not acknowledged and come again after a restart.");
+                self.ev.staging.emit(StagingFailed {
+                    step: StagingStep::Finish,
+                    error: e.to_string(),
+                });
                 let _ = std::fs::remove_file(path);
                 return;
             }
@@ -348,14 +384,18 @@ impl Writer<'_> {
         let store = self.sink.store.clone();
         let metrics = self.metrics.clone();
         let rejects = self.rejects.clone();
-        self.uploads
-            .spawn(upload_until_done(store, finished, finalizers, events, metrics, rejects));
+        let ev = self.ev.uploads.clone();
+        self.uploads.spawn(upload_until_done(
+            store, finished, finalizers, events, metrics, rejects, ev,
+        ));
     }
 
     /// Drops a file that cannot be written; its events stay unacknowledged.
     fn abandon(&mut self, key: &str, error: &str) {
-        self.metrics.error("io", 1);
-        tracing::error!(component = %self.sink.who.sink, error, "Cannot write a staged file; its events are not acknowledged and come again after a restart.");
+        self.ev.staging.emit(StagingFailed {
+            step: StagingStep::Write,
+            error: error.to_string(),
+        });
         if let Some(mut open) = self.files.remove(key) {
             open.file.take_finalizers().finalize(BatchStatus::Errored);
             let _ = std::fs::remove_file(open.file.path());
@@ -373,17 +413,18 @@ async fn upload_until_done(
     events: u64,
     metrics: Arc<ComponentMetrics>,
     rejects: Rejects,
+    ev: UploadEvents,
 ) {
     let mut retry = Retry::new("archive uploads");
     let name = format!("{}/{}", file.dir, file.name);
     let key = loop {
         match place(&store, &file).await.map_err(|e| classify(&name, e)) {
             Ok(key) => break key,
-            Err(e) if e.is_retryable() => retry.wait(&e, &metrics.emitter::<UploadFailed>(), &metrics).await,
+            Err(e) if e.is_retryable() => retry.wait(&e, &ev.failed, &metrics).await,
             Err(e) => {
-                metrics.emitter::<UploadFailed>().count(1);
+                ev.failed.count(1);
                 let _ = std::fs::remove_file(&file.staged);
-                rejects.reject_finalizers(finalizers, events, &e.message, &metrics.emitter(), UnplaceableFile);
+                rejects.reject_finalizers(finalizers, events, &e.message, &ev.unplaceable, UnplaceableFile);
                 return;
             }
         }
@@ -419,4 +460,25 @@ fn classify(name: &str, e: UploadError) -> ComponentError {
 fn unique_name(ext: &str) -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
     format!("part-{now}-{:016x}.{ext}", crate::retry::random_u64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_entry_declares_every_emitter_and_gauge() {
+        let def = &super::super::SINK;
+        let m = ComponentMetrics::new("archive", "sink", "object_store", def.events, def.gauges);
+        let ev = ArchiveEvents::new(&m);
+        m.emitter::<crate::columnar::TypeConflict>();
+        m.emitter::<crate::columnar::TooManyColumns>();
+        m.emitter::<crate::columnar::CastFailed>();
+        m.gauge(&crate::retry::RETRYING);
+        ev.open_files.set(2);
+        ev.max_open_files.emit(MaxOpenFiles { max_open_files: 2 });
+        let s = m.snapshot();
+        assert_eq!(s.gauges["pipe_object_store_open_files"], 2);
+        assert_eq!(s.counters["max_open_files"], 1);
+    }
 }

@@ -1,11 +1,13 @@
 //! VRL transforms: `remap` (reshape events), `filter` (keep events matching a
 //! condition) and `route` (send events to named outputs by condition).
 
+pub mod events;
 mod filter;
 mod route;
 mod vrl_remap;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `remap` transform.
 pub const REMAP: ComponentDef = ComponentDef {
@@ -15,7 +17,12 @@ pub const REMAP: ComponentDef = ComponentDef {
     build: vrl_remap::build,
     options: || schemars::schema_for!(vrl_remap::RemapConfig),
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[
+        &events::VrlRuntime::SPEC,
+        &events::VrlAbort::SPEC,
+        &events::DroppedOnError::SPEC,
+        &events::DroppedOnAbort::SPEC,
+    ],
     gauges: &[],
 };
 
@@ -27,7 +34,11 @@ pub const FILTER: ComponentDef = ComponentDef {
     build: filter::build,
     options: || schemars::schema_for!(filter::FilterConfig),
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[
+        &events::ConditionNotBoolean::SPEC,
+        &events::ConditionFailed::SPEC,
+        &events::Filtered::SPEC,
+    ],
     gauges: &[],
 };
 
@@ -39,6 +50,6 @@ pub const ROUTE: ComponentDef = ComponentDef {
     build: route::build,
     options: || schemars::schema_for!(route::RouteConfig),
     example: include_str!("example.toml"),
-    events: &[],
+    events: &[&events::ConditionNotBoolean::SPEC, &events::ConditionFailed::SPEC],
     gauges: &[],
 };

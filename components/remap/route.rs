@@ -1,6 +1,7 @@
 //! The `route` transform: each named VRL condition is an output `ID.NAME`; an event
 //! goes to every route whose condition is true (a copy each), or to `ID._unmatched`.
 
+use super::events::ConditionEvents;
 use super::filter::check;
 use crate::component::{BuildContext, BuildError, Built, Transform, TransformOutput, parse_options};
 use crate::event::EventBatch;
@@ -43,7 +44,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     Ok(Built::transform(
         Route {
             routes,
-            id: cx.id.clone(),
+            events: ConditionEvents::new(&cx.metrics),
         },
         outputs,
     ))
@@ -52,15 +53,15 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
 #[derive(Clone)]
 struct Route {
     routes: Vec<VrlProgram>,
-    id: String,
+    events: ConditionEvents,
 }
 
 impl Transform for Route {
-    fn transform(&mut self, batch: EventBatch, out: &mut TransformOutput, metrics: &ComponentMetrics) {
+    fn transform(&mut self, batch: EventBatch, out: &mut TransformOutput, _metrics: &ComponentMetrics) {
         let unmatched = self.routes.len();
         for mut event in batch {
             let matched: Vec<usize> = (0..self.routes.len())
-                .filter(|&i| check(&mut self.routes[i], &mut event, &self.id, metrics))
+                .filter(|&i| check(&mut self.routes[i], &mut event, &self.events))
                 .collect();
             match matched.split_last() {
                 None => out.named[unmatched].push(event),

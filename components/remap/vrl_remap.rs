@@ -6,6 +6,7 @@
 //! to output `ID.dropped` instead. A program that sets `.` to an array emits one
 //! event per element.
 
+use super::events::{RemapEvents, VrlAbort, VrlRuntime};
 use crate::ack::BatchStatus;
 use crate::component::{BuildContext, BuildError, Built, Transform, TransformOutput, parse_options};
 use crate::event::{Event, EventBatch};
@@ -63,6 +64,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
             reroute: config.reroute_dropped,
             drop_on_abort: config.drop_on_abort,
             id: cx.id.clone(),
+            events: RemapEvents::new(&cx.metrics),
         },
         outputs,
     ))
@@ -74,6 +76,26 @@ struct Remap {
     reroute: bool,
     drop_on_abort: bool,
     id: String,
+    events: RemapEvents,
+}
+
+/// Why the program did not produce an event.
+#[derive(Clone, Copy, PartialEq)]
+enum Failure {
+    /// It called `abort`.
+    Abort,
+    /// A runtime error.
+    Error,
+}
+
+impl Failure {
+    /// The `dropped.reason` value and the name its events are discarded under.
+    fn reason(self) -> &'static str {
+        match self {
+            Failure::Abort => "abort",
+            Failure::Error => "error",
+        }
+    }
 }
 
 impl Remap {
@@ -81,14 +103,21 @@ impl Remap {
         &self,
         original: Option<Event>,
         event: Event,
-        reason: &str,
+        failure: Failure,
         message: String,
         out: &mut TransformOutput,
-        metrics: &ComponentMetrics,
     ) {
-        metrics.error(if reason == "abort" { "vrl_abort" } else { "vrl_runtime" }, 1);
-        if metrics.log_due() {
-            tracing::warn!(component = %self.id, reason, error = %message, "VRL program failed on an event; it is dropped{}.", if self.reroute { " to the dropped output" } else { "" });
+        let reason = failure.reason();
+        let rerouted = original.is_some();
+        match failure {
+            Failure::Abort => self.events.abort.emit(VrlAbort {
+                message: message.clone(),
+                rerouted,
+            }),
+            Failure::Error => self.events.runtime.emit(VrlRuntime {
+                message: message.clone(),
+                rerouted,
+            }),
         }
         match original {
             Some(mut original) => {
@@ -101,7 +130,11 @@ impl Remap {
                 out.named[0].push(original);
             }
             None => {
-                metrics.discarded(reason, 1);
+                // Logged by the error event above.
+                match failure {
+                    Failure::Abort => self.events.dropped_on_abort.count(1),
+                    Failure::Error => self.events.dropped_on_error.count(1),
+                }
                 event.finalize(BatchStatus::Delivered);
             }
         }
@@ -109,7 +142,7 @@ impl Remap {
 }
 
 impl Transform for Remap {
-    fn transform(&mut self, batch: EventBatch, out: &mut TransformOutput, metrics: &ComponentMetrics) {
+    fn transform(&mut self, batch: EventBatch, out: &mut TransformOutput, _metrics: &ComponentMetrics) {
         out.default.reserve(batch.len());
         for mut event in batch {
             let original = self.reroute.then(|| event.duplicate());
@@ -139,8 +172,8 @@ impl Transform for Remap {
                         out.default.push(event);
                     }
                 }
-                Err(RunError::Abort(m)) => self.fail(original, event, "abort", m, out, metrics),
-                Err(RunError::Error(m)) => self.fail(original, event, "error", m, out, metrics),
+                Err(RunError::Abort(m)) => self.fail(original, event, Failure::Abort, m, out),
+                Err(RunError::Error(m)) => self.fail(original, event, Failure::Error, m, out),
             }
         }
     }
@@ -155,10 +188,11 @@ mod tests {
     use super::*;
     use crate::ack::{self, BatchNotifier};
 
-    fn run(config: &str, events: Vec<&str>) -> TransformOutput {
+    fn run(config: &str, events: Vec<&str>) -> (TransformOutput, crate::metrics::Snapshot) {
         let cx = BuildContext {
             id: "r".into(),
             data_dir: "/tmp".into(),
+            metrics: ComponentMetrics::new("r", "transform", "remap", super::super::REMAP.events, &[]),
             ..Default::default()
         };
         let built = build(&cx, toml::from_str(config).unwrap()).unwrap_or_else(|e| panic!("{e}"));
@@ -171,27 +205,37 @@ mod tests {
             e.insert("message", m);
             e
         });
-        t.transform(
-            batch.collect(),
-            &mut out,
-            &ComponentMetrics::unchecked("r", "transform"),
-        );
-        out
+        t.transform(batch.collect(), &mut out, &cx.metrics);
+        (out, cx.metrics.snapshot())
     }
 
     #[test]
     fn reshapes_and_drops_failures() {
-        let out = run(
+        let (out, counted) = run(
             "source = '''. = parse_json!(.message)\n.added = true'''",
             vec![r#"{"a":1}"#, "not json"],
         );
         assert_eq!(out.default.len(), 1);
         assert_eq!(out.default[0].get("added"), Some(&Value::Boolean(true)));
+        assert_eq!(counted.errors["vrl_runtime"], 1);
+        assert_eq!(counted.discarded["error"], 1);
+        assert_eq!(counted.discarded["abort"], 0);
+    }
+
+    #[test]
+    fn aborts_are_counted_apart_from_errors() {
+        let (out, counted) = run("source = 'abort'", vec!["a", "b"]);
+        assert!(out.default.is_empty());
+        assert_eq!((counted.errors["vrl_abort"], counted.errors["vrl_runtime"]), (2, 0));
+        assert_eq!(counted.discarded["abort"], 2);
+        let (out, counted) = run("source = 'abort'\ndrop_on_abort = false", vec!["a"]);
+        assert_eq!(out.default.len(), 1, "passed on unchanged");
+        assert_eq!((counted.errors["vrl_abort"], counted.discarded["abort"]), (0, 0));
     }
 
     #[test]
     fn reroutes_failures_with_the_reason() {
-        let out = run(
+        let (out, counted) = run(
             "source = '. = parse_json!(.message)'\nreroute_dropped = true",
             vec!["not json"],
         );
@@ -199,11 +243,13 @@ mod tests {
         let d = &out.named[0][0];
         assert_eq!(d.get("message"), Some(&Value::from("not json")));
         assert_eq!(d.get_path("dropped.reason"), Some(&Value::from("error")));
+        assert_eq!(counted.errors["vrl_runtime"], 1);
+        assert_eq!(counted.discarded["error"], 0, "rerouted, not discarded");
     }
 
     #[test]
     fn arrays_become_events_and_acks_flow() {
-        let out = run("source = '. = [{\"n\": 1}, {\"n\": 2}]'", vec!["x"]);
+        let (out, _) = run("source = '. = [{\"n\": 1}, {\"n\": 2}]'", vec!["x"]);
         assert_eq!(out.default.len(), 2);
     }
 

@@ -2,10 +2,12 @@
 //! event-time windows.
 
 mod engine;
+pub mod events;
 pub mod transform;
 mod window;
 
 use crate::component::{ComponentDef, Kind};
+use crate::metrics::InternalEvent;
 
 /// The `sql` transform.
 pub const SQL: ComponentDef = ComponentDef {
@@ -15,6 +17,14 @@ pub const SQL: ComponentDef = ComponentDef {
     build: transform::build,
     options: || schemars::schema_for!(transform::SqlConfig),
     example: include_str!("example.toml"),
-    events: &[],
-    gauges: &[],
+    events: &[
+        &events::FutureTimestamp::SPEC,
+        &events::Late::SPEC,
+        &events::WindowEmittedEarly::SPEC,
+        &events::QueryFailed::SPEC,
+        crate::columnar::EVENTS[0],
+        crate::columnar::EVENTS[1],
+        crate::columnar::EVENTS[2],
+    ],
+    gauges: &[&events::BUFFERED_EVENTS],
 };

@@ -10,6 +10,7 @@
 //! higher than the truth, never lower).
 
 use super::engine::{Engine, check_syntax};
+use super::events::{FutureTimestamp, Late, QueryFailed, SqlEvents, WindowEmittedEarly};
 use super::window::{Panes, WindowSpec, parse_duration};
 use crate::ack::{BatchNotifier, BatchStatus, Finalizers};
 use crate::columnar::{ColumnType, Columns, to_events};
@@ -206,7 +207,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     };
     Ok(Built::transform(
         SqlTransform {
-            id: cx.id.clone(),
+            events: SqlEvents::new(&cx.metrics),
             engine,
             columns,
             windows,
@@ -228,7 +229,7 @@ pub struct Pane {
 }
 
 struct SqlTransform {
-    id: String,
+    events: SqlEvents,
     engine: Engine,
     columns: Columns,
     windows: Option<Panes<Pane>>,
@@ -262,16 +263,15 @@ impl Transform for SqlTransform {
                 .map_or(now, |t| t.timestamp_micros());
             let (t, future) = windows.event_time(stamped, now);
             if future {
-                metrics.error("future_timestamp", 1);
-                if metrics.log_due() {
-                    let skew_secs = windows.max_future_skew / 1_000_000;
-                    let event_time = chrono::DateTime::from_timestamp_micros(stamped).map(|d| d.to_rfc3339());
-                    tracing::warn!(component = %self.id, time_field = %self.time_field, event_time = ?event_time, max_future_skew_secs = skew_secs, "An event time is further ahead of the clock than max_future_skew allows; the event is windowed as arriving now, its fields unchanged.");
-                }
+                self.events.future_timestamp.emit(FutureTimestamp {
+                    time_field: self.time_field.clone(),
+                    event_time: chrono::DateTime::from_timestamp_micros(stamped).map(|d| d.to_rfc3339()),
+                    max_future_skew_secs: windows.max_future_skew / 1_000_000,
+                });
             }
             let panes = windows.assign(t);
             if panes.is_empty() {
-                metrics.discarded("late", 1);
+                self.events.late.emit(Late);
                 out.named[LATE].push(event);
                 continue;
             }
@@ -296,20 +296,20 @@ impl Transform for SqlTransform {
             let Some((start, pane)) = self.windows.as_mut().and_then(|w| w.pop_oldest()) else {
                 break;
             };
-            metrics.error("window_emitted_early", 1);
-            if metrics.log_due() {
-                tracing::warn!(component = %self.id, max_buffered_events = self.max_events, max_buffered_bytes = self.max_bytes, "Open windows hold too much; the oldest is emitted before its end.");
-            }
+            self.events.emitted_early.emit(WindowEmittedEarly {
+                max_buffered_events: self.max_events,
+                max_buffered_bytes: self.max_bytes,
+            });
             self.close(start, pane, out, metrics);
         }
-        metrics.set_gauge("buffered_events", self.buffered.0 as u64);
+        self.events.buffered_events.set(self.buffered.0 as u64);
     }
 
     fn flush(&mut self, out: &mut TransformOutput, metrics: &ComponentMetrics) {
         while let Some((start, pane)) = self.windows.as_mut().and_then(|w| w.pop_oldest()) {
             self.close(start, pane, out, metrics);
         }
-        metrics.set_gauge("buffered_events", self.buffered.0 as u64);
+        self.events.buffered_events.set(self.buffered.0 as u64);
     }
 }
 
@@ -332,11 +332,8 @@ impl SqlTransform {
     ) {
         let rows = match self.query(&pane.rows, metrics) {
             Ok(rows) => rows,
-            Err(e) => {
-                metrics.error("query_failed", 1);
-                if metrics.log_due() {
-                    tracing::error!(component = %self.id, error = %e, "The query failed; its input events are reported as rejected.");
-                }
+            Err(error) => {
+                self.events.query_failed.emit(QueryFailed { error });
                 pane.finalizers.finalize(BatchStatus::Rejected);
                 return;
             }

@@ -3,6 +3,7 @@
 //! events. Configured by the `[api]` table or `--api ADDR|off`; off unless enabled, so
 //! two pipes on one host never collide by default.
 
+pub mod client;
 mod health;
 mod routes;
 mod tap;

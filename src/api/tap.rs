@@ -73,7 +73,13 @@ pub(super) async fn tap(State(state): State<ApiState>, Query(p): Query<TapParams
         },
         interval: Duration::from_millis(p.interval_ms.unwrap_or(500).max(10)),
     };
-    let sub = state.taps.subscribe(&request);
+    let Some(sub) = state.taps.subscribe(&request) else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"error": format!("{} taps are open already; close one", crate::tap::MAX_SUBSCRIPTIONS)})),
+        )
+            .into_response();
+    };
     if sub.outputs.is_empty() {
         return bad_request(format!(
             "no output matches (outputs_of={:?}, inputs_of={:?}); see GET /api/v1/topology",

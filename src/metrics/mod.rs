@@ -50,10 +50,6 @@ pub struct ComponentMetrics {
     last_sent_secs: AtomicU64,
     input: Mutex<Option<mpsc::WeakSender<EventBatch>>>,
     failure: Mutex<Option<String>>,
-    legacy_errors: Mutex<BTreeMap<String, u64>>,
-    legacy_discarded: Mutex<BTreeMap<String, u64>>,
-    legacy_gauges: Mutex<BTreeMap<String, u64>>,
-    legacy_log_sec: AtomicU64,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +93,8 @@ pub struct Snapshot {
 }
 
 const DEFAULT_OUTPUT: &str = "_default";
+/// The type name of counters that accept undeclared events.
+const UNCHECKED: &str = "(unchecked)";
 
 impl ComponentMetrics {
     /// Counters for component `id` of `kind` and `type_name`, which emits the
@@ -127,16 +125,12 @@ impl ComponentMetrics {
             last_sent_secs: AtomicU64::new(0),
             input: Mutex::default(),
             failure: Mutex::default(),
-            legacy_errors: Mutex::default(),
-            legacy_discarded: Mutex::default(),
-            legacy_gauges: Mutex::default(),
-            legacy_log_sec: AtomicU64::new(0),
         })
     }
 
     /// Counters for tests and tools: any event and gauge may be registered.
     pub fn unchecked(id: &str, kind: &'static str) -> Arc<Self> {
-        Self::new(id, kind, "test", &[], &[])
+        Self::new(id, kind, UNCHECKED, &[], &[])
     }
 
     /// The emitter of events of type `E` (emitters of one type share their counter and
@@ -193,31 +187,13 @@ impl ComponentMetrics {
     }
 
     fn check_declared(&self, declared: bool, name: &str) {
-        // Test counters (no declarations at all) accept anything.
-        let open = self.declared_events.is_empty() && self.declared_gauges.is_empty();
+        // Counters made by `unchecked` (unit tests, tools) accept anything.
+        let open = self.type_name == UNCHECKED;
         assert!(
             declared || open,
             "component type `{}` emits `{name}`, which its registry entry does not declare",
             self.type_name
         );
-    }
-
-    /// Transitional: an error counted by name.
-    pub fn error(&self, kind: &str, n: u64) {
-        *lock(&self.legacy_errors).entry(kind.to_string()).or_default() += n;
-    }
-    /// Transitional: discarded events counted by name.
-    pub fn discarded(&self, reason: &str, n: u64) {
-        *lock(&self.legacy_discarded).entry(reason.to_string()).or_default() += n;
-    }
-    /// Transitional: a gauge set by name.
-    pub fn set_gauge(&self, name: &str, v: u64) {
-        lock(&self.legacy_gauges).insert(name.to_string(), v);
-    }
-    /// Transitional: true at most once a second.
-    pub fn log_due(&self) -> bool {
-        let now = event::now_secs();
-        self.legacy_log_sec.swap(now, Ordering::Relaxed) != now
     }
 
     /// Counts events (and their raw bytes) a source took in.
@@ -337,15 +313,6 @@ impl ComponentMetrics {
         }
         for (spec, labels, v) in self.gauge_values() {
             s.gauges.insert(series_name(spec, &labels), v);
-        }
-        for (k, v) in lock(&self.legacy_errors).iter() {
-            *s.errors.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in lock(&self.legacy_discarded).iter() {
-            *s.discarded.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in lock(&self.legacy_gauges).iter() {
-            s.gauges.insert(k.clone(), *v);
         }
         for status in [BatchStatus::Delivered, BatchStatus::Rejected, BatchStatus::Errored] {
             s.acknowledged

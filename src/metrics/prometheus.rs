@@ -38,7 +38,11 @@ impl Exposition {
             let _ = writeln!(out, "# HELP {name} {}", f.help);
             let _ = writeln!(out, "# TYPE {name} {}", f.kind);
             for (labels, v) in f.samples {
-                let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {v}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                }
             }
         }
         out

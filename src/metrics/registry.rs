@@ -106,7 +106,7 @@ impl Registry {
                 (1.0 - idle / wall.max(1.0)).clamp(0.0, 1.0)
             };
             // Exponentially weighted, like Vector's: about a 5 s memory at 1 s samples.
-            let utilization = if entry.rates == Rates::default() {
+            let utilization = if entry.at == self.started {
                 busy
             } else {
                 0.8 * entry.rates.utilization + 0.2 * busy
@@ -137,7 +137,7 @@ impl Registry {
     pub fn spawn_sampler(self: &Arc<Self>, every: Duration) {
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             loop {
                 tick.tick().await;
                 match me.upgrade() {

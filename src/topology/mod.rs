@@ -62,7 +62,8 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
     }
     // Every output is counted and has a tap, consumed or not.
     let mut tap_points = Vec::new();
-    let mut outputs_of = |id: &str, named: &[String], metrics: &ComponentMetrics| {
+    // A sink's default output is what it writes, counted by the sink itself.
+    let mut outputs_of = |id: &str, named: &[String], metrics: &ComponentMetrics, counted_default: bool| {
         let mut observed = |name: Option<&str>| {
             let output = name.map_or(id.to_string(), |n| format!("{id}.{n}"));
             let tap = TapPoint::new(&output);
@@ -73,7 +74,11 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
                 .observed(metrics.output_counter(name), tap)
         };
         Outputs {
-            default: observed(None),
+            default: if counted_default {
+                observed(None)
+            } else {
+                Fanout::default()
+            },
             named: named.iter().map(|o| (o.clone(), observed(Some(o)))).collect(),
         }
     };
@@ -97,7 +102,7 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
         let id = n.id.clone();
         match n.built.body {
             Body::Source(s) => {
-                let out = outputs_of(&n.id, &n.built.outputs, &metrics);
+                let out = outputs_of(&n.id, &n.built.outputs, &metrics, true);
                 if out.default.is_empty() && out.named.iter().all(|(_, f)| f.is_empty()) {
                     tracing::warn!(component = %id, "Source feeds no component; its events are discarded.");
                 }
@@ -110,7 +115,7 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
                 sources.spawn(async move { (id, s.run(cx).await.map_err(|e| e.to_string())) });
             }
             Body::Transform(t) => {
-                let out = outputs_of(&n.id, &n.built.outputs, &metrics);
+                let out = outputs_of(&n.id, &n.built.outputs, &metrics, true);
                 let rx = receivers.remove(&n.id).expect("every transform has an input channel");
                 let input = Input::new(rx, metrics.clone());
                 others.spawn(async move { (id, transform::run(t, input, out, metrics).await) });
@@ -118,7 +123,7 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
             Body::Sink(s) => {
                 let rx = receivers.remove(&n.id).expect("every sink has an input channel");
                 let input = Input::new(rx, metrics.clone());
-                let out = outputs_of(&n.id, &n.built.outputs, &metrics);
+                let out = outputs_of(&n.id, &n.built.outputs, &metrics, false);
                 let cx = SinkContext {
                     id: id.clone(),
                     input,

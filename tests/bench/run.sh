@@ -5,6 +5,8 @@
 #   tests/bench/run.sh sql [--lines N] [--repeat N]      sql vs remap, sql windows vs DuckDB
 #   tests/bench/run.sh archive [--lines N] [--query-rows N] [--repeat N]
 #                                                         Parquet archive writes, pipe query vs DuckDB
+#   tests/bench/run.sh api [--lines N] [--repeat N] [--sample N]
+#                                                         the API's cost: --api off vs on, Prometheus scraping
 # PIPE_BENCH_PROFILE=dist benchmarks the shipped (fat LTO) build instead of `release`.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,7 +14,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipe/target}"
 profile="${PIPE_BENCH_PROFILE:-release}"
 cargo build --profile "$profile" --locked --bin pipe
 cargo build --release --manifest-path tests/bench/floor/Cargo.toml
-if [ "${1:-}" = kafka ] || [ "${1:-}" = sql ] || [ "${1:-}" = archive ]; then
+if [ "${1:-}" = kafka ] || [ "${1:-}" = sql ] || [ "${1:-}" = archive ] || [ "${1:-}" = api ]; then
   script="tests/bench/$1.py"
   shift
   exec python3 "$script" --pipe "$CARGO_TARGET_DIR/$profile/pipe" --floor "$CARGO_TARGET_DIR/release/pipe-bench-floor" "$@"

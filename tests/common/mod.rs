@@ -193,6 +193,16 @@ pub fn log_lines_with(log: &Path, needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// The value of counter `name` (an error, a discard or another counter, as in
+/// `"name": 3`) in the exit summary of `component`; `None` when it is not there.
+pub fn exit_counter(log: &Path, component: &str, name: &str) -> Option<u64> {
+    let line = log_lines_with(log, &format!("Component counters at exit. component={component} ")).pop()?;
+    let key = format!("\"{name}\": ");
+    let at = line.find(&key)? + key.len();
+    let digits: String = line[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
 /// A file-to-file topology: tails `include`, a small VRL remap, JSON lines out.
 pub fn tail_topology(dir: &Path, include: &str, extra_source: &str) -> PathBuf {
     let text = format!(

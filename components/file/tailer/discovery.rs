@@ -3,6 +3,7 @@
 
 use super::{Tailer, Tracked, path_value};
 use crate::components::file::checkpoint::{Entry, Message};
+use crate::components::file::events::{FileTruncated, OpenFailed, ReadFailed};
 use crate::components::file::fingerprint::{self, Fingerprint};
 use crate::components::file::lines::LineReader;
 use crate::components::file::source::ReadFrom;
@@ -57,19 +58,19 @@ impl Tailer {
         for (path, meta) in fresh {
             let file = match self.open(&path) {
                 Ok(f) => f,
-                Err(e) => {
-                    if self.metrics.log_due() {
-                        tracing::warn!(component = %self.id, path = %path.display(), error = %e, "Cannot open file; will retry.");
-                    }
-                    self.metrics.error("open", 1);
+                Err(error) => {
+                    self.events.open_failed.emit(OpenFailed { path, error });
                     continue;
                 }
             };
             let prefix = match fingerprint::read_prefix(&file, self.config.fingerprint_bytes) {
                 Ok(p) => p,
-                Err(e) => {
-                    tracing::warn!(component = %self.id, path = %path.display(), error = %e, "Cannot read file; will retry.");
-                    self.metrics.error("read", 1);
+                Err(error) => {
+                    self.events.read_failed.emit(ReadFailed {
+                        path,
+                        error,
+                        first_bytes: true,
+                    });
                     continue;
                 }
             };
@@ -152,6 +153,7 @@ impl Tailer {
             last_data: now,
             at_eof: false,
             sent_end: entry.offset,
+            size: 0,
         };
         let _ = self.ck.send(Message::Track { id, entry: t.entry() });
         self.files.push(t);
@@ -202,6 +204,7 @@ impl Tailer {
         let t = &mut self.files[i];
         let Some(file) = &t.file else { return true };
         let Ok(meta) = file.metadata() else { return true };
+        t.size = meta.len();
         if meta.len() < t.reader.read_pos() {
             return false;
         }
@@ -226,8 +229,10 @@ impl Tailer {
     /// start as a new one.
     pub(super) fn truncated(&mut self, i: usize) {
         let t = &mut self.files[i];
-        tracing::warn!(component = %self.id, path = %t.path.display(), read_up_to = t.reader.read_pos(), "File was truncated or rewritten in place (copytruncate?); reading it again from the start.");
-        self.metrics.error("file_truncated", 1);
+        self.events.truncated.emit(FileTruncated {
+            path: t.path.clone(),
+            read_up_to: t.reader.read_pos(),
+        });
         let Some(file) = t.file.take() else { return };
         t.in_glob = false;
         let prefix = fingerprint::read_prefix(&file, self.config.fingerprint_bytes).unwrap_or_default();

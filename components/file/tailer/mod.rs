@@ -8,13 +8,16 @@ mod discovery;
 use discovery::glob_root;
 
 use super::checkpoint::{Entry, Message};
+use super::events::{
+    BYTES_BEHIND, FILES_WATCHED, FileTruncated, InvalidUtf8, LineDropped, LineTruncated, OpenFailed, ReadFailed,
+};
 use super::fingerprint::Fingerprint;
-use super::lines::LineReader;
+use super::lines::{LineReader, Oversize};
 use super::source::{FileSource, FileSourceConfig, Rule};
 use crate::ack::BatchNotifier;
 use crate::component::Fanout;
 use crate::event::{Event, EventBatch};
-use crate::metrics::ComponentMetrics;
+use crate::metrics::{ComponentMetrics, Emitter, Gauge};
 use crate::shutdown::ShutdownSignal;
 use bytes::Bytes;
 use std::fs::File;
@@ -51,6 +54,8 @@ struct Tracked {
     at_eof: bool,
     /// Offset already covered by a batch sent to the checkpointer.
     sent_end: u64,
+    /// Its size when last checked (for the bytes-behind gauge).
+    size: u64,
 }
 
 impl Tracked {
@@ -61,6 +66,63 @@ impl Tracked {
             ino: self.ino,
             path: self.path.clone(),
             offset: self.sent_end,
+        }
+    }
+}
+
+/// The events and gauges of the reading loop.
+struct TailEvents {
+    open_failed: Emitter<OpenFailed>,
+    read_failed: Emitter<ReadFailed>,
+    truncated: Emitter<FileTruncated>,
+    oversize: OversizeEvent,
+    invalid_utf8: Emitter<InvalidUtf8>,
+    files_watched: Gauge,
+    bytes_behind: Gauge,
+}
+
+/// The event of overlong lines, by what `oversize_lines` does with them.
+enum OversizeEvent {
+    Truncated(Emitter<LineTruncated>),
+    Dropped(Emitter<LineDropped>),
+}
+
+impl TailEvents {
+    fn new(metrics: &ComponentMetrics, oversize: Oversize) -> Self {
+        TailEvents {
+            open_failed: metrics.emitter(),
+            read_failed: metrics.emitter(),
+            truncated: metrics.emitter(),
+            oversize: match oversize {
+                Oversize::Truncate => OversizeEvent::Truncated(metrics.emitter()),
+                Oversize::Drop => OversizeEvent::Dropped(metrics.emitter()),
+            },
+            invalid_utf8: metrics.emitter(),
+            files_watched: metrics.gauge(&FILES_WATCHED),
+            bytes_behind: metrics.gauge(&BYTES_BEHIND),
+        }
+    }
+
+    /// Counts and logs `lines` overlong lines of `path`.
+    fn oversize(&self, path: &Path, lines: u64, max_line_bytes: usize) {
+        let path = path.to_path_buf();
+        match &self.oversize {
+            OversizeEvent::Truncated(e) => e.emit_n(
+                LineTruncated {
+                    path,
+                    lines,
+                    max_line_bytes,
+                },
+                lines,
+            ),
+            OversizeEvent::Dropped(e) => e.emit_n(
+                LineDropped {
+                    path,
+                    lines,
+                    max_line_bytes,
+                },
+                lines,
+            ),
         }
     }
 }
@@ -80,6 +142,7 @@ pub(super) struct Tailer {
     out: Fanout,
     shutdown: ShutdownSignal,
     metrics: Arc<ComponentMetrics>,
+    events: TailEvents,
     ck: mpsc::UnboundedSender<Message>,
     rt: tokio::runtime::Handle,
     files: Vec<Tracked>,
@@ -101,6 +164,7 @@ impl Tailer {
         rt: tokio::runtime::Handle,
     ) -> Self {
         let host = crate::event::interned(&gethostname::gethostname().to_string_lossy());
+        let events = TailEvents::new(&metrics, src.config.oversize_lines);
         let mut t = Tailer {
             config: src.config,
             multiline: src.multiline,
@@ -108,6 +172,7 @@ impl Tailer {
             out,
             shutdown,
             metrics,
+            events,
             ck,
             rt,
             files: Vec::new(),
@@ -185,6 +250,8 @@ impl Tailer {
             let progressed = self.read_all();
             self.flush_timeouts();
             self.close_rotated();
+            let watched = self.files.iter().filter(|f| f.file.is_some()).count();
+            self.events.files_watched.set(watched as u64);
             if !progressed && !self.stopped {
                 let wait = poll.min(glob_interval.saturating_sub(self.last_scan.elapsed()));
                 match &self.wake {
@@ -198,13 +265,16 @@ impl Tailer {
         tracing::info!(component = %self.id, files = self.files.iter().filter(|f| f.file.is_some()).count(), "File source stopping; waiting for acknowledgements of what it read.");
     }
 
-    /// Reads a batch from every open file; true when anything was read.
+    /// Reads a batch from every open file; true when anything was read. Measures
+    /// how far reading is behind the files' ends.
     fn read_all(&mut self) -> bool {
         let mut progressed = false;
+        let mut behind = 0u64;
         for i in 0..self.files.len() {
             if self.stopped || self.shutdown.is_triggered() {
+                // Not every file was measured: the gauge keeps its last value.
                 self.stopped = true;
-                break;
+                return progressed;
             }
             if self.files[i].file.is_none() {
                 continue;
@@ -222,7 +292,10 @@ impl Tailer {
                 // those bytes is recognised.
                 self.same_content(i);
             }
+            let t = &self.files[i];
+            behind += t.size.saturating_sub(t.reader.read_pos());
         }
+        self.events.bytes_behind.set(behind);
         progressed
     }
 
@@ -285,9 +358,12 @@ impl Tailer {
             });
         let stats = match result {
             Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(component = %self.id, path = %t.path.display(), error = %e, "Read failed; will retry.");
-                self.metrics.error("read", 1);
+            Err(error) => {
+                self.events.read_failed.emit(ReadFailed {
+                    path: t.path.clone(),
+                    error,
+                    first_bytes: false,
+                });
                 return false;
             }
         };
@@ -296,12 +372,16 @@ impl Tailer {
             t.last_data = Instant::now();
         }
         if stats.oversize > 0 {
-            tracing::warn!(component = %self.id, path = %t.path.display(), lines = stats.oversize, max_line_bytes = max_line, action = ?oversize, "Lines longer than max_line_bytes.");
-            self.metrics.discarded("line_too_long", stats.oversize);
+            self.events.oversize(&t.path, stats.oversize, max_line);
         }
         if invalid_utf8 > 0 {
-            tracing::warn!(component = %self.id, path = %t.path.display(), lines = invalid_utf8, "Invalid UTF-8 replaced with U+FFFD.");
-            self.metrics.error("invalid_utf8", invalid_utf8);
+            self.events.invalid_utf8.emit_n(
+                InvalidUtf8 {
+                    path: t.path.clone(),
+                    lines: invalid_utf8,
+                },
+                invalid_utf8,
+            );
         }
         let end = match &t.pending {
             Some(p) => p.offset.min(t.reader.safe_pos()),
@@ -331,15 +411,13 @@ impl Tailer {
             return;
         }
         t.sent_end = t.sent_end.max(end);
-        let n = batch.len() as u64;
-        let _ = self.ck.send(Message::Batch { id, end, ack });
+        let events = batch.len() as u64;
+        let _ = self.ck.send(Message::Batch { id, end, events, ack });
         if batch.is_empty() {
             return;
         }
-        let sent = self.send_while_watching(batch);
-        if sent {
-            self.metrics.sent(n, bytes);
-        } else {
+        self.metrics.received(events, bytes);
+        if !self.send_while_watching(batch) {
             self.stopped = true;
         }
     }
