@@ -4,6 +4,7 @@
 //! `example.toml`) and becomes available by adding one line to [`REGISTRY`].
 
 pub mod basic;
+pub mod bigquery;
 pub mod elasticsearch;
 pub mod file;
 pub mod http;
@@ -29,6 +30,7 @@ pub static REGISTRY: &[ComponentDef] = &[
     elasticsearch::SINK,
     kafka::SINK,
     object_store::SINK,
+    bigquery::SINK,
     basic::CONSOLE,
     basic::BLACKHOLE,
 ];

@@ -67,7 +67,7 @@ impl InternalEvent for TooManyColumns {
 
 /// Values did not fit their declared column type.
 pub struct CastFailed {
-    values: u64,
+    pub values: u64,
 }
 
 impl InternalEvent for CastFailed {

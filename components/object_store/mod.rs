@@ -7,6 +7,7 @@ pub mod config;
 mod encoder;
 pub mod events;
 mod gcs;
+pub mod google_auth;
 mod sink;
 mod upload;
 
