@@ -10,7 +10,6 @@
 
 pub mod ack;
 pub mod api;
-pub mod archive;
 pub mod columnar;
 pub mod component;
 pub mod compression;

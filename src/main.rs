@@ -2,11 +2,10 @@
 //! types. Configuration errors exit with code 78.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use pipe::archive::ddl::{Dialect, ddl};
-use pipe::archive::query::{OutputFormat, Query};
-use pipe::archive::store::StoreOptions;
 use pipe::component::Kind;
-use pipe::components::object_store::config::ArchiveConfig;
+use pipe::components::object_store::ddl::{Dialect, ddl};
+use pipe::components::object_store::query::{OutputFormat, Query};
+use pipe::components::object_store::{ArchiveConfig, StoreOptions};
 use pipe::config::{self, EXIT_CONFIG, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -449,7 +448,7 @@ fn query(cli: &Cli, args: &ArchiveArgs, sql: &str, format: Format, output: Optio
         },
     };
     // Refused before anything is opened or created, the --output file included.
-    if let Err(e) = pipe::archive::query::check_read_only(sql) {
+    if let Err(e) = pipe::components::object_store::query::check_read_only(sql) {
         eprintln!("pipe query: {e}");
         return ExitCode::FAILURE;
     }
@@ -471,7 +470,7 @@ fn query(cli: &Cli, args: &ArchiveArgs, sql: &str, format: Format, output: Optio
         Ok(r) => r,
         Err(code) => return code,
     };
-    match runtime.block_on(pipe::archive::query::run(&q, &mut *out)) {
+    match runtime.block_on(pipe::components::object_store::query::run(&q, &mut *out)) {
         Ok(rows) => {
             if output.is_some() {
                 eprintln!("{rows} rows written");
@@ -499,7 +498,11 @@ fn archive_ddl(cli: &Cli, args: &ArchiveArgs, dialect: DialectArg) -> ExitCode {
         DialectArg::Trino => Dialect::Trino,
         DialectArg::BigQuery => Dialect::BigQuery,
     };
-    match runtime.block_on(pipe::archive::query::session(&url, &store, &args.table)) {
+    match runtime.block_on(pipe::components::object_store::query::session(
+        &url,
+        &store,
+        &args.table,
+    )) {
         Ok((_, table)) => match ddl(dialect, &args.table, &url, &table) {
             Ok(text) => {
                 print!("{text}");
