@@ -10,12 +10,13 @@
 //!   to files, rolls them over and uploads them);
 //! - reading it: [`table`] (its files and partitions as one DataFusion table),
 //!   [`query`] (`pipe query`, guarded by [`read_only`]) and [`ddl`] (`pipe archive
-//!   ddl`).
+//!   ddl`); `cli` puts those two on the command line.
 //!
 //! The re-exports below are what other sinks writing the same kind of files (a
 //! BigQuery loader) reuse: the store, the checked options, the staged-file encoder
 //! and the upload.
 
+mod cli;
 pub mod config;
 pub mod ddl;
 pub mod encoder;
@@ -46,4 +47,5 @@ pub const SINK: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::EVENTS,
     gauges: events::GAUGES,
+    commands: cli::COMMANDS,
 };
