@@ -169,7 +169,7 @@ fn main() -> ExitCode {
         // A programming error in the registry, caught by any run of the binary.
         assert!(
             command.find_subcommand(c.name).is_none(),
-            "the subcommand `{}` is registered twice",
+            "the subcommand `{}` is contributed twice, or is one of pipe's own",
             c.name
         );
         command = command.subcommand((c.command)());
