@@ -83,4 +83,21 @@ mod tests {
             );
         }
     }
+
+    /// The subcommands entries contribute have unique names, each the name of its
+    /// clap command, and clap accepts their definitions.
+    #[test]
+    fn contributed_subcommands_are_unique_and_well_formed() {
+        let mut seen = HashSet::new();
+        for c in REGISTRY.iter().flat_map(|d| d.commands) {
+            assert!(seen.insert(c.name), "subcommand `{}` is contributed twice", c.name);
+            let command = (c.command)();
+            assert_eq!(command.get_name(), c.name);
+            assert!(command.get_about().is_some(), "`pipe {}` needs a help line", c.name);
+            command.debug_assert();
+        }
+        for name in ["query", "archive", "kafka-mock"] {
+            assert!(seen.contains(name), "`pipe {name}` is not contributed");
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! running [`Source`], [`Transform`] or [`Sink`] from its TOML options, and the
 //! contexts the engine hands each one when it runs.
 
+use crate::cli::CliCommand;
 use crate::event::{Event, EventBatch};
 use crate::metrics::{ComponentMetrics, EventSpec, GaugeSpec};
 use crate::shutdown::ShutdownSignal;
@@ -63,6 +64,8 @@ pub struct ComponentDef {
     pub events: &'static [&'static EventSpec],
     /// The gauges it sets.
     pub gauges: &'static [&'static GaugeSpec],
+    /// Subcommands it adds to `pipe` (`pipe query`), usually none.
+    pub commands: &'static [CliCommand],
 }
 
 /// What the engine knows about a component before it runs.

@@ -581,6 +581,7 @@ mod tests {
         example: "",
         events: &[&FAILED, &REFUSED, &RETRIED],
         gauges: &[&LAG],
+        commands: &[],
     };
 
     const BARE: ComponentDef = ComponentDef {

@@ -10,7 +10,7 @@
 
 pub mod ack;
 pub mod api;
-pub mod archive;
+pub mod cli;
 pub mod columnar;
 pub mod component;
 pub mod compression;

@@ -1,12 +1,10 @@
 //! The `pipe` command line: run a topology, validate topology files, list component
-//! types. Configuration errors exit with code 78.
+//! types, talk to a running pipe's API; the subcommands components contribute
+//! (`pipe query`) come from the registry. Configuration errors exit with code 78.
 
-use clap::{Parser, Subcommand, ValueEnum};
-use pipe::archive::ddl::{Dialect, ddl};
-use pipe::archive::query::{OutputFormat, Query};
-use pipe::archive::store::StoreOptions;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pipe::cli::{CliCommand, CliGlobals};
 use pipe::component::Kind;
-use pipe::components::object_store::config::ArchiveConfig;
 use pipe::config::{self, EXIT_CONFIG, Overrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,20 +74,6 @@ enum Command {
         #[arg(long, value_enum)]
         kind: Option<KindArg>,
     },
-    /// Run SQL over an archive written by an `object_store` sink; it is table `logs`
-    /// with its Hive partition columns (dt, hour, …), which prune directories.
-    Query {
-        /// The SQL statement.
-        sql: String,
-        #[command(flatten)]
-        archive: ArchiveArgs,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
-        /// Write the result to this file instead of standard output.
-        #[arg(long, short = 'o', value_name = "FILE")]
-        output: Option<PathBuf>,
-    },
     /// Print samples of the events crossing outputs of a running pipe, as JSON lines
     /// (its API must be on: `[api] enabled = true` or `--api ADDR`).
     Tap {
@@ -127,75 +111,6 @@ enum Command {
         #[arg(long, env = "PIPE_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
-    /// Tools for archives written by an `object_store` sink.
-    Archive {
-        #[command(subcommand)]
-        command: ArchiveCommand,
-    },
-    /// Run an in-memory Kafka-protocol cluster for trying and testing (librdkafka's
-    /// mock cluster): prints its bootstrap address, then takes `down [N]`, `up [N]`
-    /// and `create TOPIC PARTITIONS` on stdin until end of input.
-    KafkaMock {
-        /// Number of brokers.
-        #[arg(long, default_value_t = 1)]
-        brokers: i32,
-        /// Topic to create, as NAME:PARTITIONS (repeatable; others are created on
-        /// first use with 4 partitions).
-        #[arg(long = "topic", value_name = "NAME:PARTITIONS")]
-        topics: Vec<String>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum ArchiveCommand {
-    /// Print the CREATE EXTERNAL TABLE statement (and partition discovery) that lets
-    /// Hive, Trino/Presto or BigQuery read the archive where it is.
-    Ddl {
-        #[command(flatten)]
-        archive: ArchiveArgs,
-        /// The engine.
-        #[arg(long, value_enum)]
-        dialect: DialectArg,
-    },
-}
-
-/// Which archive: a URL, or the `object_store` sink of a topology (`-t FILE`).
-#[derive(clap::Args, Debug)]
-struct ArchiveArgs {
-    /// Archive location: a directory, s3://bucket/prefix or gs://bucket/prefix.
-    #[arg(long, value_name = "URL", conflicts_with = "sink")]
-    archive: Option<String>,
-    /// The id of the `object_store` sink in the topology given with -t.
-    #[arg(long, value_name = "ID")]
-    sink: Option<String>,
-    /// Table name to query (or to create in the DDL).
-    #[arg(long, default_value = "logs")]
-    table: String,
-    /// Endpoint override (S3-compatible server, GCS emulator).
-    #[arg(long, value_name = "URL")]
-    endpoint: Option<String>,
-    /// S3 region.
-    #[arg(long)]
-    region: Option<String>,
-    /// Allow plain-HTTP endpoints.
-    #[arg(long)]
-    allow_http: bool,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Table,
-    Csv,
-    Json,
-    Parquet,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum DialectArg {
-    Hive,
-    Trino,
-    #[value(name = "bigquery")]
-    BigQuery,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -249,8 +164,29 @@ fn init_logging(cli: &Cli) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut command = Cli::command();
+    for c in component_commands() {
+        // A programming error in the registry, caught by any run of the binary.
+        assert!(
+            command.find_subcommand(c.name).is_none(),
+            "the subcommand `{}` is contributed twice, or is one of pipe's own",
+            c.name
+        );
+        command = command.subcommand((c.command)());
+    }
+    let matches = command.get_matches_mut();
+    // A component's subcommand is not a `Command`: `cli.command` is None for it.
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit());
     init_logging(&cli);
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(c) = component_commands().find(|c| c.name == name)
+    {
+        let globals = CliGlobals {
+            topology: cli.topology.clone(),
+            overrides: overrides(&cli),
+        };
+        return (c.run)(sub, &globals);
+    }
     match &cli.command {
         Some(Command::List { name: None, kind }) => list(kind.map(Kind::from)),
         Some(Command::List { name: Some(name), kind }) => describe(name, kind.map(Kind::from)),
@@ -259,16 +195,6 @@ fn main() -> ExitCode {
             files.extend(cli.topology.iter().cloned());
             validate(&files, &cli)
         }
-        Some(Command::KafkaMock { brokers, topics }) => kafka_mock(*brokers, topics),
-        Some(Command::Query {
-            sql,
-            archive,
-            format,
-            output,
-        }) => query(&cli, archive, sql, *format, output.as_deref()),
-        Some(Command::Archive {
-            command: ArchiveCommand::Ddl { archive, dialect },
-        }) => archive_ddl(&cli, archive, *dialect),
         Some(Command::Tap {
             outputs_of,
             inputs_of,
@@ -311,6 +237,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Every subcommand the registry's entries contribute, in registry order.
+fn component_commands() -> impl Iterator<Item = &'static CliCommand> {
+    pipe::components::REGISTRY.iter().flat_map(|d| d.commands)
+}
+
 /// The API `pipe tap` and `pipe top` talk to: `--api`, else the default address.
 fn api_endpoint(cli: &Cli, token: &Option<String>) -> pipe::api::client::Endpoint {
     pipe::api::client::Endpoint {
@@ -328,7 +259,7 @@ fn client_run(
     name: &str,
     work: impl std::future::Future<Output = Result<(), pipe::api::client::ClientError>>,
 ) -> ExitCode {
-    let runtime = match runtime() {
+    let runtime = match pipe::cli::runtime() {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -339,179 +270,6 @@ fn client_run(
         }
         Err(e) => {
             eprintln!("{name}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn kafka_mock(brokers: i32, topics: &[String]) -> ExitCode {
-    let mut parsed = Vec::new();
-    for t in topics {
-        match t.rsplit_once(':').map(|(name, n)| (name, n.parse::<i32>())) {
-            Some((name, Ok(n))) if !name.is_empty() && n > 0 => parsed.push((name.to_string(), n)),
-            _ => {
-                eprintln!("pipe kafka-mock: --topic `{t}` is not NAME:PARTITIONS");
-                return ExitCode::from(EXIT_CONFIG);
-            }
-        }
-    }
-    match pipe::components::kafka::mock::run(brokers, &parsed) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pipe kafka-mock: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The archive location and store options named on the command line, or read from
-/// the topology's sink; exits 78 when neither is usable.
-fn archive_location(cli: &Cli, args: &ArchiveArgs) -> Result<(String, StoreOptions), ExitCode> {
-    let from_cli = StoreOptions {
-        endpoint: args.endpoint.clone(),
-        region: args.region.clone(),
-        allow_http: args.allow_http,
-    };
-    if let Some(url) = &args.archive {
-        return Ok((url.clone(), from_cli));
-    }
-    let Some(id) = &args.sink else {
-        eprintln!("pipe: name the archive with --archive URL, or with -t TOPOLOGY --sink ID");
-        return Err(ExitCode::from(EXIT_CONFIG));
-    };
-    let topology = match config::load(&cli.topology, &overrides(cli)) {
-        Ok(t) => t,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Err(ExitCode::from(EXIT_CONFIG));
-        }
-    };
-    let Some(node) = topology
-        .nodes
-        .iter()
-        .find(|n| n.kind == Kind::Sink && &n.id == id && n.type_name == "object_store")
-    else {
-        let sinks: Vec<&str> = topology
-            .nodes
-            .iter()
-            .filter(|n| n.type_name == "object_store")
-            .map(|n| n.id.as_str())
-            .collect();
-        eprintln!(
-            "pipe: the topology has no object_store sink `{id}` (it has: {})",
-            sinks.join(", ")
-        );
-        return Err(ExitCode::from(EXIT_CONFIG));
-    };
-    let parsed = pipe::component::parse_options::<ArchiveConfig>(toml::Value::Table(node.options.clone()))
-        .and_then(ArchiveConfig::check);
-    match parsed {
-        Ok(c) => Ok((
-            c.config.url,
-            StoreOptions {
-                endpoint: from_cli.endpoint.or(c.store.endpoint),
-                region: from_cli.region.or(c.store.region),
-                allow_http: from_cli.allow_http || c.store.allow_http,
-            },
-        )),
-        Err(e) => {
-            eprintln!("pipe: sinks.{id}: {e}");
-            Err(ExitCode::from(EXIT_CONFIG))
-        }
-    }
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            eprintln!("cannot start the runtime: {e}");
-            ExitCode::FAILURE
-        })
-}
-
-fn query(cli: &Cli, args: &ArchiveArgs, sql: &str, format: Format, output: Option<&std::path::Path>) -> ExitCode {
-    let (url, store) = match archive_location(cli, args) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let q = Query {
-        url,
-        store,
-        table: args.table.clone(),
-        sql: sql.to_string(),
-        format: match format {
-            Format::Table => OutputFormat::Table,
-            Format::Csv => OutputFormat::Csv,
-            Format::Json => OutputFormat::Json,
-            Format::Parquet => OutputFormat::Parquet,
-        },
-    };
-    // Refused before anything is opened or created, the --output file included.
-    if let Err(e) = pipe::archive::query::check_read_only(sql) {
-        eprintln!("pipe query: {e}");
-        return ExitCode::FAILURE;
-    }
-    if matches!(format, Format::Parquet) && output.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        eprintln!("pipe query: Parquet is binary; write it with --output FILE or redirect standard output");
-        return ExitCode::from(EXIT_CONFIG);
-    }
-    let mut out: Box<dyn std::io::Write + Send> = match output {
-        Some(path) => match std::fs::File::create(path) {
-            Ok(f) => Box::new(std::io::BufWriter::new(f)),
-            Err(e) => {
-                eprintln!("pipe query: cannot create {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
-        },
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    match runtime.block_on(pipe::archive::query::run(&q, &mut *out)) {
-        Ok(rows) => {
-            if output.is_some() {
-                eprintln!("{rows} rows written");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("pipe query: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn archive_ddl(cli: &Cli, args: &ArchiveArgs, dialect: DialectArg) -> ExitCode {
-    let (url, store) = match archive_location(cli, args) {
-        Ok(l) => l,
-        Err(code) => return code,
-    };
-    let runtime = match runtime() {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let dialect = match dialect {
-        DialectArg::Hive => Dialect::Hive,
-        DialectArg::Trino => Dialect::Trino,
-        DialectArg::BigQuery => Dialect::BigQuery,
-    };
-    match runtime.block_on(pipe::archive::query::session(&url, &store, &args.table)) {
-        Ok((_, table)) => match ddl(dialect, &args.table, &url, &table) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("pipe archive ddl: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        Err(e) => {
-            eprintln!("pipe archive ddl: {e}");
             ExitCode::FAILURE
         }
     }

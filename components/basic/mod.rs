@@ -20,6 +20,7 @@ pub const STDIN: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: &[&events::LineTruncated::SPEC],
     gauges: &[],
+    commands: &[],
 };
 
 /// The `generator` source.
@@ -32,6 +33,7 @@ pub const GENERATOR: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: &[],
     gauges: &[],
+    commands: &[],
 };
 
 /// The `console` sink.
@@ -44,6 +46,7 @@ pub const CONSOLE: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: &[&events::StdoutFailed::SPEC],
     gauges: &[],
+    commands: &[],
 };
 
 /// The `blackhole` sink.
@@ -56,4 +59,5 @@ pub const BLACKHOLE: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: &[],
     gauges: &[],
+    commands: &[],
 };

@@ -34,6 +34,7 @@ pub const SINK: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::EVENTS,
     gauges: &[&crate::retry::RETRYING],
+    commands: &[],
 };
 
 /// Builds the `bigquery` sink.

@@ -16,4 +16,5 @@ pub const SINK: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::EVENTS,
     gauges: &[&crate::retry::RETRYING],
+    commands: &[],
 };

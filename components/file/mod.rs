@@ -31,6 +31,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
         &events::CheckpointWriteFailed::SPEC,
     ],
     gauges: &[&events::FILES_WATCHED, &events::BYTES_BEHIND],
+    commands: &[],
 };
 
 /// The `file` sink.
@@ -48,4 +49,5 @@ pub const SINK: ComponentDef = ComponentDef {
         &events::WriteFailed::SPEC,
     ],
     gauges: &[&events::OPEN_FILES, &crate::retry::RETRYING],
+    commands: &[],
 };

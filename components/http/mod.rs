@@ -17,4 +17,5 @@ pub const SOURCE: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::EVENTS,
     gauges: &[],
+    commands: &[],
 };

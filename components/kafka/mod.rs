@@ -1,7 +1,9 @@
 //! Kafka both ways: the `kafka` source (a consumer-group member that commits only
 //! what is delivered) and the `kafka` sink (an idempotent producer acknowledging from
-//! delivery reports).
+//! delivery reports). `pipe kafka-mock` ([`mock`], on the command line through
+//! `cli`) hosts an in-memory cluster to try them against.
 
+mod cli;
 mod client;
 pub mod events;
 pub mod mock;
@@ -21,6 +23,8 @@ pub const SOURCE: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::SOURCE_EVENTS,
     gauges: events::SOURCE_GAUGES,
+    // `pipe kafka-mock` serves the source and the sink alike; it is listed once.
+    commands: cli::COMMANDS,
 };
 
 /// The `kafka` sink.
@@ -33,4 +37,5 @@ pub const SINK: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::SINK_EVENTS,
     gauges: events::SINK_GAUGES,
+    commands: &[],
 };

@@ -1,6 +1,6 @@
 //! Options of the `object_store` sink, their defaults, and their checks.
 
-use crate::archive::store::StoreOptions;
+use super::store::StoreOptions;
 use crate::columnar::ColumnType;
 use crate::component::BuildError;
 use crate::template::Template;

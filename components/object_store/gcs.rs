@@ -3,8 +3,8 @@
 //! when the last chunk lands. With `create_only` the upload carries
 //! `ifGenerationMatch=0`, so an existing object is never replaced (412).
 
+use super::store::GcsTarget;
 use super::upload::{PART_SIZE, UploadError, read_chunk};
-use crate::archive::store::GcsTarget;
 use ::object_store::path::Path as ObjectPath;
 use reqwest::StatusCode;
 use std::path::Path;

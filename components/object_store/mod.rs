@@ -2,14 +2,40 @@
 //! (Parquet, or JSON/text lines) on local disk, S3 or GCS, laid out in Hive partitions
 //! (`dt=2026-11-25/hour=13/…`) that Hive, Trino/Presto, BigQuery, DuckDB and
 //! `pipe query` read as they are.
+//!
+//! Everything about the archive lives here:
+//! - where it lives: [`store`] (a directory, `s3://` or `gs://`, opened as one store)
+//!   and [`google_auth`] (the Google credentials GCS and BigQuery share);
+//! - writing it: [`config`] (the sink's options), [`encoder`] (one staged file),
+//!   [`upload`] (placing a finished file whole), `sink` (the loop that routes events
+//!   to files, rolls them over and uploads them);
+//! - reading it: [`table`] (its files and partitions as one DataFusion table),
+//!   [`query`] (`pipe query`, guarded by [`read_only`]) and [`ddl`] (`pipe archive
+//!   ddl`); `cli` puts those two on the command line.
+//!
+//! The re-exports below are what other sinks writing the same kind of files (a
+//! BigQuery loader) reuse: the store, the checked options, the staged-file encoder
+//! and the upload.
 
+mod cli;
 pub mod config;
-mod encoder;
+pub mod ddl;
+pub mod encoder;
 pub mod events;
 mod gcs;
 pub mod google_auth;
+pub mod query;
+pub mod read_only;
 mod sink;
-mod upload;
+pub mod store;
+pub mod table;
+pub mod upload;
+
+pub use config::{ArchiveConfig, Checked, FileCompression, FileEncoding};
+pub use encoder::{EncodeError, Provenance, StagedFile};
+pub use read_only::{ReadOnlyError, check_read_only};
+pub use store::{GcsTarget, Store, StoreError, StoreOptions};
+pub use upload::{Finished, UploadError, place};
 
 use crate::component::{ComponentDef, Kind};
 
@@ -23,4 +49,5 @@ pub const SINK: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: events::EVENTS,
     gauges: events::GAUGES,
+    commands: cli::COMMANDS,
 };

@@ -21,9 +21,9 @@
 use super::config::{ArchiveConfig, Checked};
 use super::encoder::{Provenance, StagedFile};
 use super::events::{KeyTooLong, MaxOpenFiles, OPEN_FILES, StagingFailed, StagingStep, UnplaceableFile, UploadFailed};
+use super::store::Store;
 use super::upload::{Finished, UploadError, place};
 use crate::ack::{BatchStatus, Finalizers};
-use crate::archive::store::Store;
 use crate::columnar::Columns;
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Resource, Sink, SinkContext, parse_options};
 use crate::error::ComponentError;

@@ -9,7 +9,7 @@
 //! A name that already exists is never overwritten: `-1`, `-2`, … is added before
 //! the extension (`web-2026-11-25:13.log.gz` → `web-2026-11-25:13-1.log.gz`).
 
-use crate::archive::store::Store;
+use super::store::Store;
 use ::object_store::path::Path as ObjectPath;
 use ::object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::io::ErrorKind;

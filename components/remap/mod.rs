@@ -24,6 +24,7 @@ pub const REMAP: ComponentDef = ComponentDef {
         &events::DroppedOnAbort::SPEC,
     ],
     gauges: &[],
+    commands: &[],
 };
 
 /// The `filter` transform.
@@ -40,6 +41,7 @@ pub const FILTER: ComponentDef = ComponentDef {
         &events::Filtered::SPEC,
     ],
     gauges: &[],
+    commands: &[],
 };
 
 /// The `route` transform.
@@ -52,4 +54,5 @@ pub const ROUTE: ComponentDef = ComponentDef {
     example: include_str!("example.toml"),
     events: &[&events::ConditionNotBoolean::SPEC, &events::ConditionFailed::SPEC],
     gauges: &[],
+    commands: &[],
 };

@@ -27,4 +27,5 @@ pub const SQL: ComponentDef = ComponentDef {
         crate::columnar::EVENTS[2],
     ],
     gauges: &[&events::BUFFERED_EVENTS],
+    commands: &[],
 };

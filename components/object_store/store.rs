@@ -5,15 +5,15 @@
 //! Credentials come from the usual places. S3: the `AWS_*` environment variables,
 //! then the shared credentials file (`AWS_SHARED_CREDENTIALS_FILE` or
 //! `~/.aws/credentials`, profile `AWS_PROFILE` or `default`), then web identity,
-//! container and instance metadata. GCS: `GOOGLE_SERVICE_ACCOUNT`/
-//! `GOOGLE_APPLICATION_CREDENTIALS`, application default credentials, then the
-//! metadata server.
+//! container and instance metadata. GCS: [`super::google_auth`]
+//! (`GOOGLE_APPLICATION_CREDENTIALS`, application default credentials, then the
+//! metadata server), shared with BigQuery.
 
-use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
-use object_store::gcp::GoogleCloudStorageBuilder;
-use object_store::local::LocalFileSystem;
-use object_store::path::Path as ObjectPath;
+use ::object_store::ObjectStore;
+use ::object_store::aws::AmazonS3Builder;
+use ::object_store::gcp::GoogleCloudStorageBuilder;
+use ::object_store::local::LocalFileSystem;
+use ::object_store::path::Path as ObjectPath;
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub struct GcsTarget {
     pub bucket: String,
     /// `https://storage.googleapis.com`, or the `endpoint`.
     pub base_url: String,
-    pub credentials: object_store::gcp::GcpCredentialProvider,
+    pub credentials: ::object_store::gcp::GcpCredentialProvider,
     pub client: reqwest::Client,
 }
 
@@ -79,7 +79,7 @@ pub enum StoreError {
     Open {
         url: String,
         #[source]
-        source: object_store::Error,
+        source: ::object_store::Error,
     },
     #[error("cannot create the local archive directory {0}: {1}")]
     LocalDir(String, std::io::Error),
@@ -130,6 +130,16 @@ impl Store {
             let mut b = GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
                 .with_retry(short_retries());
+            if options.endpoint.is_none() {
+                // The same credentials as BigQuery's, one auth stack for Google.
+                let credentials = super::google_auth::GoogleCredentials::load(None).map_err(|e| {
+                    open_err(::object_store::Error::Generic {
+                        store: "GCS",
+                        source: Box::new(e),
+                    })
+                })?;
+                b = b.with_credentials(credentials);
+            }
             if let Some(e) = &options.endpoint {
                 // An emulator (fake-gcs-server) or private endpoint: object_store's
                 // documented way is a service account naming the base URL, no OAuth.
@@ -139,11 +149,11 @@ impl Store {
                 b = b.with_service_account_key(key.to_string());
             }
             if options.allow_http {
-                b = b.with_client_options(object_store::ClientOptions::new().with_allow_http(true));
+                b = b.with_client_options(::object_store::ClientOptions::new().with_allow_http(true));
             }
             let store = b.build().map_err(open_err)?;
             let client = reqwest::Client::builder().build().map_err(|e| {
-                open_err(object_store::Error::Generic {
+                open_err(::object_store::Error::Generic {
                     store: "GCS",
                     source: Box::new(e),
                 })
@@ -187,7 +197,7 @@ impl Store {
     }
 
     /// The key of `relative` (a `/`-separated path) inside the archive.
-    pub fn key(&self, relative: &str) -> Result<ObjectPath, object_store::path::Error> {
+    pub fn key(&self, relative: &str) -> Result<ObjectPath, ::object_store::path::Error> {
         let mut parts: Vec<String> = self.prefix.parts().map(|p| p.as_ref().to_string()).collect();
         for p in relative.split('/').filter(|p| !p.is_empty()) {
             parts.push(p.to_string());
@@ -224,9 +234,9 @@ impl Store {
 /// object_store's own retries are kept short (a few attempts within 15 s): the
 /// archive sink retries a failed upload without end itself, logging each outage, and
 /// `pipe query` should fail fast against a store that is down.
-fn short_retries() -> object_store::RetryConfig {
-    object_store::RetryConfig {
-        backoff: object_store::BackoffConfig::default(),
+fn short_retries() -> ::object_store::RetryConfig {
+    ::object_store::RetryConfig {
+        backoff: ::object_store::BackoffConfig::default(),
         max_retries: 3,
         retry_timeout: std::time::Duration::from_secs(15),
     }
