@@ -1,7 +1,8 @@
 //! The internal events of the `bigquery` sink.
 
 use crate::metrics::common::{refusal, retried_failure};
-use crate::metrics::{Counts, EventSpec, InternalEvent};
+use crate::components::object_store::events as archive;
+use crate::metrics::{Counts, EventSpec, GaugeSpec, InternalEvent};
 
 refusal!(
     /// Rows BigQuery refused for good (`row_errors`, an invalid `insertAll` row, a
@@ -74,7 +75,8 @@ impl InternalEvent for LoadJobDone {
     }
 }
 
-/// Every event the `bigquery` sink emits, for its registry entry.
+/// Every event the `bigquery` sink emits, for its registry entry: its own, and in
+/// load mode the archive's (staging, uploads, columnar encoding).
 pub const EVENTS: &[&EventSpec] = &[
     &RejectedByBigQuery::SPEC,
     &InvalidRow::SPEC,
@@ -82,5 +84,15 @@ pub const EVENTS: &[&EventSpec] = &[
     &RequestFailed::SPEC,
     &AppendSplit::SPEC,
     &LoadJobDone::SPEC,
-    crate::columnar::EVENTS[2],
+    archive::EVENTS[0],
+    archive::EVENTS[1],
+    archive::EVENTS[2],
+    archive::EVENTS[3],
+    archive::EVENTS[4],
+    archive::EVENTS[5],
+    archive::EVENTS[6],
+    archive::EVENTS[7],
 ];
+
+/// Every gauge: the archive's (load mode) and the retrying gauge.
+pub const GAUGES: &[&GaugeSpec] = archive::GAUGES;

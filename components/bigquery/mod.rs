@@ -6,6 +6,8 @@ mod append;
 pub mod config;
 pub mod events;
 mod insert_all;
+mod journal;
+mod load;
 mod rest;
 pub mod rows;
 pub mod schema;
@@ -33,12 +35,12 @@ pub const SINK: ComponentDef = ComponentDef {
     options: || schemars::schema_for!(BigQueryConfig),
     example: include_str!("example.toml"),
     events: events::EVENTS,
-    gauges: &[&crate::retry::RETRYING],
+    gauges: events::GAUGES,
     commands: &[],
 };
 
 /// Builds the `bigquery` sink.
-fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
+fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: BigQueryConfig = parse_options(options)?;
     let cfg = Arc::new(config.check()?);
     let credentials = if cfg.anonymous() {
@@ -60,7 +62,7 @@ fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> 
             };
             Ok(Built::sink(sink::StreamSink { cfg, rest, storage }).with_outputs(vec!["dropped".into()]))
         }
-        Mode::Load => Err(BuildError::key("mode", "load mode is not built yet")),
+        Mode::Load => load::build(cx, cfg, rest),
     }
 }
 

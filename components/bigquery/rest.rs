@@ -35,8 +35,18 @@ pub struct InsertError {
 pub enum JobState {
     Running,
     Done,
-    /// Done with an `errorResult`: the message and each error's message.
-    Failed(String),
+    /// Done with an `errorResult`: its reason (`invalid`, `notFound`,
+    /// `backendError`, …) and the messages.
+    Failed { reason: String, message: String },
+}
+
+impl JobState {
+    /// True for a failure BigQuery may not repeat on another try (its side, not the
+    /// data's or the configuration's).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, JobState::Failed { reason, .. }
+            if matches!(reason.as_str(), "backendError" | "internalError" | "rateLimitExceeded" | "timeout" | "jobInternalError"))
+    }
 }
 
 impl Rest {
@@ -209,6 +219,7 @@ impl Rest {
         if s["errorResult"].is_null() {
             return Ok(Some(JobState::Done));
         }
+        let reason = s["errorResult"]["reason"].as_str().unwrap_or("unknown").to_string();
         let mut message = s["errorResult"]["message"].as_str().unwrap_or("failed").to_string();
         for e in s["errors"].as_array().into_iter().flatten().take(5) {
             if let Some(m) = e["message"].as_str().filter(|m| !message.contains(m)) {
@@ -216,7 +227,7 @@ impl Rest {
                 message.push_str(m);
             }
         }
-        Ok(Some(JobState::Failed(message)))
+        Ok(Some(JobState::Failed { reason, message }))
     }
 }
 

@@ -34,6 +34,7 @@ pub mod upload;
 pub use config::{ArchiveConfig, Checked, FileCompression, FileEncoding};
 pub use encoder::{EncodeError, Provenance, StagedFile};
 pub use read_only::{ReadOnlyError, check_read_only};
+pub use sink::{AfterPlace, ArchiveSink, PlacedFile};
 pub use store::{GcsTarget, Store, StoreError, StoreOptions};
 pub use upload::{Finished, UploadError, place};
 

@@ -53,24 +53,55 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     let store =
         Store::open(&checked.config.url, &checked.store, false).map_err(|e| BuildError::key("url", e.to_string()))?;
     let claim = Resource::File(checked.config.url.clone());
-    Ok(Built::sink(ArchiveSink {
-        cfg: Arc::new(checked),
-        store,
-        staging: cx.state_dir().join("staging"),
-        who: Provenance {
-            topology: cx.topology.clone(),
-            sink: cx.id.clone(),
-        },
-    })
-    .with_outputs(vec!["dropped".into()])
-    .claim(claim))
+    Ok(Built::sink(ArchiveSink::new(cx, checked, store, None))
+        .with_outputs(vec!["dropped".into()])
+        .claim(claim))
 }
 
-struct ArchiveSink {
+/// A file of the archive, complete and placed, whose events are not acknowledged
+/// yet: what an [`AfterPlace`] gets.
+pub struct PlacedFile {
+    /// Where it landed: the object key in its bucket, or the local path.
+    pub placed: String,
+    /// The partition directory it was written for, relative to the archive root.
+    pub dir: String,
+    pub events: u64,
+    pub size: u64,
+    /// Its events' acknowledgements, now the receiver's to finalize.
+    pub finalizers: Finalizers,
+}
+
+/// What happens to a file once it is placed, for sinks built on the archive (a
+/// BigQuery loader acknowledges its events only once a load job has read it).
+/// Without one, the file's events are acknowledged when it is placed.
+pub trait AfterPlace: Send + Sync + 'static {
+    fn placed(&self, file: PlacedFile) -> futures::future::BoxFuture<'static, ()>;
+}
+
+/// The archive sink. Built by [`build`], or by other sinks writing archive files
+/// with their own [`AfterPlace`].
+pub struct ArchiveSink {
     cfg: Arc<Checked>,
     store: Store,
     staging: PathBuf,
     who: Provenance,
+    after_place: Option<Arc<dyn AfterPlace>>,
+}
+
+impl ArchiveSink {
+    /// The sink for component `cx`, writing to `store` as `checked` says.
+    pub fn new(cx: &BuildContext, checked: Checked, store: Store, after_place: Option<Arc<dyn AfterPlace>>) -> Self {
+        ArchiveSink {
+            cfg: Arc::new(checked),
+            store,
+            staging: cx.state_dir().join("staging"),
+            who: Provenance {
+                topology: cx.topology.clone(),
+                sink: cx.id.clone(),
+            },
+            after_place,
+        }
+    }
 }
 
 /// A file open for one partition (and file name).
@@ -385,8 +416,9 @@ impl Writer<'_> {
         let metrics = self.metrics.clone();
         let rejects = self.rejects.clone();
         let ev = self.ev.uploads.clone();
+        let after = self.sink.after_place.clone();
         self.uploads.spawn(upload_until_done(
-            store, finished, finalizers, events, metrics, rejects, ev,
+            store, finished, finalizers, events, metrics, rejects, ev, after,
         ));
     }
 
@@ -404,8 +436,9 @@ impl Writer<'_> {
 }
 
 /// Places a finished file, retrying transient failures with backoff until it is in
-/// the archive, then acknowledges its events; a failure that retrying cannot mend
-/// rejects them.
+/// the archive, then acknowledges its events (or hands them to `after`); a failure
+/// that retrying cannot mend rejects them.
+#[allow(clippy::too_many_arguments)]
 async fn upload_until_done(
     store: Store,
     file: Finished,
@@ -414,6 +447,7 @@ async fn upload_until_done(
     metrics: Arc<ComponentMetrics>,
     rejects: Rejects,
     ev: UploadEvents,
+    after: Option<Arc<dyn AfterPlace>>,
 ) {
     let mut retry = Retry::new("archive uploads");
     let name = format!("{}/{}", file.dir, file.name);
@@ -432,6 +466,16 @@ async fn upload_until_done(
     retry.succeeded(&metrics);
     let _ = std::fs::remove_file(&file.staged);
     tracing::debug!(component = %metrics.id, key = %key, events, bytes = file.size, "Completed an archive file.");
+    if let Some(after) = after {
+        let placed = PlacedFile {
+            placed: key,
+            dir: file.dir,
+            events,
+            size: file.size,
+            finalizers,
+        };
+        return after.placed(placed).await;
+    }
     let mut finalizers = finalizers;
     finalizers.finalize(BatchStatus::Delivered);
     metrics.sent(events, file.size);
