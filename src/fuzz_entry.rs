@@ -6,6 +6,7 @@
 
 use crate::components::file::lines::{LineReader, Oversize};
 use crate::components::http::decode::{self, BodyError, Decoding};
+use crate::components::http::kafka_rest;
 use crate::event::Event;
 use crate::template::Template;
 use std::io::Write;
@@ -63,12 +64,36 @@ pub fn http_body(data: &[u8]) {
 
 /// A Kafka REST proxy v2 produce body.
 pub fn kafka_rest(data: &[u8]) {
-    if let Ok(events) = decode::rest_records(data, "fuzz-topic", 100) {
+    // The first byte picks the embedded format only when it is not JSON text, so
+    // the corpus of plain envelopes keeps testing the JSON format.
+    let (embedded, body) = match data.split_first() {
+        Some((0xb1, rest)) => (kafka_rest::Embedded::Binary, rest),
+        _ => (kafka_rest::Embedded::Json, data),
+    };
+    if let Ok(events) = kafka_rest::v2_records(body, "fuzz-topic", embedded, 100) {
         assert!(events.len() <= 100);
         for e in &events {
             // The topic comes from the URL, never from the body.
             assert_eq!(e.get("topic"), Some(&Value::from("fuzz-topic")));
         }
+    }
+}
+
+/// A Kafka REST v3 produce body: one report per record, in order, and an event for
+/// each accepted one.
+pub fn kafka_rest_v3(data: &[u8]) {
+    if let Ok((events, reports)) = kafka_rest::v3_records(data, "fuzz-topic", 100) {
+        assert!(reports.len() <= 100 && !reports.is_empty());
+        let accepted = reports
+            .iter()
+            .filter(|r| matches!(r, kafka_rest::Report::Accepted { .. }))
+            .count();
+        assert_eq!(accepted, events.len());
+        for e in &events {
+            assert_eq!(e.get("topic"), Some(&Value::from("fuzz-topic")));
+        }
+        let reply = kafka_rest::v3_reply(&reports, "c", "fuzz-topic", || 0);
+        assert_eq!(reply.lines().count(), reports.len());
     }
 }
 

@@ -39,6 +39,11 @@ fn kafka_rest() {
 }
 
 #[test]
+fn kafka_rest_v3() {
+    replay("kafka_rest_v3", pipe::fuzz_entry::kafka_rest_v3);
+}
+
+#[test]
 fn compressed_body() {
     replay("compressed_body", pipe::fuzz_entry::compressed_body);
 }

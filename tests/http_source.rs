@@ -1,5 +1,5 @@
 //! The `http` source through the real binary, driven by curl (an independent client):
-//! every body kind, the Kafka REST envelope and its reply, auth, 413, 400, 503 under a
+//! every body kind, the Kafka REST v2 and v3 produce APIs and their replies, auth, 413, 400, 503 under a
 //! stalled sink, and acknowledgements (200 only once delivered).
 
 mod common;
@@ -122,6 +122,82 @@ fn every_body_kind_and_the_kafka_rest_envelope() {
     );
 }
 
+/// The body of an answer.
+fn body_of(reply: &str) -> &str {
+    reply.split("\r\n\r\n").nth(1).unwrap_or("")
+}
+
+/// The Kafka REST Proxy's other produce APIs with the request bodies of Confluent's
+/// API reference: v2 binary (base64 keys and values arrive decoded), v3 (one record,
+/// and a stream answered report by report), `GET /topics[/{t}]` from `topics`, and
+/// the error codes clients check (40401, 42201, 415).
+#[test]
+fn kafka_rest_v2_binary_v3_and_topic_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pipe, url) = start(dir.path(), r#"topics = ["test", "topic-1"]"#);
+    let (status, reply) = curl(&url, "/topics", &[], None);
+    assert_eq!((status, body_of(&reply)), (200, r#"["test","topic-1"]"#), "{reply}");
+    let (status, reply) = curl(&url, "/topics/test", &[], None);
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(body_of(&reply)).unwrap()["name"], "test");
+    let (status, reply) = curl(&url, "/topics/nope", &[], None);
+    assert_eq!(status, 404, "{reply}");
+    assert!(body_of(&reply).contains(r#""error_code":40401"#), "{reply}");
+
+    let binary = ["-H", "Content-Type: application/vnd.kafka.binary.v2+json"];
+    let (status, reply) = curl(
+        &url,
+        "/topics/test",
+        &binary,
+        Some(br#"{"records":[{"key":"a2V5","value":"Y29uZmx1ZW50"},{"value":"a2Fma2E=","partition":1},{"value":"bG9ncw=="}]}"#),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let body: serde_json::Value = serde_json::from_str(body_of(&reply)).unwrap();
+    assert_eq!(body["offsets"].as_array().unwrap().len(), 3);
+    let (status, reply) = curl(&url, "/topics/nope", &binary, Some(br#"{"records":[{"value":"bG9ncw=="}]}"#));
+    assert_eq!(status, 404, "{reply}");
+    assert!(body_of(&reply).contains(r#""error_code":40401"#), "{reply}");
+    let (status, reply) = curl(&url, "/topics/test", &binary, Some(br#"{"records":[{"value":"not base64!"}]}"#));
+    assert_eq!(status, 422, "{reply}");
+    assert!(body_of(&reply).contains(r#""error_code":42201"#), "{reply}");
+    let avro = ["-H", "Content-Type: application/vnd.kafka.avro.v2+json"];
+    let (status, reply) = curl(&url, "/topics/test", &avro, Some(br#"{"value_schema_id":1,"records":[{"value":{}}]}"#));
+    assert_eq!(status, 415, "{reply}");
+    assert!(body_of(&reply).contains(r#""error_code":415"#), "{reply}");
+
+    let v3 = ["-H", "Content-Type: application/json"];
+    let one = br#"{"partition_id": 1, "headers": [{"name": "Header-1", "value": "SGVhZGVyLTE="}], "key": {"type": "JSON", "data": "Hello"}, "value": {"type": "JSON", "data": "World"}, "timestamp": "2021-02-05T19:14:42Z"}"#;
+    let (status, reply) = curl(&url, "/v3/clusters/cluster-1/topics/topic-1/records", &v3, Some(one));
+    assert_eq!(status, 200, "{reply}");
+    let report: serde_json::Value = serde_json::from_str(body_of(&reply).trim()).unwrap();
+    assert_eq!(report["error_code"], 200);
+    assert_eq!((report["cluster_id"].as_str(), report["topic_name"].as_str()), (Some("cluster-1"), Some("topic-1")));
+    assert_eq!(report["value"], serde_json::json!({"type": "JSON", "size": 7}));
+    let stream = b"{\"value\": {\"type\": \"STRING\", \"data\": \"v3-a\"}}\n{\"value\": {\"type\": \"AVRO\", \"data\": 1}}\n{\"value\": {\"type\": \"BINARY\", \"data\": \"djMtYg==\"}}";
+    let (status, reply) = curl(&url, "/v3/clusters/c/topics/topic-1/records", &v3, Some(stream));
+    assert_eq!(status, 200, "{reply}");
+    let codes: Vec<i64> = body_of(&reply)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["error_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![200, 400, 200], "{reply}");
+    let (status, reply) = curl(&url, "/v3/clusters/c/topics/nope/records", &v3, Some(one));
+    assert_eq!(status, 404, "{reply}");
+
+    let events = out_events(dir.path());
+    assert_eq!(pipe.stop(30), 0);
+    let messages: Vec<&str> = events.iter().filter_map(|e| e["message"].as_str()).collect();
+    for m in ["confluent", "kafka", "logs", "World", "v3-a", "v3-b"] {
+        assert!(messages.contains(&m), "`{m}` missing from {messages:?}");
+    }
+    let confluent = events.iter().find(|e| e["message"] == "confluent").unwrap();
+    assert_eq!((confluent["key"].as_str(), confluent["topic"].as_str()), (Some("key"), Some("test")));
+    let world = events.iter().find(|e| e["message"] == "World").unwrap();
+    assert_eq!(world["headers"]["Header-1"], "Header-1");
+    assert_eq!(world["timestamp"], "2021-02-05T19:14:42Z");
+    assert_eq!(events.len(), 6, "the refused records are not delivered: {events:?}");
+}
+
 #[test]
 fn auth_size_and_malformed_bodies_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,6 +261,11 @@ fn stalled_sink_gives_503_and_retries_lose_nothing() {
         saw_retry_after |= reply.to_ascii_lowercase().contains("retry-after: 1");
     }
     assert!(saw_retry_after);
+    // A Kafka REST client is told to retry with the code it checks.
+    let rest = ["-H", "Content-Type: application/vnd.kafka.json.v2+json"];
+    let (status, reply) = curl(&url, "/topics/t", &rest, Some(br#"{"records":[{"value":{"n":0}}]}"#));
+    assert_eq!(status, 503, "{reply}");
+    assert!(reply.contains(r#""error_code":50003"#), "{reply}");
     fs::remove_file(dir.path().join("out")).unwrap();
     for n in 0..40 {
         let body = format!(r#"{{"n":{n}}}"#);

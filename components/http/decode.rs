@@ -1,11 +1,11 @@
 //! Turning an HTTP request body into events: content encodings (gzip, zstd) with a
 //! cap on the decoded size, the body formats (a JSON object or array, NDJSON, text
-//! lines), and the Kafka REST proxy v2 JSON envelope. Every decoder stops at
+//! lines; the Kafka REST envelopes are in [`super::kafka_rest`]). Every decoder stops at
 //! `max_events` events: a small body must not become millions of events in memory.
 
 use bytes::Bytes;
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, SeqAccess, Visitor};
 use std::io::Read;
 use vrl::value::{KeyString, ObjectMap, Value};
 
@@ -36,6 +36,10 @@ pub enum BodyError {
     TooManyEvents(usize),
     /// Not what the format says (400), with where and what.
     Malformed(String),
+    /// A Content-Type the endpoint does not take (415).
+    UnsupportedContentType(String),
+    /// Well-formed, but records that cannot be taken (422), with which and why.
+    InvalidRecords(String),
 }
 
 impl std::fmt::Display for BodyError {
@@ -48,7 +52,9 @@ impl std::fmt::Display for BodyError {
             BodyError::TooManyEvents(max) => {
                 write!(f, "more than max_events_per_request ({max}) events in one request")
             }
-            BodyError::Malformed(m) => f.write_str(m),
+            BodyError::Malformed(m) | BodyError::UnsupportedContentType(m) | BodyError::InvalidRecords(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -180,12 +186,12 @@ pub fn events(
 
 /// Reads a JSON array into `out`, one element at a time, each turned into an event
 /// by `each`; fails (with `too_many` set) at element `max + 1`.
-struct Capped<'a, T, F> {
-    out: &'a mut Vec<ObjectMap>,
-    max: usize,
-    too_many: &'a mut bool,
-    each: F,
-    item: std::marker::PhantomData<T>,
+pub(super) struct Capped<'a, T, F> {
+    pub out: &'a mut Vec<ObjectMap>,
+    pub max: usize,
+    pub too_many: &'a mut bool,
+    pub each: F,
+    pub item: std::marker::PhantomData<T>,
 }
 
 impl<'de, T: Deserialize<'de>, F: FnMut(T) -> ObjectMap> DeserializeSeed<'de> for Capped<'_, T, F> {
@@ -212,98 +218,8 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T) -> ObjectMap> Visitor<'de> for Capped
     }
 }
 
-/// A Kafka REST proxy v2 produce request, `{"records": [{"key": .., "value": ..}]}`:
-/// reads the records into `out` (other keys are ignored), at most `max` of them.
-struct RestEnvelope<'a> {
-    out: &'a mut Vec<ObjectMap>,
-    max: usize,
-    too_many: &'a mut bool,
-    topic: &'a str,
-}
-
-impl<'de> Visitor<'de> for RestEnvelope<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("an object with `records`")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = false;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if key != "records" {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            }
-            if seen {
-                return Err(de::Error::duplicate_field("records"));
-            }
-            seen = true;
-            let topic = self.topic;
-            map.next_value_seed(Capped {
-                out: &mut *self.out,
-                max: self.max,
-                too_many: &mut *self.too_many,
-                each: |r: RestRecord| rest_event(r, topic),
-                item: std::marker::PhantomData,
-            })?;
-        }
-        if !seen {
-            return Err(de::Error::missing_field("records"));
-        }
-        Ok(())
-    }
-}
-
-#[derive(Deserialize)]
-struct RestRecord {
-    #[serde(default)]
-    key: serde_json::Value,
-    value: serde_json::Value,
-    #[serde(default)]
-    partition: Option<i64>,
-}
-
-/// The events of a Kafka REST produce request: the record value's fields (or
-/// `message` when the value is not an object), with `topic`, and `key` and
-/// `partition` when given.
-pub fn rest_records(body: &[u8], topic: &str, max_events: usize) -> Result<Vec<ObjectMap>, BodyError> {
-    let mut out = Vec::new();
-    let mut too_many = false;
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let envelope = RestEnvelope {
-        out: &mut out,
-        max: max_events,
-        too_many: &mut too_many,
-        topic,
-    };
-    let read = de::Deserializer::deserialize_map(&mut de, envelope).and_then(|()| de.end());
-    if too_many {
-        return Err(BodyError::TooManyEvents(max_events));
-    }
-    read.map_err(|e| {
-        BodyError::Malformed(format!(
-            "not a Kafka REST v2 records envelope ({{\"records\":[{{\"key\":..,\"value\":..}}]}}): line {} column {}: {e}",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    Ok(out)
-}
-
-/// One REST record as an event.
-fn rest_event(r: RestRecord, topic: &str) -> ObjectMap {
-    let mut m = fields(r.value);
-    m.insert(KeyString::from("topic"), Value::from(topic.to_string()));
-    if !r.key.is_null() {
-        m.insert(KeyString::from("key"), json_to_value(r.key));
-    }
-    if let Some(p) = r.partition {
-        m.insert(KeyString::from("partition"), Value::Integer(p));
-    }
-    m
-}
-
 /// An object's fields, or `message` holding any other value.
-fn fields(value: serde_json::Value) -> ObjectMap {
+pub(super) fn fields(value: serde_json::Value) -> ObjectMap {
     match json_to_value(value) {
         Value::Object(m) => m,
         other => {
@@ -314,7 +230,7 @@ fn fields(value: serde_json::Value) -> ObjectMap {
     }
 }
 
-fn json_to_value(value: serde_json::Value) -> Value {
+pub(super) fn json_to_value(value: serde_json::Value) -> Value {
     serde_json::from_value(value).unwrap_or(Value::Null)
 }
 
@@ -365,27 +281,6 @@ mod tests {
     }
 
     #[test]
-    fn kafka_rest_envelope() {
-        let e = rest_records(
-            br#"{"records":[{"key":"k1","value":{"a":1}},{"value":"plain"}]}"#,
-            "web",
-            10,
-        )
-        .unwrap();
-        assert_eq!(e[0]["topic"], Value::from("web"));
-        assert_eq!(e[0]["key"], Value::from("k1"));
-        assert_eq!(e[0]["a"], Value::from(1));
-        assert_eq!(e[1]["message"], Value::from("plain"));
-        assert!(rest_records(br#"{"recs":[]}"#, "t", 10).is_err());
-        assert!(
-            rest_records(br#"{"records":[{"key":"k"}]}"#, "t", 10).is_err(),
-            "value is required"
-        );
-        let e = rest_records(br#"{"key_schema":"x","records":[{"value":1}],"n":[1]}"#, "t", 10).unwrap();
-        assert_eq!(e.len(), 1, "other keys are ignored");
-    }
-
-    #[test]
     fn max_events_is_an_exact_boundary_in_every_format() {
         let n = 3;
         let cases: [(&[u8], &[u8], Decoding); 3] = [
@@ -402,10 +297,6 @@ mod tests {
             );
         }
         assert_eq!(events(br#"{"a":1}"#, Decoding::Json, None, 1).unwrap().len(), 1);
-        let ok = br#"{"records":[{"value":1},{"value":2},{"value":3}]}"#;
-        let over = br#"{"records":[{"value":1},{"value":2},{"value":3},{"value":4}]}"#;
-        assert_eq!(rest_records(ok, "t", n).unwrap().len(), 3);
-        assert_eq!(rest_records(over, "t", n), Err(BodyError::TooManyEvents(n)));
         // A malformed element right at the limit is malformed, not too many.
         assert!(matches!(
             events(b"[{},{},{},nope]", Decoding::Json, None, n),

@@ -1,7 +1,9 @@
-//! HTTP ingest: the `http` source (JSON, NDJSON, text, and the Kafka REST v2 envelope).
+//! HTTP ingest: the `http` source (JSON, NDJSON, text, and the Kafka REST Proxy's
+//! v2 and v3 produce APIs).
 
 pub mod decode;
 pub mod events;
+pub mod kafka_rest;
 pub mod limits;
 pub mod source;
 
@@ -11,7 +13,7 @@ use crate::component::{ComponentDef, Kind};
 pub const SOURCE: ComponentDef = ComponentDef {
     kind: Kind::Source,
     name: "http",
-    doc: "Receives events over HTTP (JSON, NDJSON, text, Kafka REST v2); replies 200 once they are delivered.",
+    doc: "Receives events over HTTP (JSON, NDJSON, text, Kafka REST v2 and v3); replies 200 once they are delivered.",
     build: source::build,
     options: || schemars::schema_for!(source::HttpSourceConfig),
     example: include_str!("example.toml"),

@@ -1,5 +1,6 @@
-//! The `http` source: web and app clients POST events; a Kafka-REST-compatible
-//! `POST /topics/{topic}` lets clients written for a Kafka REST proxy send here
+//! The `http` source: web and app clients POST events; the Kafka REST Proxy's
+//! produce APIs (v2 `POST /topics/{topic}`, v3 `POST /v3/clusters/…/records`, see
+//! [`super::kafka_rest`]) let clients written for a Kafka REST proxy send here
 //! unchanged.
 //!
 //! How it keeps the at-least-once promise: with `acknowledgements` on (the default)
@@ -15,6 +16,7 @@
 //! under one acknowledgement. HTTP and HTTPS share the same server and limits.
 
 use super::decode::{self, BodyError, Decoding};
+use super::kafka_rest;
 use super::events::{
     AcceptFailed, Backpressure, BadRequest, BodyTimeout, InFlightLimit, NotDelivered, Rejected, RequestEvents,
     ShuttingDown, TooLarge, TooManyEvents, Unauthorized,
@@ -120,6 +122,10 @@ pub struct HttpSourceConfig {
     pub auth: Option<AuthConfig>,
     /// Serve HTTPS (rustls) with this certificate and key.
     pub tls: Option<TlsConfig>,
+    /// Kafka REST: the topics accepted, and listed by `GET /topics`. Empty: any topic
+    /// is accepted. Others get `404` with error code 40401.
+    #[serde(default)]
+    pub topics: Vec<String>,
 }
 
 /// HTTPS settings.
@@ -231,6 +237,8 @@ struct Shared {
     metrics: Arc<ComponentMetrics>,
     events: RequestEvents,
     in_flight: InFlight,
+    /// The next Kafka REST v3 offset reported (a sequence of this source).
+    next_offset: std::sync::atomic::AtomicU64,
 }
 
 /// Each request's connection info is the connection's [`Peer`], through which the
@@ -269,6 +277,7 @@ impl Source for HttpSource {
                 out: out.default,
                 metrics: metrics.clone(),
                 events: RequestEvents::new(&metrics),
+                next_offset: std::sync::atomic::AtomicU64::new(0),
             });
             let accept_failed = shared.events.accept_failed.clone();
             let app = Router::new()
@@ -276,7 +285,10 @@ impl Source for HttpSource {
                     "/health",
                     get(|| async { axum::Json(serde_json::json!({ "status": "ok" })) }),
                 )
-                .route("/topics/{topic}", post(rest_produce))
+                .route("/topics", get(rest_topics))
+                .route("/topics/{topic}", post(rest_produce).get(rest_topic))
+                .route("/v3/clusters/{cluster}/topics/{topic}/records", post(rest_v3_produce))
+                .route("/kafka/v3/clusters/{cluster}/topics/{topic}/records", post(rest_v3_produce))
                 .fallback(generic)
                 .with_state(shared)
                 .layer(middleware::from_fn(track))
@@ -328,6 +340,30 @@ impl Source for HttpSource {
 enum Endpoint {
     Generic,
     KafkaRest,
+    KafkaRestV3,
+}
+
+/// Where a request came: the generic endpoint, or a Kafka REST produce endpoint.
+enum Route {
+    Generic,
+    V2 { topic: String },
+    V3 { cluster: String, topic: String },
+}
+
+impl Route {
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            Route::Generic => Endpoint::Generic,
+            Route::V2 { .. } => Endpoint::KafkaRest,
+            Route::V3 { .. } => Endpoint::KafkaRestV3,
+        }
+    }
+    fn topic(&self) -> Option<&str> {
+        match self {
+            Route::Generic => None,
+            Route::V2 { topic } | Route::V3 { topic, .. } => Some(topic),
+        }
+    }
 }
 
 async fn generic(State(s): State<Arc<Shared>>, req: Request) -> Response {
@@ -338,19 +374,44 @@ async fn generic(State(s): State<Arc<Shared>>, req: Request) -> Response {
             "use POST (or GET /health)".into(),
         );
     }
-    ingest(&s, req, None).await
+    ingest(&s, req, Route::Generic).await
 }
 
 async fn rest_produce(State(s): State<Arc<Shared>>, Path(topic): Path<String>, req: Request) -> Response {
-    ingest(&s, req, Some(topic)).await
+    ingest(&s, req, Route::V2 { topic }).await
 }
 
-async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
-    let endpoint = if topic.is_some() {
-        Endpoint::KafkaRest
-    } else {
-        Endpoint::Generic
-    };
+async fn rest_v3_produce(
+    State(s): State<Arc<Shared>>,
+    Path((cluster, topic)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    ingest(&s, req, Route::V3 { cluster, topic }).await
+}
+
+/// False when `topics` is set and `topic` is not in it.
+fn topic_accepted(s: &Shared, topic: &str) -> bool {
+    s.config.topics.is_empty() || s.config.topics.iter().any(|t| t == topic)
+}
+
+async fn rest_topics(State(s): State<Arc<Shared>>) -> Response {
+    kafka_json(StatusCode::OK, kafka_rest::topic_list(&s.config.topics).to_string())
+}
+
+async fn rest_topic(State(s): State<Arc<Shared>>, Path(topic): Path<String>) -> Response {
+    if !topic_accepted(&s, &topic) {
+        return reply_error(Endpoint::KafkaRest, StatusCode::NOT_FOUND, format!("Topic {topic} not found."));
+    }
+    kafka_json(StatusCode::OK, kafka_rest::topic_info(&topic).to_string())
+}
+
+fn kafka_json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/vnd.kafka.v2+json")], body).into_response()
+}
+
+async fn ingest(s: &Shared, req: Request, route: Route) -> Response {
+    let endpoint = route.endpoint();
+    let topic = route.topic();
     let ev = &s.events;
     let unavailable = |message: &str| {
         let mut r = reply_error(endpoint, StatusCode::SERVICE_UNAVAILABLE, message.into());
@@ -368,6 +429,18 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
         return r;
+    }
+    if let Some(t) = topic
+        && !topic_accepted(s, t)
+    {
+        let message = match endpoint {
+            Endpoint::KafkaRestV3 => "This server does not host this topic-partition.".to_string(),
+            _ => format!("Topic {t} not found."),
+        };
+        ev.bad_request.emit(BadRequest {
+            reason: format!("unknown topic `{t}`"),
+        });
+        return reply_error(endpoint, StatusCode::NOT_FOUND, message);
     }
     let _slot = match s.in_flight.try_request() {
         Ok(slot) => slot,
@@ -428,20 +501,26 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
     }
     let body_len = body.len();
     let max_events = s.config.max_events_per_request;
-    let decoded = match &topic {
-        Some(t) => decode::rest_records(&body, t, max_events),
-        None => decode::events(
-            &body,
-            s.config.decoding,
-            text_header(header::CONTENT_TYPE).as_deref(),
-            max_events,
-        ),
+    let content_type = text_header(header::CONTENT_TYPE);
+    let mut reports = Vec::new();
+    let decoded = match &route {
+        Route::V2 { topic } => kafka_rest::embedded(content_type.as_deref())
+            .and_then(|embedded| kafka_rest::v2_records(&body, topic, embedded, max_events)),
+        Route::V3 { topic, .. } => kafka_rest::v3_records(&body, topic, max_events).map(|(events, r)| {
+            reports = r;
+            events
+        }),
+        Route::Generic => decode::events(&body, s.config.decoding, content_type.as_deref(), max_events),
     };
     drop(body);
     let records = match decoded {
         Ok(r) => r,
         Err(e) => return refuse_body(s, endpoint, e),
     };
+    if let [kafka_rest::Report::Refused(why)] = reports.as_slice() {
+        // One v3 record, refused: the request's own status says so.
+        return refuse_body(s, endpoint, BodyError::Malformed(why.clone()));
+    }
     let count = records.len();
     s.metrics.received(count as u64, raw_len as u64);
     let now = Value::Timestamp(chrono::Utc::now());
@@ -505,7 +584,13 @@ async fn ingest(s: &Shared, req: Request, topic: Option<String>) -> Response {
             }
         }
     }
-    reply_ok(endpoint, count)
+    match &route {
+        Route::V3 { cluster, topic } => {
+            let next = || s.next_offset.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            kafka_json(StatusCode::OK, kafka_rest::v3_reply(&reports, cluster, topic, next))
+        }
+        _ => reply_ok(endpoint, count),
+    }
 }
 
 /// Why reading a body stopped.
@@ -548,12 +633,17 @@ fn refuse_body(s: &Shared, endpoint: Endpoint, e: BodyError) -> Response {
             });
             StatusCode::PAYLOAD_TOO_LARGE
         }
-        BodyError::UnsupportedEncoding(_) | BodyError::Malformed(_) => {
+        BodyError::UnsupportedEncoding(_)
+        | BodyError::UnsupportedContentType(_)
+        | BodyError::Malformed(_)
+        | BodyError::InvalidRecords(_) => {
             ev.bad_request.emit(BadRequest { reason: e.to_string() });
-            if matches!(e, BodyError::UnsupportedEncoding(_)) {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            } else {
-                StatusCode::BAD_REQUEST
+            match e {
+                BodyError::UnsupportedEncoding(_) | BodyError::UnsupportedContentType(_) => {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE
+                }
+                BodyError::InvalidRecords(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_REQUEST,
             }
         }
     };
@@ -579,17 +669,7 @@ fn over_limit(s: &Shared, endpoint: Endpoint, refused: Refused) -> Response {
 fn reply_ok(endpoint: Endpoint, count: usize) -> Response {
     match endpoint {
         Endpoint::Generic => (StatusCode::OK, axum::Json(serde_json::json!({ "events": count }))).into_response(),
-        Endpoint::KafkaRest => {
-            let offsets: Vec<_> = (0..count)
-                .map(|_| serde_json::json!({ "partition": null, "offset": null, "error_code": null, "error": null }))
-                .collect();
-            let body = serde_json::json!({ "offsets": offsets, "key_schema_id": null, "value_schema_id": null });
-            (
-                [(header::CONTENT_TYPE, "application/vnd.kafka.v2+json")],
-                body.to_string(),
-            )
-                .into_response()
-        }
+        Endpoint::KafkaRest | Endpoint::KafkaRestV3 => kafka_json(StatusCode::OK, kafka_rest::v2_reply(count).to_string()),
     }
 }
 
@@ -597,13 +677,12 @@ fn reply_error(endpoint: Endpoint, status: StatusCode, message: String) -> Respo
     match endpoint {
         Endpoint::Generic => (status, axum::Json(serde_json::json!({ "error": message }))).into_response(),
         Endpoint::KafkaRest => {
-            let body = serde_json::json!({ "error_code": status.as_u16() as u32 * 100 + 1, "message": message });
-            (
-                status,
-                [(header::CONTENT_TYPE, "application/vnd.kafka.v2+json")],
-                body.to_string(),
-            )
-                .into_response()
+            let body = serde_json::json!({ "error_code": kafka_rest::v2_error_code(status), "message": message });
+            kafka_json(status, body.to_string())
+        }
+        Endpoint::KafkaRestV3 => {
+            let body = serde_json::json!({ "error_code": status.as_u16(), "message": message });
+            kafka_json(status, body.to_string())
         }
     }
 }
