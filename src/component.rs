@@ -64,6 +64,8 @@ pub struct ComponentDef {
     pub events: &'static [&'static EventSpec],
     /// The gauges it sets.
     pub gauges: &'static [&'static GaugeSpec],
+    /// Sinks: counts what it delivered per hour, for `pipe reconcile`.
+    pub count: Option<crate::reconcile::CountFn>,
     /// Subcommands it adds to `pipe` (`pipe query`), usually none.
     pub commands: &'static [CliCommand],
 }

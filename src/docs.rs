@@ -582,6 +582,7 @@ mod tests {
         events: &[&FAILED, &REFUSED, &RETRIED],
         gauges: &[&LAG],
         commands: &[],
+        count: None,
     };
 
     const BARE: ComponentDef = ComponentDef {

@@ -22,6 +22,7 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod metrics;
+pub mod reconcile;
 pub mod rejects;
 pub mod retry;
 pub mod secret;

@@ -28,7 +28,9 @@ Examples:
   pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator
   pipe --api 127.0.0.1:8686 -t all-in-one.toml     serve /metrics, /health, the tap
   pipe tap --outputs-of parse --limit 5            samples of a running pipe's output
-  pipe top                                         rates, errors, queues and lag per component";
+  pipe top                                         rates, errors, queues and lag per component
+  pipe reconcile -t t.toml --from 2026-12-02T00 --to 2026-12-03T00 --by service
+                                                   count per hour in every sink's destination";
 
 /// One binary for log pipelines: tail files, reshape with VRL, ship and archive.
 #[derive(Parser, Debug)]
@@ -110,6 +112,26 @@ enum Command {
         /// The API's bearer token.
         #[arg(long, env = "PIPE_API_TOKEN", hide_env_values = true)]
         token: Option<String>,
+    },
+    /// Count the events per hour in every place the topology's sinks delivered to
+    /// (archive, files, Elasticsearch, Kafka, BigQuery) and show the differences;
+    /// exit 1 when any hour differs by more than --tolerance.
+    Reconcile {
+        /// The first hour, UTC: `2026-12-02T10` (inclusive).
+        #[arg(long)]
+        from: String,
+        /// The hour after the last one counted (exclusive).
+        #[arg(long)]
+        to: String,
+        /// Count per this field's value too (e.g. `service`).
+        #[arg(long)]
+        by: Option<String>,
+        /// Only these sinks (repeatable); every sink that can be counted by default.
+        #[arg(long = "sink", value_name = "ID")]
+        sinks: Vec<String>,
+        /// A difference up to this many events per hour still agrees.
+        #[arg(long, default_value_t = 0)]
+        tolerance: u64,
     },
 }
 
@@ -233,8 +255,58 @@ fn main() -> ExitCode {
                 pipe::api::client::top(&endpoint, *once || json, json, every).await
             })
         }
+        Some(Command::Reconcile {
+            from,
+            to,
+            by,
+            sinks,
+            tolerance,
+        }) => reconcile(&cli, from, to, by.clone(), sinks, *tolerance),
         None => run(&cli),
     }
+}
+
+/// `pipe reconcile`: exit 0 when every place agrees, 1 when not, 78 on a mistake
+/// in the topology or the arguments.
+fn reconcile(cli: &Cli, from: &str, to: &str, by: Option<String>, sinks: &[String], tolerance: u64) -> ExitCode {
+    use pipe::reconcile;
+    let (from, to) = match (reconcile::parse_hour(from), reconcile::parse_hour(to)) {
+        (Ok(f), Ok(t)) if f < t => (f, t),
+        (Ok(_), Ok(_)) => {
+            eprintln!("pipe reconcile: --from must be before --to");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("pipe reconcile: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if cli.topology.is_empty() {
+        eprintln!("pipe reconcile: name the topology with -t FILE");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let topology = match config::load(&cli.topology, &overrides(cli)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match pipe::cli::runtime() {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let places = match runtime.block_on(reconcile::count_all(&topology, sinks, from, to, by.clone())) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("pipe reconcile: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let rows = reconcile::compare(&places, from, to);
+    let (text, agree) = reconcile::report(&places, &rows, by.as_deref(), tolerance);
+    print!("{text}");
+    if agree { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// Every subcommand the registry's entries contribute, in registry order.

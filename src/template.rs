@@ -72,6 +72,43 @@ impl Template {
         &fixed[..fixed.rfind('/').map_or(0, |i| i + 1)]
     }
 
+    /// A pattern matching every rendering: each field and strftime specifier becomes
+    /// `*`, the literal text goes through `literal` (to escape a glob's own
+    /// characters). For tools that look for what a sink wrote (`pipe reconcile`).
+    pub fn wildcard(&self, literal: impl Fn(&str) -> String) -> String {
+        let mut out = String::new();
+        let star = |out: &mut String| {
+            if !out.ends_with('*') {
+                out.push('*');
+            }
+        };
+        for part in &self.parts {
+            match part {
+                Part::Field(_) => star(&mut out),
+                Part::Text { text, has_time: false } => out.push_str(&literal(text)),
+                Part::Text { text, has_time: true } => {
+                    let mut chars = text.chars().peekable();
+                    let mut run = String::new();
+                    while let Some(c) = chars.next() {
+                        if c != '%' {
+                            run.push(c);
+                            continue;
+                        }
+                        out.push_str(&literal(&run));
+                        run.clear();
+                        while chars.peek().is_some_and(|c| matches!(c, '-' | '_' | '0' | '.' | '3' | '6' | '9' | ':')) {
+                            chars.next();
+                        }
+                        chars.next();
+                        star(&mut out);
+                    }
+                    out.push_str(&literal(&run));
+                }
+            }
+        }
+        out
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source

@@ -21,6 +21,7 @@ pub const STDIN: ComponentDef = ComponentDef {
     events: &[&events::LineTruncated::SPEC],
     gauges: &[],
     commands: &[],
+    count: None,
 };
 
 /// The `generator` source.
@@ -34,6 +35,7 @@ pub const GENERATOR: ComponentDef = ComponentDef {
     events: &[],
     gauges: &[],
     commands: &[],
+    count: None,
 };
 
 /// The `console` sink.
@@ -47,6 +49,7 @@ pub const CONSOLE: ComponentDef = ComponentDef {
     events: &[&events::StdoutFailed::SPEC],
     gauges: &[],
     commands: &[],
+    count: None,
 };
 
 /// The `blackhole` sink.
@@ -60,4 +63,5 @@ pub const BLACKHOLE: ComponentDef = ComponentDef {
     events: &[],
     gauges: &[],
     commands: &[],
+    count: None,
 };

@@ -3,6 +3,7 @@
 //! loads them with load jobs, each file exactly once.
 
 mod append;
+mod count;
 pub mod config;
 pub mod events;
 mod insert_all;
@@ -37,6 +38,7 @@ pub const SINK: ComponentDef = ComponentDef {
     events: events::EVENTS,
     gauges: events::GAUGES,
     commands: &[],
+    count: Some(count::count),
 };
 
 /// Builds the `bigquery` sink.

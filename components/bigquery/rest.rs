@@ -186,6 +186,47 @@ impl Rest {
         Ok(refused)
     }
 
+    /// Runs a standard-SQL query and returns its rows, each a list of cells (`None`
+    /// for NULL). An answer carrying `errors` is an error, whatever its status.
+    pub async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, ComponentError> {
+        let url = format!("{}/queries", self.base);
+        let body = json!({"query": sql, "useLegacySql": false, "timeoutMs": 60000, "maxResults": 100000});
+        let request = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        let (status, answer) = self.send(request, "jobs.query").await?;
+        if !status.is_success() {
+            return Err(Self::failure("jobs.query", status, &answer));
+        }
+        if let Some(e) = answer["errors"].as_array().and_then(|e| e.first()) {
+            return Err(ComponentError::config(format!("BigQuery jobs.query: {}", e["message"])));
+        }
+        if answer["jobComplete"] == false {
+            return Err(ComponentError::external("BigQuery jobs.query did not complete within 60 s".to_string()));
+        }
+        let rows = answer["rows"].as_array().cloned().unwrap_or_default();
+        Ok(rows
+            .iter()
+            .map(|r| {
+                r["f"]
+                    .as_array()
+                    .map(|cells| {
+                        cells
+                            .iter()
+                            .map(|c| match &c["v"] {
+                                Json::Null => None,
+                                Json::String(s) => Some(s.clone()),
+                                other => Some(other.to_string()),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect())
+    }
+
     /// Inserts the load job `job_id`; an existing job of that id (409) is fine: the
     /// caller asks for its state.
     pub async fn insert_load_job(&self, job_id: &str, load: Json) -> Result<(), ComponentError> {

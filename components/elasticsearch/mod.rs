@@ -1,6 +1,7 @@
 //! Elasticsearch: the `elasticsearch` sink (`_bulk`, per-item results, dead letters).
 
 mod bulk;
+mod count;
 pub mod events;
 pub mod sink;
 
@@ -17,4 +18,5 @@ pub const SINK: ComponentDef = ComponentDef {
     events: events::EVENTS,
     gauges: &[&crate::retry::RETRYING],
     commands: &[],
+    count: Some(count::count),
 };

@@ -1,6 +1,7 @@
 //! Local files: the `file` source (tail with checkpoints) and the `file` sink.
 
 mod checkpoint;
+mod count;
 pub mod events;
 mod fingerprint;
 pub mod lines;
@@ -32,6 +33,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
     ],
     gauges: &[&events::FILES_WATCHED, &events::BYTES_BEHIND],
     commands: &[],
+    count: None,
 };
 
 /// The `file` sink.
@@ -50,4 +52,5 @@ pub const SINK: ComponentDef = ComponentDef {
     ],
     gauges: &[&events::OPEN_FILES, &crate::retry::RETRYING],
     commands: &[],
+    count: Some(count::count),
 };

@@ -44,8 +44,12 @@ pub fn embedded(content_type: Option<&str>) -> Result<Embedded, BodyError> {
         .trim()
         .to_ascii_lowercase();
     match media.as_str() {
-        "" | "application/json" | "application/vnd.kafka+json" | "application/vnd.kafka.v2+json"
-        | "application/vnd.kafka.json.v2+json" | "application/vnd.kafka.json.v1+json" => Ok(Embedded::Json),
+        ""
+        | "application/json"
+        | "application/vnd.kafka+json"
+        | "application/vnd.kafka.v2+json"
+        | "application/vnd.kafka.json.v2+json"
+        | "application/vnd.kafka.json.v1+json" => Ok(Embedded::Json),
         "application/vnd.kafka.binary.v2+json" | "application/vnd.kafka.binary.v1+json" => Ok(Embedded::Binary),
         other => Err(BodyError::UnsupportedContentType(format!(
             "Content-Type `{other}` is not taken: use application/vnd.kafka.json.v2+json or application/vnd.kafka.binary.v2+json (schema formats are not supported)"
@@ -145,7 +149,12 @@ struct V2Record {
 /// The events of a v2 produce request: the record value's fields (or `message` when
 /// the value is not an object, or is binary), with `topic`, and `key` and
 /// `partition` when given.
-pub fn v2_records(body: &[u8], topic: &str, embedded: Embedded, max_events: usize) -> Result<Vec<ObjectMap>, BodyError> {
+pub fn v2_records(
+    body: &[u8],
+    topic: &str,
+    embedded: Embedded,
+    max_events: usize,
+) -> Result<Vec<ObjectMap>, BodyError> {
     let mut out = Vec::new();
     let mut too_many = false;
     let mut invalid = None;
@@ -297,7 +306,9 @@ pub fn v3_records(body: &[u8], topic: &str, max_events: usize) -> Result<(Vec<Ob
 /// A v3 key or value as a field value, with its type and size for the report.
 fn v3_data(d: &V3Data, what: &str) -> Result<(Value, String, usize), String> {
     if let Some(k) = d.other.keys().next() {
-        return Err(format!("{what}: `{k}` (schemas) is not supported; send BINARY, JSON or STRING"));
+        return Err(format!(
+            "{what}: `{k}` (schemas) is not supported; send BINARY, JSON or STRING"
+        ));
     }
     let kind = d.kind.as_deref().unwrap_or("JSON").to_ascii_uppercase();
     match kind.as_str() {
@@ -317,7 +328,9 @@ fn v3_data(d: &V3Data, what: &str) -> Result<(Value, String, usize), String> {
             };
             Ok((v, kind, size))
         }
-        other => Err(format!("{what}: type `{other}` is not supported; use BINARY, JSON or STRING")),
+        other => Err(format!(
+            "{what}: type `{other}` is not supported; use BINARY, JSON or STRING"
+        )),
     }
 }
 
@@ -433,9 +446,21 @@ mod tests {
         assert_eq!(e[2]["message"], Value::from("logs"));
         let bad = br#"{"records":[{"value":"bG9ncw=="},{"value":"not base64!"}]}"#;
         let err = v2_records(bad, "test", Embedded::Binary, 10).unwrap_err();
-        assert!(matches!(&err, BodyError::InvalidRecords(m) if m.contains("record 2")), "{err:?}");
-        assert!(v2_records(br#"{"records":[{"key":"k"}]}"#, "t", Embedded::Json, 10).is_err(), "value is required");
-        let e = v2_records(br#"{"key_schema":"x","records":[{"value":1}],"n":[1]}"#, "t", Embedded::Json, 10).unwrap();
+        assert!(
+            matches!(&err, BodyError::InvalidRecords(m) if m.contains("record 2")),
+            "{err:?}"
+        );
+        assert!(
+            v2_records(br#"{"records":[{"key":"k"}]}"#, "t", Embedded::Json, 10).is_err(),
+            "value is required"
+        );
+        let e = v2_records(
+            br#"{"key_schema":"x","records":[{"value":1}],"n":[1]}"#,
+            "t",
+            Embedded::Json,
+            10,
+        )
+        .unwrap();
         assert_eq!(e.len(), 1, "other keys are ignored");
         assert_eq!(
             v2_records(br#"{"records":[{"value":1},{"value":2}]}"#, "t", Embedded::Json, 1),
@@ -446,7 +471,10 @@ mod tests {
     #[test]
     fn content_types_pick_the_embedded_format_or_are_refused() {
         assert_eq!(embedded(None).unwrap(), Embedded::Json);
-        assert_eq!(embedded(Some("application/vnd.kafka.json.v2+json")).unwrap(), Embedded::Json);
+        assert_eq!(
+            embedded(Some("application/vnd.kafka.json.v2+json")).unwrap(),
+            Embedded::Json
+        );
         assert_eq!(
             embedded(Some("application/vnd.kafka.binary.v2+json; charset=utf-8")).unwrap(),
             Embedded::Binary
@@ -470,7 +498,9 @@ mod tests {
         assert_eq!(events[0]["message"], Value::from("World"));
         assert_eq!(events[0]["key"], Value::from("Hello"));
         assert_eq!(events[0]["partition"], Value::Integer(1));
-        let Value::Object(h) = &events[0]["headers"] else { panic!("headers") };
+        let Value::Object(h) = &events[0]["headers"] else {
+            panic!("headers")
+        };
         assert_eq!(h["Header-1"], Value::from("Header-1"));
         assert!(matches!(events[0]["timestamp"], Value::Timestamp(_)));
         let reply = v3_reply(&reports, "cluster-1", "topic-1", || 0);
@@ -501,7 +531,13 @@ mod tests {
             .map(|l| serde_json::from_str::<Json>(l).unwrap()["error_code"].as_i64().unwrap())
             .collect();
         assert_eq!(codes, vec![200, 200, 400, 200]);
-        assert_eq!(v3_records(b"{} {} {}", "t", 2).unwrap_err(), BodyError::TooManyEvents(2));
-        assert!(matches!(v3_records(b"{\"value\":", "t", 2), Err(BodyError::Malformed(_))));
+        assert_eq!(
+            v3_records(b"{} {} {}", "t", 2).unwrap_err(),
+            BodyError::TooManyEvents(2)
+        );
+        assert!(matches!(
+            v3_records(b"{\"value\":", "t", 2),
+            Err(BodyError::Malformed(_))
+        ));
     }
 }

@@ -20,4 +20,5 @@ pub const SOURCE: ComponentDef = ComponentDef {
     events: events::EVENTS,
     gauges: &[],
     commands: &[],
+    count: None,
 };

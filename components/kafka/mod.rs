@@ -5,6 +5,7 @@
 
 mod cli;
 mod client;
+mod count;
 pub mod events;
 pub mod mock;
 pub mod sink;
@@ -25,6 +26,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
     gauges: events::SOURCE_GAUGES,
     // `pipe kafka-mock` serves the source and the sink alike; it is listed once.
     commands: cli::COMMANDS,
+    count: None,
 };
 
 /// The `kafka` sink.
@@ -38,4 +40,5 @@ pub const SINK: ComponentDef = ComponentDef {
     events: events::SINK_EVENTS,
     gauges: events::SINK_GAUGES,
     commands: &[],
+    count: Some(count::count),
 };

@@ -18,6 +18,7 @@
 //! and the upload.
 
 mod cli;
+mod count;
 pub mod config;
 pub mod ddl;
 pub mod encoder;
@@ -51,4 +52,5 @@ pub const SINK: ComponentDef = ComponentDef {
     events: events::EVENTS,
     gauges: events::GAUGES,
     commands: cli::COMMANDS,
+    count: Some(count::count),
 };

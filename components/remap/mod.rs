@@ -25,6 +25,7 @@ pub const REMAP: ComponentDef = ComponentDef {
     ],
     gauges: &[],
     commands: &[],
+    count: None,
 };
 
 /// The `filter` transform.
@@ -42,6 +43,7 @@ pub const FILTER: ComponentDef = ComponentDef {
     ],
     gauges: &[],
     commands: &[],
+    count: None,
 };
 
 /// The `route` transform.
@@ -55,4 +57,5 @@ pub const ROUTE: ComponentDef = ComponentDef {
     events: &[&events::ConditionNotBoolean::SPEC, &events::ConditionFailed::SPEC],
     gauges: &[],
     commands: &[],
+    count: None,
 };

@@ -28,4 +28,5 @@ pub const SQL: ComponentDef = ComponentDef {
     ],
     gauges: &[&events::BUFFERED_EVENTS],
     commands: &[],
+    count: None,
 };
