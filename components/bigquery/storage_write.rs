@@ -7,7 +7,7 @@ use super::storage_v1::big_query_write_client::BigQueryWriteClient;
 use super::storage_v1::{AppendRowsRequest, AppendRowsResponse, CreateWriteStreamRequest, WriteStream, write_stream};
 use crate::components::object_store::google_auth::GoogleCredentials;
 use crate::error::ComponentError;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tonic::Code;
@@ -20,7 +20,10 @@ const MAX_MESSAGE: usize = 20 << 20;
 /// A client of the Storage Write API.
 #[derive(Clone)]
 pub struct StorageWrite {
-    client: BigQueryWriteClient<Channel>,
+    endpoint: Endpoint,
+    /// Made on first use, inside the runtime: a channel spawns its worker task when
+    /// it is made, and the sink is built before the runtime runs.
+    client: Arc<OnceLock<BigQueryWriteClient<Channel>>>,
     credentials: Arc<GoogleCredentials>,
 }
 
@@ -75,10 +78,22 @@ impl StorageWrite {
                 .tls_config(ClientTlsConfig::new().with_native_roots())
                 .map_err(|e| format!("TLS for `{endpoint}`: {e}"))?;
         }
-        let client = BigQueryWriteClient::new(e.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE);
-        Ok(StorageWrite { client, credentials })
+        Ok(StorageWrite {
+            endpoint: e,
+            client: Arc::new(OnceLock::new()),
+            credentials,
+        })
+    }
+
+    /// The client, sharing one channel (connected on first use).
+    fn client(&self) -> BigQueryWriteClient<Channel> {
+        self.client
+            .get_or_init(|| {
+                BigQueryWriteClient::new(self.endpoint.connect_lazy())
+                    .max_decoding_message_size(MAX_MESSAGE)
+                    .max_encoding_message_size(MAX_MESSAGE)
+            })
+            .clone()
     }
 
     /// Adds the token and the routing header to a request for `resource`.
@@ -117,8 +132,7 @@ impl StorageWrite {
         });
         self.prepare(&mut request, "parent", table).await?;
         let stream = self
-            .client
-            .clone()
+            .client()
             .create_write_stream(request)
             .await
             .map_err(|s| classify(&s))?;
@@ -134,7 +148,7 @@ impl StorageWrite {
             .map_err(|_| ComponentError::internal("the request channel closed at once".to_string()))?;
         let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(rx));
         let reopen_at = self.prepare(&mut request, "write_stream", stream).await?;
-        let mut client = self.client.clone();
+        let mut client = self.client();
         let responses = match tokio::time::timeout(timeout, client.append_rows(request)).await {
             Ok(Ok(r)) => r.into_inner(),
             Ok(Err(status)) => return Err(classify(&status)),
