@@ -668,6 +668,39 @@ async fn fake_insert_all_refused_rows_are_dropped_and_stopped_ones_resent() {
     assert_eq!(stats.duplicate_insert_ids, 0, "{stats:?}");
 }
 
+/// Fake: a templated `table` (`{{ kind }}`). Without `create_table`, the events for
+/// a table that does not exist go to `bq.dropped` with the reason and the others
+/// land; with `create_table` and a declared `schema`, the missing table is created
+/// from it (`tables.insert`) and gets its rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fake_templated_tables_missing_ones_are_dropped_or_created() {
+    let vrl = r#".kind = if mod(n, 3) == 0 { "u" } else { "t" }"#;
+    for create in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let bq = FakeBigQuery::start(PROJECT, DATASET, &[("t", seq_schema())], None).await;
+        let mut extra = String::from("ignore_unknown_values = true\n");
+        if create {
+            extra += "create_table = true\n[sinks.bq.schema]\nseq = \"int\"\ns = \"string\"\n";
+        }
+        let t = topology(dir.path(), &generated(300, "", vrl), &bq.rest(), &bq.grpc(), &extra);
+        let text = fs::read_to_string(&t).unwrap().replace("table = \"t\"", "table = \"{{ kind }}\"");
+        fs::write(&t, text).unwrap();
+        let log = dir.path().join("pipe.log");
+        assert_eq!(exit_code(Pipe::start(&t, &log), 60).await, 0, "{}", tail(&log, 30));
+        assert_eq!(bq.ints("t", "seq"), (0..300).filter(|n| n % 3 != 0).collect::<Vec<i64>>());
+        let dead = dropped(dir.path());
+        if create {
+            assert!(dead.is_empty(), "{dead:?}");
+            assert_eq!(bq.ints("u", "seq"), (0..300).filter(|n| n % 3 == 0).collect::<Vec<i64>>());
+        } else {
+            assert_eq!(dead.len(), 100, "{}", tail(&log, 20));
+            let reason = dead[0]["dropped"]["reason"].as_str().unwrap();
+            assert!(reason.contains("test-proj.d1.u does not exist"), "{reason}");
+            assert_eq!(exit_counter(&log, "bq", "table_not_found"), Some(100));
+        }
+    }
+}
+
 /// `pipe validate` (offline): a `schema` that contradicts `schema_file` exits 78
 /// naming the key and the column; one that agrees validates (building the Storage
 /// Write client outside the runtime once panicked here).
