@@ -21,6 +21,7 @@ use std::borrow::Cow;
 use vrl::value::{KeyString, ObjectMap, Value};
 
 /// What one row became.
+#[derive(Debug)]
 pub struct Encoded {
     /// Values that did not fit their column (nulls now).
     pub cast_failed: u64,
@@ -432,7 +433,7 @@ mod tests {
         assert_eq!(row.n, Some(-7));
         assert_eq!(row.x, Some(2.0));
         assert_eq!(row.msg.as_deref(), Some("hi"));
-        assert_eq!(row.ts, Some(1_764_669_600_500_000));
+        assert_eq!(row.ts, Some(1_796_205_600_500_000));
         assert_eq!(row.tags, vec!["a", "b"]);
         assert_eq!(row.http.unwrap().status, Some(503));
         assert_eq!(row.rejected, None);
