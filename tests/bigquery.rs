@@ -386,6 +386,28 @@ fn emulator_down_for_ten_seconds_loses_nothing() {
     assert!(!log_lines_with(&log, "BigQuery appends work again").is_empty(), "{}", tail(&log, 30));
 }
 
+/// Emulator: `write_mode = "committed"`: the sink's own COMMITTED stream
+/// (`CreateWriteStream`) with offsets on every append, which the emulator checks
+/// strictly: every event lands once.
+#[test]
+fn emulator_committed_stream_lands_every_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let emu = emulator_with_table(dir.path(), false, seq_schema());
+    let t = topology(
+        dir.path(),
+        &generated(3000, "", ""),
+        &emu.rest(),
+        &emu.grpc(),
+        "write_mode = \"committed\"\nbatch_max_events = 250",
+    );
+    let log = dir.path().join("pipe.log");
+    let mut pipe = Pipe::start(&t, &log);
+    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(count_and_distinct(&emu), (3000, 3000));
+    assert!(!log_lines_with(&log, "Created a COMMITTED write stream").is_empty());
+    assert!(log_lines_with(&log, "fail; retrying").is_empty(), "{}", tail(&log, 20));
+}
+
 /// Emulator: `api = "insert_all"` with `id_field`: every event lands once.
 #[test]
 fn emulator_insert_all_lands_every_event() {
@@ -535,13 +557,19 @@ async fn exit_code_of(pipe: Pipe) -> i32 {
 /// ends UNAVAILABLE right after the fake appended an append, so its answer never
 /// arrives; pipe sends it again at the same offset, the fake answers ALREADY_EXISTS,
 /// and the table holds each event exactly once. An inline UNAVAILABLE later (the
-/// appends behind it then meet OUT_OF_RANGE on the old call) is resent the same way.
+/// appends behind it then meet OUT_OF_RANGE on the old call) is resent the same way,
+/// and so is what remains of appends refused for a row error or halved for an
+/// INVALID_ARGUMENT: the offsets stay contiguous.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fake_committed_stream_never_duplicates_a_resent_append() {
     let dir = tempfile::tempdir().unwrap();
     let bq = FakeBigQuery::start(PROJECT, DATASET, &[("t", seq_schema())], None).await;
     bq.fault_in(3, Fault::AppendThenEndCall(Code::Unavailable));
     bq.fault_in(12, Fault::Inline(Code::Unavailable));
+    bq.script(|s| {
+        s.refuse_rows.push(("seq".into(), json!(777), "fake: seq 777 is not allowed".into()));
+        s.invalid_rows.push(("seq".into(), json!(1500)));
+    });
     let t = topology(
         dir.path(),
         &generated(2000, "", ""),
@@ -553,11 +581,14 @@ async fn fake_committed_stream_never_duplicates_a_resent_append() {
     assert_eq!(exit_code(Pipe::start(&t, &log), 60).await, 0, "{}", tail(&log, 30));
     let stats = bq.stats();
     eprintln!("committed: {stats:?}");
-    assert_eq!(bq.ints("t", "seq"), (0..2000).collect::<Vec<i64>>(), "each event exactly once");
+    let expected: Vec<i64> = (0..2000).filter(|n| *n != 777 && *n != 1500).collect();
+    assert_eq!(bq.ints("t", "seq"), expected, "each event exactly once");
     assert_eq!(stats.faults, 2);
     assert!(stats.already_exists >= 1, "the resent append met ALREADY_EXISTS: {stats:?}");
     assert_eq!(stats.streams_created, 1);
-    assert!(dropped(dir.path()).is_empty());
+    let dead: Vec<i64> = dropped(dir.path()).iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead.contains(&777) && dead.contains(&1500), "{dead:?}");
 }
 
 /// A fresh 2048-bit RSA key made with openssl: (PKCS #8 PEM, public key as PKCS #1
