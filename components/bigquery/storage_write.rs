@@ -21,7 +21,8 @@ const MAX_MESSAGE: usize = 20 << 20;
 #[derive(Clone)]
 pub struct StorageWrite {
     endpoint: Endpoint,
-    /// Made on first use, inside the runtime.
+    /// Made on first use, inside the runtime: a channel spawns its worker task when
+    /// it is made, and the sink is built before the runtime runs.
     client: Arc<OnceLock<BigQueryWriteClient<Channel>>>,
     credentials: Arc<GoogleCredentials>,
 }
@@ -84,7 +85,7 @@ impl StorageWrite {
         })
     }
 
-    /// The gRPC client; it connects on first use and again after a failure.
+    /// The client, sharing one channel (connected on first use).
     fn client(&self) -> BigQueryWriteClient<Channel> {
         self.client
             .get_or_init(|| {
