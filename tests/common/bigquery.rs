@@ -141,6 +141,11 @@ impl Emulator {
         format!("http://127.0.0.1:{}", self.rest_port)
     }
 
+    /// The folder its load jobs read `gs://BUCKET/PATH` from (`BUCKET/PATH` under it).
+    pub fn gcs_root(&self) -> PathBuf {
+        self.dir.join("gcs")
+    }
+
     /// The gRPC URL (the sink's `storage_endpoint`).
     pub fn grpc(&self) -> String {
         format!("http://127.0.0.1:{}", self.grpc_port)
