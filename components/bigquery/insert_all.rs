@@ -28,6 +28,8 @@ use tokio::sync::mpsc;
 pub struct Request {
     pub events: Vec<Event>,
     pub rows: Vec<Json>,
+    /// Each row's size as JSON.
+    sizes: Vec<usize>,
     pub bytes: usize,
 }
 
@@ -35,6 +37,7 @@ impl Request {
     pub fn push(&mut self, event: Event, row: Json, size: usize) {
         self.events.push(event);
         self.rows.push(row);
+        self.sizes.push(size);
         self.bytes += size;
     }
 }
@@ -95,14 +98,15 @@ impl InsertAllWriter {
             }
             let mut again = Request::default();
             let (mut delivered, mut bytes) = (0u64, 0u64);
-            for ((event, row), verdict) in request.events.drain(..).zip(request.rows.drain(..)).zip(verdict) {
+            let rows = request.events.drain(..).zip(request.rows.drain(..)).zip(request.sizes.drain(..));
+            for (((event, row), size), verdict) in rows.zip(verdict) {
                 match verdict {
                     None => {
                         delivered += 1;
-                        bytes += row.to_string().len() as u64;
+                        bytes += size as u64;
                         event.finalize(BatchStatus::Delivered);
                     }
-                    Some((true, _)) => again.push(event, row, 0),
+                    Some((true, _)) => again.push(event, row, size),
                     Some((false, reason)) => {
                         let reason = format!("BigQuery refused the row: {reason}");
                         s.rejects.reject(vec![event], &reason, &s.ev.rejected, RejectedByBigQuery).await;
