@@ -175,6 +175,19 @@ fn emulator_with_table(dir: &Path, persistent: bool, fields: Json) -> Emulator {
     emu
 }
 
+/// The exit code, or -1 when pipe has not exited within `secs` (the caller prints
+/// its log; drop kills it).
+fn exit_within(pipe: &mut Pipe, secs: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(status) = pipe.child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    -1
+}
+
 /// Waits (without blocking the runtime) until `check` is true or `secs` pass.
 async fn until(secs: u64, mut check: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -233,7 +246,7 @@ if mod(n, 7) == 0 { del(.s) }
     let log = dir.path().join("pipe.log");
     let started = Instant::now();
     let mut pipe = Pipe::start(&t, &log);
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     eprintln!("10,000 events streamed in {:.1} s", started.elapsed().as_secs_f64());
     assert_eq!(emu.count(&format!("{DATASET}.t")), 10_000);
     assert_eq!(count_and_distinct(&emu), (10_000, 10_000));
@@ -377,7 +390,7 @@ fn emulator_down_for_ten_seconds_loses_nothing() {
         "BigQuery down for {:.1} s; {before} events were in before",
         down.elapsed().as_secs_f64()
     );
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     let (rows, distinct) = count_and_distinct(&emu);
     eprintln!("outage: {rows} rows, {distinct} distinct, {} duplicates", rows - distinct);
     assert!(before > 0 && (before as u64) < EVENTS, "the outage should fall mid-run: {before}");
@@ -402,10 +415,45 @@ fn emulator_committed_stream_lands_every_event_once() {
     );
     let log = dir.path().join("pipe.log");
     let mut pipe = Pipe::start(&t, &log);
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     assert_eq!(count_and_distinct(&emu), (3000, 3000));
     assert!(!log_lines_with(&log, "Created a COMMITTED write stream").is_empty());
     assert!(log_lines_with(&log, "fail; retrying").is_empty(), "{}", tail(&log, 20));
+}
+
+/// Emulator: `write_mode = "committed"` across a restart of the emulator, which
+/// forgets its write streams (BigQuery too answers NOT_FOUND for a stream that is
+/// gone): the sink creates a new stream and sends what was unanswered again; every
+/// event lands.
+#[test]
+fn emulator_committed_stream_is_replaced_when_bigquery_forgets_it() {
+    const EVENTS: u64 = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut emu = emulator_with_table(dir.path(), true, seq_schema());
+    let t = topology(
+        dir.path(),
+        &generated(EVENTS, "rate = 500.0", ""),
+        &emu.rest(),
+        &emu.grpc(),
+        "write_mode = \"committed\"\nrequest_timeout_secs = 5",
+    );
+    let log = dir.path().join("pipe.log");
+    let mut pipe = Pipe::start(&t, &log);
+    wait_started(&log);
+    std::thread::sleep(Duration::from_secs(2));
+    pipe.signal("STOP");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = count_and_distinct(&emu).1;
+    emu.kill();
+    pipe.signal("CONT");
+    std::thread::sleep(Duration::from_secs(2));
+    emu.restart();
+    assert_eq!(exit_within(&mut pipe, 60), 0, "{}", tail(&log, 30));
+    let (rows, distinct) = count_and_distinct(&emu);
+    eprintln!("committed across a restart: {before} before, {rows} rows, {distinct} distinct");
+    assert!(before > 0 && (before as u64) < EVENTS, "the restart should fall mid-run: {before}");
+    assert_eq!(distinct, EVENTS as i64, "{}", tail(&log, 30));
+    assert!(log_lines_with(&log, "Created a COMMITTED write stream").len() >= 2, "{}", tail(&log, 30));
 }
 
 /// Emulator: `api = "insert_all"` with `id_field`: every event lands once.
@@ -422,7 +470,7 @@ fn emulator_insert_all_lands_every_event() {
     );
     let log = dir.path().join("pipe.log");
     let mut pipe = Pipe::start(&t, &log);
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     assert_eq!(count_and_distinct(&emu), (3000, 3000));
     let s = emu.query(&format!("SELECT s FROM `{PROJECT}.{DATASET}.t` WHERE seq = 2999"));
     assert_eq!(s[0][0].as_deref(), Some("event 2999"));
