@@ -383,7 +383,9 @@ fn emulator_kill_9_mid_stream_loses_nothing() {
 
 /// Emulator: BigQuery goes away (`kill -9` of the emulator) for 10 s mid-stream and
 /// comes back on the same ports with its persistent table: not one event is lost;
-/// the appends are retried while the inputs wait.
+/// the appends are retried while the inputs wait. (pipe is paused with SIGSTOP for
+/// a moment to count what landed before the outage: the emulator's queries can
+/// fail or hang while appends run.)
 #[test]
 fn emulator_down_for_ten_seconds_loses_nothing() {
     const EVENTS: u64 = 6000;
