@@ -15,7 +15,7 @@ mod fake;
 
 use common::*;
 use emulator::{Emulator, PROJECT};
-use fake::{Fault, FakeBigQuery, TokenServer};
+use fake::{FakeBigQuery, Fault, TokenServer};
 use serde_json::{Value as Json, json};
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
@@ -123,7 +123,9 @@ fn write_lines(dir: &Path, range: std::ops::Range<u64>) {
 /// there is none yet).
 fn checkpoint(dir: &Path) -> u64 {
     let text = fs::read_to_string(dir.join("data/in/checkpoints.json")).unwrap_or_default();
-    let Ok(json) = serde_json::from_str::<Json>(&text) else { return 0 };
+    let Ok(json) = serde_json::from_str::<Json>(&text) else {
+        return 0;
+    };
     let app = dir.join("in/app.log");
     json["files"]
         .as_array()
@@ -149,7 +151,9 @@ fn dropped(dir: &Path) -> Vec<Json> {
 
 /// (rows, distinct seq) of the emulator's table `d1.t`.
 fn count_and_distinct(emu: &Emulator) -> (i64, i64) {
-    let rows = emu.query(&format!("SELECT COUNT(*), COUNT(DISTINCT seq) FROM `{PROJECT}.{DATASET}.t`"));
+    let rows = emu.query(&format!(
+        "SELECT COUNT(*), COUNT(DISTINCT seq) FROM `{PROJECT}.{DATASET}.t`"
+    ));
     let cell = |i: usize| rows[0][i].as_deref().unwrap().parse().unwrap();
     (cell(0), cell(1))
 }
@@ -173,6 +177,19 @@ fn emulator_with_table(dir: &Path, persistent: bool, fields: Json) -> Emulator {
     emu.create_dataset(DATASET);
     emu.create_table(DATASET, "t", fields);
     emu
+}
+
+/// The exit code, or -1 when pipe has not exited within `secs` (the caller prints
+/// its log; drop kills it).
+fn exit_within(pipe: &mut Pipe, secs: u64) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(status) = pipe.child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    -1
 }
 
 /// Waits (without blocking the runtime) until `check` is true or `secs` pass.
@@ -233,7 +250,7 @@ if mod(n, 7) == 0 { del(.s) }
     let log = dir.path().join("pipe.log");
     let started = Instant::now();
     let mut pipe = Pipe::start(&t, &log);
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     eprintln!("10,000 events streamed in {:.1} s", started.elapsed().as_secs_f64());
     assert_eq!(emu.count(&format!("{DATASET}.t")), 10_000);
     assert_eq!(count_and_distinct(&emu), (10_000, 10_000));
@@ -245,14 +262,26 @@ if mod(n, 7) == 0 { del(.s) }
     assert_eq!(rows.len(), 10_000);
     for (n, row) in rows.iter().enumerate() {
         let n = n as i64;
-        let cell = |i: usize| row[i].as_deref().unwrap_or_else(|| panic!("seq {n}: column {i} is NULL"));
+        let cell = |i: usize| {
+            row[i]
+                .as_deref()
+                .unwrap_or_else(|| panic!("seq {n}: column {i} is NULL"))
+        };
         assert_eq!(cell(0).parse::<i64>().unwrap(), n);
         assert_eq!(cell(1), if n % 3 == 0 { "true" } else { "false" }, "seq {n}");
-        assert_eq!(cell(2).parse::<i64>().unwrap(), n * 1_000_003 - 4_611_686_018_427_387_904, "seq {n}");
+        assert_eq!(
+            cell(2).parse::<i64>().unwrap(),
+            n * 1_000_003 - 4_611_686_018_427_387_904,
+            "seq {n}"
+        );
         assert_eq!(cell(3).parse::<f64>().unwrap(), (n - 5000) as f64 / 3.0, "seq {n}");
         let s = (n % 7 != 0).then(|| format!("événement {n} \"q\" \\ 日本"));
         assert_eq!(row[4], s, "seq {n}");
-        assert_eq!(cell(5).parse::<i64>().unwrap(), 1_796_216_645_123_456 + n * 1001, "seq {n}");
+        assert_eq!(
+            cell(5).parse::<i64>().unwrap(),
+            1_796_216_645_123_456 + n * 1001,
+            "seq {n}"
+        );
     }
 }
 
@@ -272,7 +301,11 @@ fn emulator_checkpoint_moves_only_after_the_appends_succeed() {
     wait_started(&log);
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(checkpoint(dir.path()), 0, "nothing is delivered while BigQuery is down");
-    assert!(!log_lines_with(&log, "fail; retrying with backoff").is_empty(), "{}", tail(&log, 20));
+    assert!(
+        !log_lines_with(&log, "fail; retrying with backoff").is_empty(),
+        "{}",
+        tail(&log, 20)
+    );
 
     emu.restart();
     let len = file_len(dir.path());
@@ -341,12 +374,18 @@ fn emulator_kill_9_mid_stream_loses_nothing() {
         dups as f64 * 100.0 / LINES as f64
     );
     assert!(kills >= 3, "expected several kills, got {kills}");
-    assert!(complete && in_range && missing == 0, "{missing} missing, seq range {range:?}: {}", tail(&log, 20));
+    assert!(
+        complete && in_range && missing == 0,
+        "{missing} missing, seq range {range:?}: {}",
+        tail(&log, 20)
+    );
 }
 
 /// Emulator: BigQuery goes away (`kill -9` of the emulator) for 10 s mid-stream and
 /// comes back on the same ports with its persistent table: not one event is lost;
-/// the appends are retried while the inputs wait.
+/// the appends are retried while the inputs wait. (pipe is paused with SIGSTOP for
+/// a moment to count what landed before the outage: the emulator's queries can
+/// fail or hang while appends run.)
 #[test]
 fn emulator_down_for_ten_seconds_loses_nothing() {
     const EVENTS: u64 = 6000;
@@ -377,13 +416,27 @@ fn emulator_down_for_ten_seconds_loses_nothing() {
         "BigQuery down for {:.1} s; {before} events were in before",
         down.elapsed().as_secs_f64()
     );
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     let (rows, distinct) = count_and_distinct(&emu);
-    eprintln!("outage: {rows} rows, {distinct} distinct, {} duplicates", rows - distinct);
-    assert!(before > 0 && (before as u64) < EVENTS, "the outage should fall mid-run: {before}");
+    eprintln!(
+        "outage: {rows} rows, {distinct} distinct, {} duplicates",
+        rows - distinct
+    );
+    assert!(
+        before > 0 && (before as u64) < EVENTS,
+        "the outage should fall mid-run: {before}"
+    );
     assert_eq!(distinct, EVENTS as i64, "{}", tail(&log, 30));
-    assert!(!log_lines_with(&log, "BigQuery appends fail; retrying").is_empty(), "{}", tail(&log, 30));
-    assert!(!log_lines_with(&log, "BigQuery appends work again").is_empty(), "{}", tail(&log, 30));
+    assert!(
+        !log_lines_with(&log, "BigQuery appends fail; retrying").is_empty(),
+        "{}",
+        tail(&log, 30)
+    );
+    assert!(
+        !log_lines_with(&log, "BigQuery appends work again").is_empty(),
+        "{}",
+        tail(&log, 30)
+    );
 }
 
 /// Emulator: `write_mode = "committed"`: the sink's own COMMITTED stream
@@ -402,10 +455,52 @@ fn emulator_committed_stream_lands_every_event_once() {
     );
     let log = dir.path().join("pipe.log");
     let mut pipe = Pipe::start(&t, &log);
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     assert_eq!(count_and_distinct(&emu), (3000, 3000));
     assert!(!log_lines_with(&log, "Created a COMMITTED write stream").is_empty());
     assert!(log_lines_with(&log, "fail; retrying").is_empty(), "{}", tail(&log, 20));
+}
+
+/// Emulator: `write_mode = "committed"` across a restart of the emulator, which
+/// forgets its write streams (BigQuery too answers NOT_FOUND for a stream that is
+/// gone): the sink creates a new stream and sends what was unanswered again; every
+/// event lands.
+#[test]
+fn emulator_committed_stream_is_replaced_when_bigquery_forgets_it() {
+    const EVENTS: u64 = 3000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut emu = emulator_with_table(dir.path(), true, seq_schema());
+    let t = topology(
+        dir.path(),
+        &generated(EVENTS, "rate = 500.0", ""),
+        &emu.rest(),
+        &emu.grpc(),
+        "write_mode = \"committed\"\nrequest_timeout_secs = 5",
+    );
+    let log = dir.path().join("pipe.log");
+    let mut pipe = Pipe::start(&t, &log);
+    wait_started(&log);
+    std::thread::sleep(Duration::from_secs(2));
+    pipe.signal("STOP");
+    std::thread::sleep(Duration::from_millis(300));
+    let before = count_and_distinct(&emu).1;
+    emu.kill();
+    pipe.signal("CONT");
+    std::thread::sleep(Duration::from_secs(2));
+    emu.restart();
+    assert_eq!(exit_within(&mut pipe, 60), 0, "{}", tail(&log, 30));
+    let (rows, distinct) = count_and_distinct(&emu);
+    eprintln!("committed across a restart: {before} before, {rows} rows, {distinct} distinct");
+    assert!(
+        before > 0 && (before as u64) < EVENTS,
+        "the restart should fall mid-run: {before}"
+    );
+    assert_eq!(distinct, EVENTS as i64, "{}", tail(&log, 30));
+    assert!(
+        log_lines_with(&log, "Created a COMMITTED write stream").len() >= 2,
+        "{}",
+        tail(&log, 30)
+    );
 }
 
 /// Emulator: `api = "insert_all"` with `id_field`: every event lands once.
@@ -422,7 +517,7 @@ fn emulator_insert_all_lands_every_event() {
     );
     let log = dir.path().join("pipe.log");
     let mut pipe = Pipe::start(&t, &log);
-    assert_eq!(wait_exit(&mut pipe.child, 120), 0, "{}", tail(&log, 30));
+    assert_eq!(exit_within(&mut pipe, 120), 0, "{}", tail(&log, 30));
     assert_eq!(count_and_distinct(&emu), (3000, 3000));
     let s = emu.query(&format!("SELECT s FROM `{PROJECT}.{DATASET}.t` WHERE seq = 2999"));
     assert_eq!(s[0][0].as_deref(), Some("event 2999"));
@@ -443,8 +538,10 @@ async fn fake_row_errors_go_to_dropped_and_the_rest_land() {
     ]);
     let bq = FakeBigQuery::start(PROJECT, DATASET, &[("t", schema)], None).await;
     bq.script(|s| {
-        s.refuse_rows.push(("seq".into(), json!(7), "fake: seq 7 is not allowed".into()));
-        s.refuse_rows.push(("seq".into(), json!(512), "fake: seq 512 is not allowed".into()));
+        s.refuse_rows
+            .push(("seq".into(), json!(7), "fake: seq 7 is not allowed".into()));
+        s.refuse_rows
+            .push(("seq".into(), json!(512), "fake: seq 512 is not allowed".into()));
         s.invalid_rows.push(("seq".into(), json!(300)));
     });
     let vrl = ".n = n\nif n == 9 { del(.seq) }";
@@ -464,7 +561,12 @@ async fn fake_row_errors_go_to_dropped_and_the_rest_land() {
     dead.sort_by_key(|e| e["n"].as_i64());
     let reasons: Vec<(i64, String)> = dead
         .iter()
-        .map(|e| (e["n"].as_i64().unwrap(), e["dropped"]["reason"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["n"].as_i64().unwrap(),
+                e["dropped"]["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert_eq!(reasons[0].0, 7);
@@ -472,17 +574,28 @@ async fn fake_row_errors_go_to_dropped_and_the_rest_land() {
     assert_eq!(reasons[1].0, 9);
     assert!(reasons[1].1.contains("REQUIRED column `seq` is missing"), "{reasons:?}");
     assert_eq!(reasons[2].0, 300);
-    assert!(reasons[2].1.contains("fake: the append holds an invalid row"), "{reasons:?}");
+    assert!(
+        reasons[2].1.contains("fake: the append holds an invalid row"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[3].0, 512);
     assert!(reasons[3].1.contains("fake: seq 512 is not allowed"), "{reasons:?}");
     assert!(dead.iter().all(|e| e["dropped"]["component"] == "bq"));
     let stats = bq.stats();
     eprintln!("row errors: {stats:?}");
     assert_eq!(stats.row_errors, 2);
-    assert_eq!(stats.required_missing, 0, "pipe never sends a row missing a REQUIRED column");
+    assert_eq!(
+        stats.required_missing, 0,
+        "pipe never sends a row missing a REQUIRED column"
+    );
     // 100 rows halved down to one: 7 refusals on the way (100, 50, 25, 13, 7, 4, 2, 1).
     assert!(stats.invalid_argument >= 7, "{stats:?}");
-    assert_eq!(exit_counter(&log, "bq", "rejected_by_bigquery"), Some(3), "{}", tail(&log, 5));
+    assert_eq!(
+        exit_counter(&log, "bq", "rejected_by_bigquery"),
+        Some(3),
+        "{}",
+        tail(&log, 5)
+    );
     assert_eq!(exit_counter(&log, "bq", "invalid_row"), Some(1));
 }
 
@@ -509,7 +622,11 @@ async fn fake_transient_codes_and_a_hang_are_retried() {
     let pipe = Pipe::start(&t, &log);
     assert!(until(20, || bq.stats().refused_all >= 3).await, "{}", tail(&log, 20));
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(checkpoint(dir.path()), 0, "nothing is acknowledged while every append fails");
+    assert_eq!(
+        checkpoint(dir.path()),
+        0,
+        "nothing is acknowledged while every append fails"
+    );
     assert!(bq.rows("t").is_empty());
 
     bq.script(|s| s.refuse_all = None);
@@ -536,12 +653,24 @@ async fn fake_transient_codes_and_a_hang_are_retried() {
     })
     .await;
     let len = file_len(dir.path());
-    assert!(until(20, || checkpoint(dir.path()) == len).await, "checkpoint {} of {len}", checkpoint(dir.path()));
+    assert!(
+        until(20, || checkpoint(dir.path()) == len).await,
+        "checkpoint {} of {len}",
+        checkpoint(dir.path())
+    );
     assert_eq!(exit_code_of(pipe).await, 0, "{}", tail(&log, 20));
     let stats = bq.stats();
     let (missing, dups) = missing_and_dups(&bq.ints("t", "seq"), total as u64);
-    eprintln!("transient faults: {} missing, {dups} duplicates; {stats:?}", missing.len());
-    assert!(complete && missing.is_empty(), "missing {:?}: {}", ranges(&missing), tail(&log, 30));
+    eprintln!(
+        "transient faults: {} missing, {dups} duplicates; {stats:?}",
+        missing.len()
+    );
+    assert!(
+        complete && missing.is_empty(),
+        "missing {:?}: {}",
+        ranges(&missing),
+        tail(&log, 30)
+    );
     assert_eq!(stats.faults, 7, "every scripted fault was met: {stats:?}");
     assert!(dropped(dir.path()).is_empty(), "{:?}", dropped(dir.path()));
     assert!(!log_lines_with(&log, "BigQuery appends work again").is_empty());
@@ -567,7 +696,8 @@ async fn fake_committed_stream_never_duplicates_a_resent_append() {
     bq.fault_in(3, Fault::AppendThenEndCall(Code::Unavailable));
     bq.fault_in(12, Fault::Inline(Code::Unavailable));
     bq.script(|s| {
-        s.refuse_rows.push(("seq".into(), json!(777), "fake: seq 777 is not allowed".into()));
+        s.refuse_rows
+            .push(("seq".into(), json!(777), "fake: seq 777 is not allowed".into()));
         s.invalid_rows.push(("seq".into(), json!(1500)));
     });
     let t = topology(
@@ -584,7 +714,10 @@ async fn fake_committed_stream_never_duplicates_a_resent_append() {
     let expected: Vec<i64> = (0..2000).filter(|n| *n != 777 && *n != 1500).collect();
     assert_eq!(bq.ints("t", "seq"), expected, "each event exactly once");
     assert_eq!(stats.faults, 2);
-    assert!(stats.already_exists >= 1, "the resent append met ALREADY_EXISTS: {stats:?}");
+    assert!(
+        stats.already_exists >= 1,
+        "the resent append met ALREADY_EXISTS: {stats:?}"
+    );
     assert_eq!(stats.streams_created, 1);
     let dead: Vec<i64> = dropped(dir.path()).iter().filter_map(|e| e["seq"].as_i64()).collect();
     assert_eq!(dead.len(), 2, "{dead:?}");
@@ -597,7 +730,14 @@ fn rsa_key(dir: &Path) -> (String, Vec<u8>) {
     let pem = dir.join("key.pem");
     let der = dir.join("pub.der");
     let ok = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
         .arg(&pem)
         .stderr(std::process::Stdio::null())
         .status()
@@ -652,18 +792,36 @@ async fn fake_service_account_tokens_are_sent_and_refreshed_before_they_expire()
     let log = dir.path().join("pipe.log");
     write_lines(dir.path(), 0..200);
     let pipe = Pipe::start(&t, &log);
-    assert!(until(30, || bq.rows("t").len() >= 200).await, "{:?}: {}", bq.stats(), tail(&log, 20));
+    assert!(
+        until(30, || bq.rows("t").len() >= 200).await,
+        "{:?}: {}",
+        bq.stats(),
+        tail(&log, 20)
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
     write_lines(dir.path(), 200..400);
-    assert!(until(30, || bq.rows("t").len() >= 400).await, "{:?}: {}", bq.stats(), tail(&log, 20));
+    assert!(
+        until(30, || bq.rows("t").len() >= 400).await,
+        "{:?}: {}",
+        bq.stats(),
+        tail(&log, 20)
+    );
     assert_eq!(exit_code_of(pipe).await, 0, "{}", tail(&log, 20));
 
     let stats = bq.stats();
     let issued = tokens.issued();
     eprintln!("tokens issued: {}; {stats:?}", issued.len());
     assert!(issued.len() >= 2, "a new token after the first expired: {issued:?}");
-    assert!(issued.iter().all(|i| i.assertion_ok), "every JWT was signed with the key: {issued:?}");
-    assert_eq!(stats.expired_tokens, 0, "no request came with an expired token: {}", tail(&log, 20));
+    assert!(
+        issued.iter().all(|i| i.assertion_ok),
+        "every JWT was signed with the key: {issued:?}"
+    );
+    assert_eq!(
+        stats.expired_tokens,
+        0,
+        "no request came with an expired token: {}",
+        tail(&log, 20)
+    );
     assert_eq!(stats.bad_tokens, 0, "every request carried a token: {stats:?}");
     assert!(stats.rest_requests >= 1 && stats.calls >= 2, "{stats:?}");
     assert_eq!(bq.ints("t", "seq"), (0..400).collect::<Vec<i64>>());
@@ -677,7 +835,10 @@ async fn fake_service_account_tokens_are_sent_and_refreshed_before_they_expire()
 async fn fake_insert_all_refused_rows_are_dropped_and_stopped_ones_resent() {
     let dir = tempfile::tempdir().unwrap();
     let bq = FakeBigQuery::start(PROJECT, DATASET, &[("t", seq_schema())], None).await;
-    bq.script(|s| s.refuse_rows.push(("seq".into(), json!(5), "fake: seq 5 is invalid".into())));
+    bq.script(|s| {
+        s.refuse_rows
+            .push(("seq".into(), json!(5), "fake: seq 5 is invalid".into()))
+    });
     let t = topology(
         dir.path(),
         &generated(300, "", ""),
@@ -714,15 +875,23 @@ async fn fake_templated_tables_missing_ones_are_dropped_or_created() {
             extra += "create_table = true\n[sinks.bq.schema]\nseq = \"int\"\ns = \"string\"\n";
         }
         let t = topology(dir.path(), &generated(300, "", vrl), &bq.rest(), &bq.grpc(), &extra);
-        let text = fs::read_to_string(&t).unwrap().replace("table = \"t\"", "table = \"{{ kind }}\"");
+        let text = fs::read_to_string(&t)
+            .unwrap()
+            .replace("table = \"t\"", "table = \"{{ kind }}\"");
         fs::write(&t, text).unwrap();
         let log = dir.path().join("pipe.log");
         assert_eq!(exit_code(Pipe::start(&t, &log), 60).await, 0, "{}", tail(&log, 30));
-        assert_eq!(bq.ints("t", "seq"), (0..300).filter(|n| n % 3 != 0).collect::<Vec<i64>>());
+        assert_eq!(
+            bq.ints("t", "seq"),
+            (0..300).filter(|n| n % 3 != 0).collect::<Vec<i64>>()
+        );
         let dead = dropped(dir.path());
         if create {
             assert!(dead.is_empty(), "{dead:?}");
-            assert_eq!(bq.ints("u", "seq"), (0..300).filter(|n| n % 3 == 0).collect::<Vec<i64>>());
+            assert_eq!(
+                bq.ints("u", "seq"),
+                (0..300).filter(|n| n % 3 == 0).collect::<Vec<i64>>()
+            );
         } else {
             assert_eq!(dead.len(), 100, "{}", tail(&log, 20));
             let reason = dead[0]["dropped"]["reason"].as_str().unwrap();

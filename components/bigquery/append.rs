@@ -11,7 +11,10 @@
 //! inputs wait meanwhile. On the `_default` stream that may duplicate the appends
 //! that had landed unanswered (at-least-once); on a COMMITTED stream the offsets
 //! make BigQuery answer ALREADY_EXISTS for those, so retries within a run never
-//! duplicate. Rows named by `row_errors` go to `ID.dropped` with BigQuery's message
+//! duplicate. A COMMITTED stream BigQuery answers NOT_FOUND for (it was lost) is
+//! replaced by a new one, and the unanswered appends go there (those that had
+//! landed unanswered on the old one are then duplicated). Rows named by
+//! `row_errors` go to `ID.dropped` with BigQuery's message
 //! and the rest of their append is sent again; an append refused as invalid
 //! without row errors is halved until the row at fault is alone. The call is
 //! reopened, between appends, before the token it was opened with expires.
@@ -85,6 +88,9 @@ struct Appender {
     /// COMMITTED: the offset after every row BigQuery has confirmed.
     confirmed: i64,
     retry: Retry,
+    /// COMMITTED: BigQuery answered NOT_FOUND for the stream (it forgot it, e.g. an
+    /// emulator restarted); a new one is created before the appends are sent again.
+    stream_gone: bool,
 }
 
 impl TableAppender {
@@ -98,6 +104,7 @@ impl TableAppender {
             in_flight: VecDeque::new(),
             confirmed: 0,
             retry: Retry::new("BigQuery appends"),
+            stream_gone: false,
         };
         if a.cfg.committed {
             a.create_stream().await;
@@ -158,7 +165,10 @@ impl Appender {
             Ok(Ok(None)) => Answer::Lost(ComponentError::external(
                 "BigQuery closed the AppendRows call".to_string(),
             )),
-            Ok(Err(status)) => Answer::Lost(classify(&status)),
+            Ok(Err(status)) => {
+                self.note_stream_gone(status.code());
+                Answer::Lost(classify(&status))
+            }
             Err(_) => Answer::Lost(ComponentError::external(format!(
                 "BigQuery did not answer an append within {} s",
                 timeout.as_secs()
@@ -220,11 +230,18 @@ impl Appender {
         };
         match &self.conn {
             Some(conn) => Connection::send(conn.requests.clone(), request).await,
-            None => {
-                let conn = self.cfg.api.open(&self.stream, request, self.cfg.shared.timeout).await?;
-                self.conn = Some(conn);
-                Ok(())
-            }
+            None => match self.cfg.api.open(&self.stream, request, self.cfg.shared.timeout).await {
+                Ok(conn) => {
+                    self.conn = Some(conn);
+                    Ok(())
+                }
+                Err(failed) => {
+                    if let Some(code) = failed.code {
+                        self.note_stream_gone(code);
+                    }
+                    Err(failed.error)
+                }
+            },
         }
     }
 
@@ -235,10 +252,21 @@ impl Appender {
             self.conn = None;
             let s = self.cfg.shared.clone();
             self.retry.wait(&error, &s.ev.request_failed, &s.metrics).await;
+            if std::mem::take(&mut self.stream_gone) {
+                tracing::warn!(component = %s.metrics.id, table = %self.cfg.table, stream = %self.stream, "BigQuery no longer knows the COMMITTED write stream; creating another and sending the unanswered appends to it.");
+                self.create_stream().await;
+            }
             match self.resend().await {
                 Ok(()) => return,
                 Err(e) => error = e,
             }
+        }
+    }
+
+    /// Notes a COMMITTED stream BigQuery does not know (any more).
+    fn note_stream_gone(&mut self, code: tonic::Code) {
+        if self.cfg.committed && code == tonic::Code::NotFound {
+            self.stream_gone = true;
         }
     }
 
@@ -288,6 +316,7 @@ impl Appender {
                     }
                     _ => {
                         self.in_flight.push_front(p);
+                        self.note_stream_gone(code);
                         let e = classify(&tonic::Status::new(code, status.message));
                         self.recover(e).await;
                     }

@@ -46,6 +46,19 @@ impl Connection {
     }
 }
 
+/// Why an `AppendRows` call could not be opened, with BigQuery's code when it
+/// answered one.
+pub struct OpenFailed {
+    pub error: ComponentError,
+    pub code: Option<Code>,
+}
+
+impl From<ComponentError> for OpenFailed {
+    fn from(error: ComponentError) -> Self {
+        OpenFailed { error, code: None }
+    }
+}
+
 /// What a gRPC status means for the sink.
 pub fn classify(status: &tonic::Status) -> ComponentError {
     let text = format!("BigQuery Storage Write: {:?}: {}", status.code(), status.message());
@@ -141,7 +154,7 @@ impl StorageWrite {
 
     /// Opens an `AppendRows` call on `stream` with `first` as its first request
     /// (sent before waiting for the answer headers, which servers send only then).
-    pub async fn open(&self, stream: &str, first: AppendRowsRequest, timeout: Duration) -> Result<Connection, ComponentError> {
+    pub async fn open(&self, stream: &str, first: AppendRowsRequest, timeout: Duration) -> Result<Connection, OpenFailed> {
         let (tx, rx) = mpsc::channel(64);
         tx.send(first)
             .await
@@ -151,12 +164,18 @@ impl StorageWrite {
         let mut client = self.client();
         let responses = match tokio::time::timeout(timeout, client.append_rows(request)).await {
             Ok(Ok(r)) => r.into_inner(),
-            Ok(Err(status)) => return Err(classify(&status)),
+            Ok(Err(status)) => {
+                return Err(OpenFailed {
+                    error: classify(&status),
+                    code: Some(status.code()),
+                });
+            }
             Err(_) => {
                 return Err(ComponentError::external(format!(
                     "BigQuery Storage Write did not answer AppendRows within {} s",
                     timeout.as_secs()
-                )));
+                ))
+                .into());
             }
         };
         Ok(Connection {

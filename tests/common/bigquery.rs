@@ -56,7 +56,11 @@ impl Emulator {
     fn launch(dir: &Path, persistent: bool) -> Emulator {
         let dir = dir.join("bqemulator");
         let bin = venv().join("bin/bqemulator");
-        assert!(bin.exists(), "{} is missing: run tests/run.sh, which installs it", bin.display());
+        assert!(
+            bin.exists(),
+            "{} is missing: run tests/run.sh, which installs it",
+            bin.display()
+        );
         // The spatial extension from PyPI, where DuckDB looks for it, so that the
         // emulator does not try to download it.
         let ext_dir = dir.join(format!("home/.duckdb/extensions/{DUCKDB_VERSION}/linux_amd64"));
@@ -116,7 +120,11 @@ impl Emulator {
         let started = Instant::now();
         self.child = Some(cmd.spawn().expect("start bqemulator"));
         let ready = wait_for(60, || {
-            if self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some()) {
+            if self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_some())
+            {
                 return true;
             }
             curl(&["-sf", &format!("{}/readyz", self.rest())]).is_some()
@@ -194,7 +202,12 @@ impl Emulator {
             &body.to_string(),
             &self.api(path),
         ])
-        .unwrap_or_else(|| panic!("POST {path} {body}: the emulator did not answer; its log:\n{}", self.log()));
+        .unwrap_or_else(|| {
+            panic!(
+                "POST {path} {body}: the emulator did not answer; its log:\n{}",
+                self.log()
+            )
+        });
         let answer: Json = serde_json::from_str(&out).unwrap_or_else(|e| panic!("POST {path}: {e}: {out}"));
         assert!(answer.get("error").is_none(), "POST {path}: {answer}");
         answer
@@ -263,7 +276,10 @@ impl Emulator {
                     .collect()
             })
             .unwrap_or_default();
-        let total: usize = answer["totalRows"].as_str().and_then(|t| t.parse().ok()).unwrap_or(rows.len());
+        let total: usize = answer["totalRows"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(rows.len());
         assert_eq!(rows.len(), total, "query {sql}: the answer is paged");
         rows
     }
@@ -293,6 +309,12 @@ impl Drop for Emulator {
 
 /// `curl args…`; its standard output, `None` when it failed.
 fn curl(args: &[&str]) -> Option<String> {
-    let out = Command::new("curl").args(["--max-time", "30"]).args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new("curl")
+        .args(["--max-time", "30"])
+        .args(args)
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -344,7 +344,10 @@ impl UnaryService<CreateWriteStreamRequest> for CreateStream {
             s.stats.streams_created += 1;
             let name = format!("{}/streams/fake{}", r.parent, s.stats.streams_created);
             let Some(t) = s.tables.get_mut(&table) else {
-                return Err(Status::not_found(format!("Requested entity was not found. Entity: {}", r.parent)));
+                return Err(Status::not_found(format!(
+                    "Requested entity was not found. Entity: {}",
+                    r.parent
+                )));
             };
             t.streams.insert(name.clone(), 0);
             Ok(tonic::Response::new(WriteStream {
@@ -358,7 +361,10 @@ impl UnaryService<CreateWriteStreamRequest> for CreateStream {
 
 /// `projects/P/datasets/D/tables/T` → T, when P and D are the fake's.
 fn table_of(inner: &Inner, path: &str) -> Option<String> {
-    let rest = path.strip_prefix(&format!("projects/{}/datasets/{}/tables/", inner.project, inner.dataset))?;
+    let rest = path.strip_prefix(&format!(
+        "projects/{}/datasets/{}/tables/",
+        inner.project, inner.dataset
+    ))?;
     (!rest.is_empty() && !rest.contains('/')).then(|| rest.to_string())
 }
 
@@ -461,7 +467,9 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
     if let Some(fault) = s.script.faults.remove(&number) {
         s.stats.faults += 1;
         match fault {
-            Fault::Inline(code) => return Action::Answer(error_answer(code, format!("fake: {code:?} (injected)"), &stream)),
+            Fault::Inline(code) => {
+                return Action::Answer(error_answer(code, format!("fake: {code:?} (injected)"), &stream));
+            }
             Fault::EndCall(code) => return Action::End(Status::new(code, format!("fake: {code:?} (injected)"))),
             Fault::Hang => {
                 call.hung = true;
@@ -477,7 +485,9 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
     // Like BigQuery: a stream name on the first request of a call (the sink sends it
     // on every one, as the emulator needs).
     if stream.is_empty() {
-        return Action::End(Status::invalid_argument("write_stream is required on the first request"));
+        return Action::End(Status::invalid_argument(
+            "write_stream is required on the first request",
+        ));
     }
     let Some((table_path, stream_id)) = stream.split_once("/streams/") else {
         return Action::End(Status::invalid_argument(format!("Invalid stream name: {stream}")));
@@ -486,7 +496,9 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
         return Action::End(Status::invalid_argument(format!("Invalid stream name: {stream}")));
     };
     let Some(table) = s.tables.get_mut(&table_name) else {
-        return Action::End(Status::not_found(format!("Requested entity was not found. Entity: {stream}")));
+        return Action::End(Status::not_found(format!(
+            "Requested entity was not found. Entity: {stream}"
+        )));
     };
     let Some(Rows::ProtoRows(data)) = request.rows else {
         return Action::Answer(error_answer(Code::InvalidArgument, "proto_rows are required", &stream));
@@ -494,7 +506,13 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
     if let Some(schema) = data.writer_schema.and_then(|s| s.proto_descriptor) {
         match message_descriptor(schema) {
             Ok(d) => call.descriptor = Some(d),
-            Err(e) => return Action::Answer(error_answer(Code::InvalidArgument, format!("Invalid proto schema: {e}"), &stream)),
+            Err(e) => {
+                return Action::Answer(error_answer(
+                    Code::InvalidArgument,
+                    format!("Invalid proto schema: {e}"),
+                    &stream,
+                ));
+            }
         }
     }
     let Some(descriptor) = call.descriptor.clone() else {
@@ -507,12 +525,21 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
     if let Some(extra) = descriptor.fields().find(|f| table.column(f.name()).is_none()) {
         return Action::Answer(error_answer(
             Code::InvalidArgument,
-            format!("Input schema has more fields than BigQuery schema, extra fields: '{}'", extra.name()),
+            format!(
+                "Input schema has more fields than BigQuery schema, extra fields: '{}'",
+                extra.name()
+            ),
             &stream,
         ));
     }
     let mut rows = Vec::new();
-    for (i, bytes) in data.rows.map(|r| r.serialized_rows).unwrap_or_default().iter().enumerate() {
+    for (i, bytes) in data
+        .rows
+        .map(|r| r.serialized_rows)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         match DynamicMessage::decode(descriptor.clone(), bytes.as_ref()) {
             Ok(m) => rows.push(to_json(&m)),
             Err(e) => {
@@ -543,7 +570,9 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
         s.stats.row_errors += row_errors.len() as u64;
         let mut answer = error_answer(
             Code::InvalidArgument,
-            format!("Errors found while processing rows. Please refer to the row_errors field for details. Entity: {stream}"),
+            format!(
+                "Errors found while processing rows. Please refer to the row_errors field for details. Entity: {stream}"
+            ),
             &stream,
         );
         answer.row_errors = row_errors;
@@ -562,7 +591,11 @@ fn append(inner: &Inner, call: &mut Call, request: AppendRowsRequest) -> Action 
     }
     let start = if stream_id == "_default" {
         if request.offset.is_some() {
-            return Action::Answer(error_answer(Code::InvalidArgument, "The default stream takes no offsets", &stream));
+            return Action::Answer(error_answer(
+                Code::InvalidArgument,
+                "The default stream takes no offsets",
+                &stream,
+            ));
         }
         table.rows.len() as i64
     } else {
@@ -625,7 +658,8 @@ fn message_descriptor(d: prost_types::DescriptorProto) -> Result<MessageDescript
     };
     let pool = DescriptorPool::from_file_descriptor_set(prost_types::FileDescriptorSet { file: vec![file] })
         .map_err(|e| e.to_string())?;
-    pool.get_message_by_name(&name).ok_or_else(|| format!("no message {name}"))
+    pool.get_message_by_name(&name)
+        .ok_or_else(|| format!("no message {name}"))
 }
 
 /// The set fields of a row as JSON.
@@ -684,7 +718,12 @@ fn rest_gate(inner: &Inner, headers: &HeaderMap, project: &str, dataset: &str) -
     s.stats.rest_requests += 1;
     let token = bearer(headers.get("authorization").and_then(|v| v.to_str().ok()));
     if let Auth::Refuse(why) = inner.auth(&mut s, token.as_deref()) {
-        return Err(google_error(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "authError", why));
+        return Err(google_error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "authError",
+            why,
+        ));
     }
     if project != inner.project || dataset != inner.dataset {
         return Err(google_error(
@@ -745,7 +784,12 @@ async fn create_table(
         return r;
     }
     let Some(name) = body["tableReference"]["tableId"].as_str().map(str::to_string) else {
-        return google_error(StatusCode::BAD_REQUEST, "INVALID_ARGUMENT", "invalid", "no tableId".into());
+        return google_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_ARGUMENT",
+            "invalid",
+            "no tableId".into(),
+        );
     };
     let mut s = inner.state.lock().unwrap();
     if s.tables.contains_key(&name) {
@@ -817,16 +861,17 @@ async fn insert_all(
                 .find(|(f, v, _)| json.get(f) == Some(v))
                 .map(|(f, _, m)| (f.clone(), m.clone()));
         }
-        errors.push(why.map(|(location, message)| json!({"reason": "invalid", "location": location, "message": message})));
+        errors.push(
+            why.map(|(location, message)| json!({"reason": "invalid", "location": location, "message": message})),
+        );
     }
     let any_invalid = errors.iter().any(Option::is_some);
     let mut insert_errors = Vec::new();
     for (i, (row, error)) in rows.iter().zip(&errors).enumerate() {
         match error {
             Some(e) => insert_errors.push(json!({"index": i, "errors": [e]})),
-            None if any_invalid && !skip => {
-                insert_errors.push(json!({"index": i, "errors": [{"reason": "stopped", "location": "", "message": ""}]}))
-            }
+            None if any_invalid && !skip => insert_errors
+                .push(json!({"index": i, "errors": [{"reason": "stopped", "location": "", "message": ""}]})),
             None => {
                 match row["insertId"].as_str() {
                     Some(id) if !t.insert_ids.insert(id.to_string()) => {
@@ -925,13 +970,16 @@ impl TokenServer {
     }
 }
 
-
 async fn issue(
     State(inner): State<Arc<TokenInner>>,
     axum::Form(form): axum::Form<HashMap<String, String>>,
 ) -> Response {
     if form.get("grant_type").map(String::as_str) != Some("urn:ietf:params:oauth:grant-type:jwt-bearer") {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "unsupported_grant_type"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "unsupported_grant_type"})),
+        )
+            .into_response();
     }
     let uri = format!("http://127.0.0.1:{}/token", inner.port);
     let assertion_ok = form
@@ -945,7 +993,8 @@ async fn issue(
         lifetime: inner.lifetime,
         assertion_ok,
     });
-    axum::Json(json!({"access_token": token, "expires_in": inner.lifetime.as_secs(), "token_type": "Bearer"})).into_response()
+    axum::Json(json!({"access_token": token, "expires_in": inner.lifetime.as_secs(), "token_type": "Bearer"}))
+        .into_response()
 }
 
 /// True when `jwt` is signed RS256 by `public_key` and claims what a service account
@@ -953,8 +1002,12 @@ async fn issue(
 fn assertion_ok(jwt: &str, public_key: &[u8], email: &str, audience: &str) -> bool {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let Some((message, signature)) = jwt.rsplit_once('.') else { return false };
-    let Ok(signature) = b64.decode(signature) else { return false };
+    let Some((message, signature)) = jwt.rsplit_once('.') else {
+        return false;
+    };
+    let Ok(signature) = b64.decode(signature) else {
+        return false;
+    };
     let key = ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, public_key);
     if key.verify(message.as_bytes(), &signature).is_err() {
         return false;
