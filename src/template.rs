@@ -96,7 +96,10 @@ impl Template {
                         }
                         out.push_str(&literal(&run));
                         run.clear();
-                        while chars.peek().is_some_and(|c| matches!(c, '-' | '_' | '0' | '.' | '3' | '6' | '9' | ':')) {
+                        while chars
+                            .peek()
+                            .is_some_and(|c| matches!(c, '-' | '_' | '0' | '.' | '3' | '6' | '9' | ':'))
+                        {
                             chars.next();
                         }
                         chars.next();

@@ -12,8 +12,8 @@ mod common;
 #[path = "common/bigquery.rs"]
 mod emulator;
 
-use emulator::{Emulator, PROJECT};
 use common::{Pipe, exit_counter, line, wait_exit, wait_for};
+use emulator::{Emulator, PROJECT};
 use serde_json::json;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -101,7 +101,11 @@ fn a_crash_at_every_step_loads_every_file_exactly_once() {
         fs::create_dir_all(&dir).unwrap();
         write_input(&dir);
         let table = format!("t_{step}");
-        emu.create_table("d", &table, json!([{"name": "n", "type": "INT64"}, {"name": "msg", "type": "STRING"}]));
+        emu.create_table(
+            "d",
+            &table,
+            json!([{"name": "n", "type": "INT64"}, {"name": "msg", "type": "STRING"}]),
+        );
         let topo = topology(&dir, &emu, &table, "");
         let log = dir.join("pipe.log");
         let arch = emu.gcs_root().join("bucket/arch").join(&table);
@@ -140,7 +144,10 @@ fn a_crash_at_every_step_loads_every_file_exactly_once() {
         let distinct = emu.number(&format!("SELECT COUNT(DISTINCT n) FROM `{PROJECT}.d.{table}`"));
         println!("{step}: table {in_table} rows, archive {in_archive} rows, {distinct} distinct lines");
         assert_eq!(distinct, LINES as i64, "{step}: a line is missing");
-        assert_eq!(in_table, in_archive, "{step}: the table and the archive disagree (a file loaded twice or not at all)");
+        assert_eq!(
+            in_table, in_archive,
+            "{step}: the table and the archive disagree (a file loaded twice or not at all)"
+        );
         let journal = fs::read_to_string(dir.join("data/bq/load-journal.jsonl")).unwrap_or_default();
         let (_, open) = replay_open(&journal);
         assert_eq!(open, 0, "{step}: open work left in the journal:\n{journal}");
@@ -150,8 +157,16 @@ fn a_crash_at_every_step_loads_every_file_exactly_once() {
 /// Jobs recorded without `done` in journal text: (jobs, open jobs).
 fn replay_open(journal: &str) -> (usize, usize) {
     let entries: Vec<serde_json::Value> = journal.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
-    let jobs: Vec<&str> = entries.iter().filter(|e| e["op"] == "job").filter_map(|e| e["id"].as_str()).collect();
-    let done: Vec<&str> = entries.iter().filter(|e| e["op"] == "done").filter_map(|e| e["id"].as_str()).collect();
+    let jobs: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["op"] == "job")
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    let done: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["op"] == "done")
+        .filter_map(|e| e["id"].as_str())
+        .collect();
     (jobs.len(), jobs.iter().filter(|j| !done.contains(j)).count())
 }
 
@@ -176,7 +191,12 @@ fn a_failed_load_job_rejects_its_events_with_the_error() {
         common::tail(&log, 30)
     );
     assert_eq!(pipe.stop(60), 0, "{}", common::tail(&log, 30));
-    assert_eq!(exit_counter(&log, "bq", "rejected_by_bigquery"), Some(LINES), "{}", common::tail(&log, 30));
+    assert_eq!(
+        exit_counter(&log, "bq", "rejected_by_bigquery"),
+        Some(LINES),
+        "{}",
+        common::tail(&log, 30)
+    );
     assert!(
         !common::log_lines_with(&log, "A BigQuery load job failed").is_empty(),
         "{}",

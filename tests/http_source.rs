@@ -139,7 +139,10 @@ fn kafka_rest_v2_binary_v3_and_topic_metadata() {
     assert_eq!((status, body_of(&reply)), (200, r#"["test","topic-1"]"#), "{reply}");
     let (status, reply) = curl(&url, "/topics/test", &[], None);
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(body_of(&reply)).unwrap()["name"], "test");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(body_of(&reply)).unwrap()["name"],
+        "test"
+    );
     let (status, reply) = curl(&url, "/topics/nope", &[], None);
     assert_eq!(status, 404, "{reply}");
     assert!(body_of(&reply).contains(r#""error_code":40401"#), "{reply}");
@@ -154,14 +157,29 @@ fn kafka_rest_v2_binary_v3_and_topic_metadata() {
     assert_eq!(status, 200, "{reply}");
     let body: serde_json::Value = serde_json::from_str(body_of(&reply)).unwrap();
     assert_eq!(body["offsets"].as_array().unwrap().len(), 3);
-    let (status, reply) = curl(&url, "/topics/nope", &binary, Some(br#"{"records":[{"value":"bG9ncw=="}]}"#));
+    let (status, reply) = curl(
+        &url,
+        "/topics/nope",
+        &binary,
+        Some(br#"{"records":[{"value":"bG9ncw=="}]}"#),
+    );
     assert_eq!(status, 404, "{reply}");
     assert!(body_of(&reply).contains(r#""error_code":40401"#), "{reply}");
-    let (status, reply) = curl(&url, "/topics/test", &binary, Some(br#"{"records":[{"value":"not base64!"}]}"#));
+    let (status, reply) = curl(
+        &url,
+        "/topics/test",
+        &binary,
+        Some(br#"{"records":[{"value":"not base64!"}]}"#),
+    );
     assert_eq!(status, 422, "{reply}");
     assert!(body_of(&reply).contains(r#""error_code":42201"#), "{reply}");
     let avro = ["-H", "Content-Type: application/vnd.kafka.avro.v2+json"];
-    let (status, reply) = curl(&url, "/topics/test", &avro, Some(br#"{"value_schema_id":1,"records":[{"value":{}}]}"#));
+    let (status, reply) = curl(
+        &url,
+        "/topics/test",
+        &avro,
+        Some(br#"{"value_schema_id":1,"records":[{"value":{}}]}"#),
+    );
     assert_eq!(status, 415, "{reply}");
     assert!(body_of(&reply).contains(r#""error_code":415"#), "{reply}");
 
@@ -171,14 +189,21 @@ fn kafka_rest_v2_binary_v3_and_topic_metadata() {
     assert_eq!(status, 200, "{reply}");
     let report: serde_json::Value = serde_json::from_str(body_of(&reply).trim()).unwrap();
     assert_eq!(report["error_code"], 200);
-    assert_eq!((report["cluster_id"].as_str(), report["topic_name"].as_str()), (Some("cluster-1"), Some("topic-1")));
+    assert_eq!(
+        (report["cluster_id"].as_str(), report["topic_name"].as_str()),
+        (Some("cluster-1"), Some("topic-1"))
+    );
     assert_eq!(report["value"], serde_json::json!({"type": "JSON", "size": 7}));
     let stream = b"{\"value\": {\"type\": \"STRING\", \"data\": \"v3-a\"}}\n{\"value\": {\"type\": \"AVRO\", \"data\": 1}}\n{\"value\": {\"type\": \"BINARY\", \"data\": \"djMtYg==\"}}";
     let (status, reply) = curl(&url, "/v3/clusters/c/topics/topic-1/records", &v3, Some(stream));
     assert_eq!(status, 200, "{reply}");
     let codes: Vec<i64> = body_of(&reply)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["error_code"].as_i64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["error_code"]
+                .as_i64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(codes, vec![200, 400, 200], "{reply}");
     let (status, reply) = curl(&url, "/v3/clusters/c/topics/nope/records", &v3, Some(one));
@@ -191,7 +216,10 @@ fn kafka_rest_v2_binary_v3_and_topic_metadata() {
         assert!(messages.contains(&m), "`{m}` missing from {messages:?}");
     }
     let confluent = events.iter().find(|e| e["message"] == "confluent").unwrap();
-    assert_eq!((confluent["key"].as_str(), confluent["topic"].as_str()), (Some("key"), Some("test")));
+    assert_eq!(
+        (confluent["key"].as_str(), confluent["topic"].as_str()),
+        (Some("key"), Some("test"))
+    );
     let world = events.iter().find(|e| e["message"] == "World").unwrap();
     assert_eq!(world["headers"]["Header-1"], "Header-1");
     assert_eq!(world["timestamp"], "2021-02-05T19:14:42Z");

@@ -57,16 +57,24 @@ async fn search(State(es): State<FakeEs>, body: Bytes) -> axum::Json<Json> {
     let field = query["aggs"]["k"]["terms"]["field"].as_str().unwrap().to_string();
     let mut buckets: std::collections::BTreeMap<String, u64> = Default::default();
     for d in in_range(&es.0.lock().unwrap(), &query) {
-        *buckets.entry(d[&field].as_str().unwrap_or("(none)").to_string()).or_default() += 1;
+        *buckets
+            .entry(d[&field].as_str().unwrap_or("(none)").to_string())
+            .or_default() += 1;
     }
-    let buckets: Vec<Json> = buckets.into_iter().map(|(k, n)| json!({"key": k, "doc_count": n})).collect();
+    let buckets: Vec<Json> = buckets
+        .into_iter()
+        .map(|(k, n)| json!({"key": k, "doc_count": n}))
+        .collect();
     axum::Json(json!({"hits": {"total": {"value": 0}}, "aggregations": {"k": {"buckets": buckets}}}))
 }
 
 fn serve_fake_es(runtime: &tokio::runtime::Runtime, es: &FakeEs) -> u16 {
     let port = free_port();
     let app = Router::new()
-        .route("/", get(|| async { axum::Json(json!({"version": {"number": "8.15.0"}})) }))
+        .route(
+            "/",
+            get(|| async { axum::Json(json!({"version": {"number": "8.15.0"}})) }),
+        )
         .route("/_bulk", post(bulk))
         .route("/{index}/_count", post(count))
         .route("/{index}/_search", post(search))
@@ -139,7 +147,9 @@ fn reconcile_names_the_hour_and_place_that_lost_events() {
         .spawn()
         .unwrap();
     let mut bootstrap = String::new();
-    BufReader::new(mock.stdout.take().unwrap()).read_line(&mut bootstrap).unwrap();
+    BufReader::new(mock.stdout.take().unwrap())
+        .read_line(&mut bootstrap)
+        .unwrap();
     let input = dir.path().join("in.log");
     write_input(&input);
     let topology = dir.path().join("t.toml");
@@ -193,7 +203,8 @@ endpoints = ["http://127.0.0.1:{es_port}"]
     let log = dir.path().join("pipe.log");
     let pipe = Pipe::start(&topology, &log);
     assert!(
-        wait_for(60, || count_lines(&dir.path().join("out")) == 120 && es.0.lock().unwrap().len() == 120),
+        wait_for(60, || count_lines(&dir.path().join("out")) == 120
+            && es.0.lock().unwrap().len() == 120),
         "not delivered: {}",
         tail(&log, 30)
     );
@@ -201,14 +212,24 @@ endpoints = ["http://127.0.0.1:{es_port}"]
 
     let (code, text) = reconcile(&topology, None);
     assert_eq!(code, 0, "{text}");
-    for place in ["archive (object_store)", "out (file)", "topic (kafka)", "es (elasticsearch)"] {
+    for place in [
+        "archive (object_store)",
+        "out (file)",
+        "topic (kafka)",
+        "es (elasticsearch)",
+    ] {
         assert!(text.contains(place), "{place} missing:\n{text}");
     }
     assert_eq!(row(&text, "2026-12-02T11:00"), ["40", "40", "40", "40", "0"], "{text}");
 
     // Five events of 11:00 go missing from the file sink's output.
     let file = dir.path().join("out/20261202-11.log");
-    let kept: Vec<String> = std::fs::read_to_string(&file).unwrap().lines().skip(5).map(String::from).collect();
+    let kept: Vec<String> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .skip(5)
+        .map(String::from)
+        .collect();
     std::fs::write(&file, kept.join("\n") + "\n").unwrap();
 
     let (code, text) = reconcile(&topology, None);
@@ -217,13 +238,26 @@ endpoints = ["http://127.0.0.1:{es_port}"]
         text.contains("differs: 2026-12-02T11:00: out has 35 (5 fewer) of 40"),
         "{text}"
     );
-    assert!(!text.contains("differs: 2026-12-02T10:00") && !text.contains("differs: 2026-12-02T12:00"), "{text}");
+    assert!(
+        !text.contains("differs: 2026-12-02T10:00") && !text.contains("differs: 2026-12-02T12:00"),
+        "{text}"
+    );
 
     let (code, text) = reconcile(&topology, Some("service"));
     assert_eq!(code, 1, "{text}");
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("differs:")).collect();
-    assert!(!lines.is_empty() && lines.iter().all(|l| l.contains("2026-12-02T11:00 service=") && l.contains("out has")), "{text}");
-    assert_eq!(row(&text, "2026-12-02T10:00  api"), ["30", "30", "30", "30", "0"], "{text}");
+    assert!(
+        !lines.is_empty()
+            && lines
+                .iter()
+                .all(|l| l.contains("2026-12-02T11:00 service=") && l.contains("out has")),
+        "{text}"
+    );
+    assert_eq!(
+        row(&text, "2026-12-02T10:00  api"),
+        ["30", "30", "30", "30", "0"],
+        "{text}"
+    );
     let _ = mock.kill();
     let _ = mock.wait();
 }

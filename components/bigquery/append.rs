@@ -8,7 +8,8 @@
 //! (UNAVAILABLE, INTERNAL, ABORTED, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED,
 //! UNAUTHENTICATED) or no answer within `request_timeout_secs` reopens the call
 //! after a jittered backoff and sends every unanswered append again, in order; the
-//! inputs wait meanwhile. On the `_default` stream that may duplicate the appends
+//! inputs wait meanwhile. A retryable code answered for one append on the
+//! `_default` stream sends only that append again, on the same call. On the `_default` stream that may duplicate the appends
 //! that had landed unanswered (at-least-once); on a COMMITTED stream the offsets
 //! make BigQuery answer ALREADY_EXISTS for those, so retries within a run never
 //! duplicate. A COMMITTED stream BigQuery answers NOT_FOUND for (it was lost) is
@@ -290,7 +291,9 @@ impl Appender {
             Answer::Response(r) => r,
             Answer::Lost(e) => return self.recover(e).await,
         };
-        let Some(mut p) = self.in_flight.pop_front() else { return };
+        let Some(mut p) = self.in_flight.pop_front() else {
+            return;
+        };
         if !response.row_errors.is_empty() {
             let rest = self.refuse_rows(p, &response).await;
             return self.again(rest).await;
@@ -315,9 +318,16 @@ impl Appender {
                         self.again(Vec::new()).await;
                     }
                     _ => {
+                        let e = classify(&tonic::Status::new(code, status.message));
+                        if !self.cfg.committed && e.is_retryable() {
+                            // The call stays open and the appends behind this one
+                            // stand: only this one goes again, after a backoff.
+                            let s = self.cfg.shared.clone();
+                            self.retry.wait(&e, &s.ev.request_failed, &s.metrics).await;
+                            return self.again(vec![p]).await;
+                        }
                         self.in_flight.push_front(p);
                         self.note_stream_gone(code);
-                        let e = classify(&tonic::Status::new(code, status.message));
                         self.recover(e).await;
                     }
                 }

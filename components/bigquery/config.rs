@@ -225,16 +225,16 @@ pub struct Checked {
 impl BigQueryConfig {
     /// Checks the options, naming the key at fault. Reads `schema_file`.
     pub fn check(self) -> Result<Checked, BuildError> {
-        for (key, v) in [("project", &self.project), ("dataset", &self.dataset), ("table", &self.table)] {
+        for (key, v) in [
+            ("project", &self.project),
+            ("dataset", &self.dataset),
+            ("table", &self.table),
+        ] {
             if v.trim().is_empty() {
                 return Err(BuildError::key(key, "must not be empty"));
             }
         }
-        if !self
-            .dataset
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        if !self.dataset.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(BuildError::key("dataset", "takes letters, digits and underscores only"));
         }
         let table =
@@ -326,7 +326,11 @@ impl BigQueryConfig {
         }
         let non_empty = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
         let rest_root = non_empty(&self.endpoint).unwrap_or_else(|| "https://bigquery.googleapis.com".into());
-        let rest_base = format!("{}/bigquery/v2/projects/{}", rest_root.trim_end_matches('/'), self.project);
+        let rest_base = format!(
+            "{}/bigquery/v2/projects/{}",
+            rest_root.trim_end_matches('/'),
+            self.project
+        );
         let storage_endpoint = non_empty(&self.storage_endpoint)
             .unwrap_or_else(|| "https://bigquerystorage.googleapis.com".into())
             .trim_end_matches('/')
@@ -372,10 +376,16 @@ mod tests {
         assert_eq!(c.rest_base, "https://bigquery.googleapis.com/bigquery/v2/projects/p");
         let key = |t: &str| check(t).err().and_then(|e| e.key);
         assert_eq!(key("mode = 'load'"), Some("url".into()));
-        assert_eq!(key("mode = 'load'\nurl = 'gs://b/x'\nload_interval_secs = 10"), Some("load_interval_secs".into()));
+        assert_eq!(
+            key("mode = 'load'\nurl = 'gs://b/x'\nload_interval_secs = 10"),
+            Some("load_interval_secs".into())
+        );
         assert_eq!(key("mode = 'load'\nurl = '/tmp/x'"), Some("load_uri_prefix".into()));
         assert_eq!(key("create_table = true"), Some("create_table".into()));
-        assert_eq!(key("api = 'insert_all'\nwrite_mode = 'committed'"), Some("write_mode".into()));
+        assert_eq!(
+            key("api = 'insert_all'\nwrite_mode = 'committed'"),
+            Some("write_mode".into())
+        );
         assert_eq!(key("id_field = 'id'"), Some("id_field".into()));
         assert_eq!(key("batch_max_bytes = 20000000"), Some("batch_max_bytes".into()));
         assert_eq!(key("[schema]\nn = 'decimal(3)'"), Some("schema".into()));

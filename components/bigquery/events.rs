@@ -1,7 +1,7 @@
 //! The internal events of the `bigquery` sink.
 
-use crate::metrics::common::{refusal, retried_failure};
 use crate::components::object_store::events as archive;
+use crate::metrics::common::{refusal, retried_failure};
 use crate::metrics::{Counts, EventSpec, GaugeSpec, InternalEvent};
 
 refusal!(

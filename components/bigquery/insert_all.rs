@@ -98,7 +98,11 @@ impl InsertAllWriter {
             }
             let mut again = Request::default();
             let (mut delivered, mut bytes) = (0u64, 0u64);
-            let rows = request.events.drain(..).zip(request.rows.drain(..)).zip(request.sizes.drain(..));
+            let rows = request
+                .events
+                .drain(..)
+                .zip(request.rows.drain(..))
+                .zip(request.sizes.drain(..));
             for (((event, row), size), verdict) in rows.zip(verdict) {
                 match verdict {
                     None => {
@@ -109,7 +113,9 @@ impl InsertAllWriter {
                     Some((true, _)) => again.push(event, row, size),
                     Some((false, reason)) => {
                         let reason = format!("BigQuery refused the row: {reason}");
-                        s.rejects.reject(vec![event], &reason, &s.ev.rejected, RejectedByBigQuery).await;
+                        s.rejects
+                            .reject(vec![event], &reason, &s.ev.rejected, RejectedByBigQuery)
+                            .await;
                     }
                 }
             }

@@ -21,7 +21,11 @@ pub enum Entry {
     /// A file is in place, waiting for its load job.
     Placed { uri: String, table: String, events: u64 },
     /// Load job `id` reads `uris` into `table`.
-    Job { id: String, table: String, uris: Vec<String> },
+    Job {
+        id: String,
+        table: String,
+        uris: Vec<String>,
+    },
     /// Job `id` finished (`ok`: without an error).
     Done { id: String, ok: bool },
 }
@@ -179,7 +183,10 @@ mod tests {
                     table: "t".into(),
                     uris: vec!["gs://b/2".into()],
                 },
-                Entry::Done { id: "j1".into(), ok: true },
+                Entry::Done {
+                    id: "j1".into(),
+                    ok: true,
+                },
             ] {
                 j.append(&e).unwrap();
             }
@@ -206,13 +213,19 @@ mod tests {
                 table: "t".into(),
                 uris: vec!["gs://b/1".into()],
             },
-            Entry::Done { id: "a_0".into(), ok: false },
+            Entry::Done {
+                id: "a_0".into(),
+                ok: false,
+            },
             Entry::Job {
                 id: "a_1".into(),
                 table: "t".into(),
                 uris: vec!["gs://b/1".into()],
             },
-            Entry::Done { id: "a_1".into(), ok: true },
+            Entry::Done {
+                id: "a_1".into(),
+                ok: true,
+            },
         ];
         assert_eq!(replay(&entries), Open::default());
     }

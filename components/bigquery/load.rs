@@ -83,7 +83,10 @@ pub fn build(cx: &BuildContext, cfg: Arc<Checked>, rest: Rest) -> Result<Built, 
             if f.ty == FieldType::Record || f.mode == FieldMode::Repeated {
                 return Err(BuildError::key(
                     "encoding",
-                    format!("column `{}` is a RECORD or REPEATED: load it from encoding = \"ndjson\"", f.name),
+                    format!(
+                        "column `{}` is a RECORD or REPEATED: load it from encoding = \"ndjson\"",
+                        f.name
+                    ),
                 ));
             }
             if f.name == c.rejected_column && matches!(f.ty, FieldType::String | FieldType::Json) {
@@ -108,7 +111,9 @@ pub fn build(cx: &BuildContext, cfg: Arc<Checked>, rest: Rest) -> Result<Built, 
     let store = Store::open(&url, &checked.store, false).map_err(|e| BuildError::key("url", e.to_string()))?;
     let base_uri = match (&store.gcs, &c.load_uri_prefix) {
         (_, Some(prefix)) => prefix.trim_end_matches('/').to_string(),
-        (Some(g), None) => format!("gs://{}/{}", g.bucket, store.prefix).trim_end_matches('/').to_string(),
+        (Some(g), None) => format!("gs://{}/{}", g.bucket, store.prefix)
+            .trim_end_matches('/')
+            .to_string(),
         (None, None) => {
             return Err(BuildError::key(
                 "load_uri_prefix",
@@ -417,7 +422,9 @@ impl Running {
             }
             let state = self.run_job(&id, table, &uris, &mut retry).await;
             if state.is_transient() {
-                let JobState::Failed { message, .. } = &state else { unreachable!() };
+                let JobState::Failed { message, .. } = &state else {
+                    unreachable!()
+                };
                 let e = ComponentError::external(format!("load job {id}: {message}"));
                 retry.wait(&e, &self.events.failed, &self.metrics).await;
                 attempt += 1;
@@ -520,7 +527,11 @@ mod tests {
         assert_ne!(job_id("t", &a, 0), job_id("t", &b, 0));
         assert_ne!(job_id("t", &a, 0), job_id("u", &a, 0));
         assert!(job_id("t", &a, 3).ends_with("_3"));
-        assert!(job_id("t", &a, 0).chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+        assert!(
+            job_id("t", &a, 0)
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        );
     }
 
     #[test]
@@ -531,7 +542,10 @@ mod tests {
             gcs_bucket: None,
             store_prefix: String::new(),
         };
-        assert_eq!(local.uri("/srv/arch/t/dt=1/x.parquet"), "gs://bucket/arch/t/dt=1/x.parquet");
+        assert_eq!(
+            local.uri("/srv/arch/t/dt=1/x.parquet"),
+            "gs://bucket/arch/t/dt=1/x.parquet"
+        );
         let gcs = UriMap {
             local_root: None,
             base_uri: "gs://b/logs".into(),

@@ -3,8 +3,8 @@
 //! loads them with load jobs, each file exactly once.
 
 mod append;
-mod count;
 pub mod config;
+mod count;
 pub mod events;
 mod insert_all;
 mod journal;
@@ -52,7 +52,8 @@ fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
             .map_err(|e| BuildError::key("credentials_path", e.to_string()))?
     };
     let timeout = Duration::from_secs(cfg.config.request_timeout_secs);
-    let rest = Rest::new(cfg.rest_base.clone(), credentials.clone(), timeout).map_err(|e| BuildError::key("endpoint", e))?;
+    let rest =
+        Rest::new(cfg.rest_base.clone(), credentials.clone(), timeout).map_err(|e| BuildError::key("endpoint", e))?;
     match cfg.config.mode {
         Mode::Stream => {
             let storage = match cfg.config.api {

@@ -37,7 +37,10 @@ pub enum JobState {
     Done,
     /// Done with an `errorResult`: its reason (`invalid`, `notFound`,
     /// `backendError`, …) and the messages.
-    Failed { reason: String, message: String },
+    Failed {
+        reason: String,
+        message: String,
+    },
 }
 
 impl JobState {
@@ -83,9 +86,8 @@ impl Rest {
             .bytes()
             .await
             .map_err(|e| ComponentError::external(format!("BigQuery {what}: reading the answer: {e}")))?;
-        let json: Json = serde_json::from_slice(&body).unwrap_or_else(|_| {
-            json!({"error": {"message": String::from_utf8_lossy(&body[..body.len().min(500)])}})
-        });
+        let json: Json = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| json!({"error": {"message": String::from_utf8_lossy(&body[..body.len().min(500)])}}));
         Ok((status, json))
     }
 
@@ -135,7 +137,15 @@ impl Rest {
             "tableReference": {"datasetId": dataset, "tableId": table},
             "schema": {"fields": schema.to_json()},
         });
-        let (status, json) = self.send(self.client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string()), "tables.insert").await?;
+        let (status, json) = self
+            .send(
+                self.client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string()),
+                "tables.insert",
+            )
+            .await?;
         if status.is_success() || status == StatusCode::CONFLICT {
             return Ok(());
         }
@@ -158,7 +168,15 @@ impl Rest {
             "ignoreUnknownValues": ignore_unknown_values,
             "rows": rows,
         });
-        let (status, json) = self.send(self.client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string()), "insertAll").await?;
+        let (status, json) = self
+            .send(
+                self.client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string()),
+                "insertAll",
+            )
+            .await?;
         if !status.is_success() {
             return Err(Self::failure("insertAll", status, &json));
         }
@@ -167,7 +185,10 @@ impl Rest {
             let index = e["index"].as_u64().unwrap_or(0) as usize;
             let errors = e["errors"].as_array().cloned().unwrap_or_default();
             let retry = errors.iter().all(|x| {
-                matches!(x["reason"].as_str(), Some("stopped" | "backendError" | "timeout" | "internalError"))
+                matches!(
+                    x["reason"].as_str(),
+                    Some("stopped" | "backendError" | "timeout" | "internalError")
+                )
             });
             let reason = errors
                 .iter()
@@ -204,7 +225,9 @@ impl Rest {
             return Err(ComponentError::config(format!("BigQuery jobs.query: {}", e["message"])));
         }
         if answer["jobComplete"] == false {
-            return Err(ComponentError::external("BigQuery jobs.query did not complete within 60 s".to_string()));
+            return Err(ComponentError::external(
+                "BigQuery jobs.query did not complete within 60 s".to_string(),
+            ));
         }
         let rows = answer["rows"].as_array().cloned().unwrap_or_default();
         Ok(rows
@@ -236,7 +259,15 @@ impl Rest {
             "jobReference": {"projectId": project, "jobId": job_id},
             "configuration": {"load": load},
         });
-        let (status, json) = self.send(self.client.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string()), "jobs.insert").await?;
+        let (status, json) = self
+            .send(
+                self.client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.to_string()),
+                "jobs.insert",
+            )
+            .await?;
         if status.is_success() || status == StatusCode::CONFLICT {
             return Ok(());
         }

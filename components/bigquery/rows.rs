@@ -124,9 +124,7 @@ impl RowEncoder {
     ) -> Result<u64, String> {
         let top = path.is_empty();
         if !self.ignore_unknown
-            && let Some((key, _)) = map
-                .iter()
-                .find(|(k, _)| !fields.iter().any(|f| f.name == k.as_str()))
+            && let Some((key, _)) = map.iter().find(|(k, _)| !fields.iter().any(|f| f.name == k.as_str()))
         {
             return Err(format!("field `{path}{key}` is not a column of the table"));
         }
@@ -361,7 +359,11 @@ impl RowWriter for JsonWriter {
             }
         };
         if field.mode == Mode::Repeated {
-            match self.row.entry(field.name.clone()).or_insert_with(|| J::Array(Vec::new())) {
+            match self
+                .row
+                .entry(field.name.clone())
+                .or_insert_with(|| J::Array(Vec::new()))
+            {
                 J::Array(items) => items.push(value),
                 _ => unreachable!("a repeated column is an array"),
             }
@@ -447,24 +449,34 @@ mod tests {
     fn unfit_values_go_to_the_rejected_column_and_bad_rows_are_refused() {
         let enc = RowEncoder::new(schema(), "_rejected", false);
         let mut out = Vec::new();
-        let r = enc.encode_proto(&event(r#"{"msg":"m","n":"seven","x":1.5}"#), &mut out).unwrap();
+        let r = enc
+            .encode_proto(&event(r#"{"msg":"m","n":"seven","x":1.5}"#), &mut out)
+            .unwrap();
         assert_eq!(r.cast_failed, 1);
         let row = Row::decode(out.as_slice()).unwrap();
         assert_eq!(row.n, None);
         assert_eq!(row.rejected.as_deref(), Some(r#"{"n":"seven"}"#));
         let e = enc.encode_proto(&event(r#"{"n":1}"#), &mut Vec::new()).unwrap_err();
         assert!(e.contains("REQUIRED column `msg`"), "{e}");
-        let e = enc.encode_proto(&event(r#"{"msg":"m","color":"red"}"#), &mut Vec::new()).unwrap_err();
+        let e = enc
+            .encode_proto(&event(r#"{"msg":"m","color":"red"}"#), &mut Vec::new())
+            .unwrap_err();
         assert!(e.contains("`color`"), "{e}");
         let lenient = RowEncoder::new(schema(), "_rejected", true);
-        assert!(lenient.encode_proto(&event(r#"{"msg":"m","color":"red"}"#), &mut Vec::new()).is_ok());
+        assert!(
+            lenient
+                .encode_proto(&event(r#"{"msg":"m","color":"red"}"#), &mut Vec::new())
+                .is_ok()
+        );
     }
 
     #[test]
     fn json_rows_carry_rfc3339_timestamps_and_nested_records() {
         let enc = RowEncoder::new(schema(), "", false);
         let (row, _) = enc
-            .encode_json(&event(r#"{"msg":"m","ts":"2026-12-02T10:00:00Z","http":{"status":200},"tags":"one"}"#))
+            .encode_json(&event(
+                r#"{"msg":"m","ts":"2026-12-02T10:00:00Z","http":{"status":200},"tags":"one"}"#,
+            ))
             .unwrap();
         assert_eq!(row["ts"], "2026-12-02T10:00:00.000000Z");
         assert_eq!(row["http"]["status"], 200);

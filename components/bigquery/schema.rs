@@ -243,16 +243,24 @@ mod tests {
 
     #[test]
     fn declared_columns_are_checked_against_the_file() {
-        let file = TableSchema::from_json_file(r#"[{"name":"a","type":"INTEGER"},{"name":"b","type":"STRING"}]"#).unwrap();
+        let file =
+            TableSchema::from_json_file(r#"[{"name":"a","type":"INTEGER"},{"name":"b","type":"STRING"}]"#).unwrap();
         let mut declared = IndexMap::new();
         declared.insert("a".to_string(), "bigint".to_string());
-        assert!(file.check_declared_against(&TableSchema::declared(&declared).unwrap()).is_ok());
+        assert!(
+            file.check_declared_against(&TableSchema::declared(&declared).unwrap())
+                .is_ok()
+        );
         declared.insert("b".to_string(), "float".to_string());
-        let e = file.check_declared_against(&TableSchema::declared(&declared).unwrap()).unwrap_err();
+        let e = file
+            .check_declared_against(&TableSchema::declared(&declared).unwrap())
+            .unwrap_err();
         assert!(e.contains("`b`") && e.contains("FLOAT") && e.contains("STRING"), "{e}");
         declared.insert("c".to_string(), "string".to_string());
         declared.shift_remove("b");
-        let e = file.check_declared_against(&TableSchema::declared(&declared).unwrap()).unwrap_err();
+        let e = file
+            .check_declared_against(&TableSchema::declared(&declared).unwrap())
+            .unwrap_err();
         assert!(e.contains("`c`"), "{e}");
     }
 

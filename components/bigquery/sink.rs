@@ -219,7 +219,12 @@ impl Router {
                     scratch.clear();
                     match encoder.encode_proto(&event.value, &mut scratch) {
                         Ok(done) => {
-                            self.shared.ev.cast_failed.emit_n(CastFailed { values: done.cast_failed }, done.cast_failed);
+                            self.shared.ev.cast_failed.emit_n(
+                                CastFailed {
+                                    values: done.cast_failed,
+                                },
+                                done.cast_failed,
+                            );
                             if !rows.is_empty() && bytes + scratch.len() + 16 > cfg.batch_max_bytes {
                                 let p = Pending::new(std::mem::take(&mut batch_events), std::mem::take(&mut rows));
                                 self.send_append(&table, &encoder, p).await;
@@ -234,7 +239,8 @@ impl Router {
                     }
                 }
                 if !rows.is_empty() {
-                    self.send_append(&table, &encoder, Pending::new(batch_events, rows)).await;
+                    self.send_append(&table, &encoder, Pending::new(batch_events, rows))
+                        .await;
                 }
             }
             Api::InsertAll => {
@@ -242,7 +248,12 @@ impl Router {
                 for event in events {
                     match encoder.encode_json(&event.value) {
                         Ok((row, done)) => {
-                            self.shared.ev.cast_failed.emit_n(CastFailed { values: done.cast_failed }, done.cast_failed);
+                            self.shared.ev.cast_failed.emit_n(
+                                CastFailed {
+                                    values: done.cast_failed,
+                                },
+                                done.cast_failed,
+                            );
                             let id = cfg
                                 .id_field
                                 .as_deref()
@@ -280,7 +291,11 @@ impl Router {
         let found = loop {
             match self.sink.rest.get_table(dataset, table).await {
                 Ok(found) => break found,
-                Err(e) => self.retry.wait(&e, &self.shared.ev.request_failed, &self.shared.metrics).await,
+                Err(e) => {
+                    self.retry
+                        .wait(&e, &self.shared.ev.request_failed, &self.shared.metrics)
+                        .await
+                }
             }
         };
         let schema = match (found, &cfg.schema) {
@@ -290,7 +305,11 @@ impl Router {
                 loop {
                     match self.sink.rest.create_table(dataset, table, declared).await {
                         Ok(()) => break,
-                        Err(e) => self.retry.wait(&e, &self.shared.ev.request_failed, &self.shared.metrics).await,
+                        Err(e) => {
+                            self.retry
+                                .wait(&e, &self.shared.ev.request_failed, &self.shared.metrics)
+                                .await
+                        }
                     }
                 }
                 tracing::info!(component = %self.shared.metrics.id, table = %format!("{dataset}.{table}"), "Created the BigQuery table from the declared schema.");

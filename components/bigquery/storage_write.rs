@@ -38,7 +38,10 @@ pub struct Connection {
 
 impl Connection {
     /// Sends one request; an error means the call is gone (reopen).
-    pub async fn send(requests: mpsc::Sender<AppendRowsRequest>, request: AppendRowsRequest) -> Result<(), ComponentError> {
+    pub async fn send(
+        requests: mpsc::Sender<AppendRowsRequest>,
+        request: AppendRowsRequest,
+    ) -> Result<(), ComponentError> {
         requests
             .send(request)
             .await
@@ -110,7 +113,12 @@ impl StorageWrite {
     }
 
     /// Adds the token and the routing header to a request for `resource`.
-    async fn prepare<T>(&self, request: &mut tonic::Request<T>, param: &str, resource: &str) -> Result<Option<Instant>, ComponentError> {
+    async fn prepare<T>(
+        &self,
+        request: &mut tonic::Request<T>,
+        param: &str,
+        resource: &str,
+    ) -> Result<Option<Instant>, ComponentError> {
         let token = self.credentials.token().await.map_err(|e| {
             if e.is_retryable() {
                 ComponentError::external(e.to_string())
@@ -127,9 +135,10 @@ impl StorageWrite {
             .metadata_mut()
             .insert("x-goog-request-params", routing.parse().map_err(bad)?);
         let Some(token) = token else { return Ok(None) };
-        request
-            .metadata_mut()
-            .insert("authorization", format!("Bearer {}", token.bearer).parse().map_err(bad)?);
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", token.bearer).parse().map_err(bad)?,
+        );
         Ok(Some(token.refresh_at))
     }
 
@@ -154,7 +163,12 @@ impl StorageWrite {
 
     /// Opens an `AppendRows` call on `stream` with `first` as its first request
     /// (sent before waiting for the answer headers, which servers send only then).
-    pub async fn open(&self, stream: &str, first: AppendRowsRequest, timeout: Duration) -> Result<Connection, OpenFailed> {
+    pub async fn open(
+        &self,
+        stream: &str,
+        first: AppendRowsRequest,
+        timeout: Duration,
+    ) -> Result<Connection, OpenFailed> {
         let (tx, rx) = mpsc::channel(64);
         tx.send(first)
             .await

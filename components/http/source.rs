@@ -16,11 +16,11 @@
 //! under one acknowledgement. HTTP and HTTPS share the same server and limits.
 
 use super::decode::{self, BodyError, Decoding};
-use super::kafka_rest;
 use super::events::{
     AcceptFailed, Backpressure, BadRequest, BodyTimeout, InFlightLimit, NotDelivered, Rejected, RequestEvents,
     ShuttingDown, TooLarge, TooManyEvents, Unauthorized,
 };
+use super::kafka_rest;
 use super::limits::{self, ConnectionTimeouts, InFlight, LimitedListener, Peer, Refused, Reservation};
 use crate::ack::{self, BatchNotifier, BatchStatus};
 use crate::component::{
@@ -288,7 +288,10 @@ impl Source for HttpSource {
                 .route("/topics", get(rest_topics))
                 .route("/topics/{topic}", post(rest_produce).get(rest_topic))
                 .route("/v3/clusters/{cluster}/topics/{topic}/records", post(rest_v3_produce))
-                .route("/kafka/v3/clusters/{cluster}/topics/{topic}/records", post(rest_v3_produce))
+                .route(
+                    "/kafka/v3/clusters/{cluster}/topics/{topic}/records",
+                    post(rest_v3_produce),
+                )
                 .fallback(generic)
                 .with_state(shared)
                 .layer(middleware::from_fn(track))
@@ -400,7 +403,11 @@ async fn rest_topics(State(s): State<Arc<Shared>>) -> Response {
 
 async fn rest_topic(State(s): State<Arc<Shared>>, Path(topic): Path<String>) -> Response {
     if !topic_accepted(&s, &topic) {
-        return reply_error(Endpoint::KafkaRest, StatusCode::NOT_FOUND, format!("Topic {topic} not found."));
+        return reply_error(
+            Endpoint::KafkaRest,
+            StatusCode::NOT_FOUND,
+            format!("Topic {topic} not found."),
+        );
     }
     kafka_json(StatusCode::OK, kafka_rest::topic_info(&topic).to_string())
 }
@@ -669,7 +676,9 @@ fn over_limit(s: &Shared, endpoint: Endpoint, refused: Refused) -> Response {
 fn reply_ok(endpoint: Endpoint, count: usize) -> Response {
     match endpoint {
         Endpoint::Generic => (StatusCode::OK, axum::Json(serde_json::json!({ "events": count }))).into_response(),
-        Endpoint::KafkaRest | Endpoint::KafkaRestV3 => kafka_json(StatusCode::OK, kafka_rest::v2_reply(count).to_string()),
+        Endpoint::KafkaRest | Endpoint::KafkaRestV3 => {
+            kafka_json(StatusCode::OK, kafka_rest::v2_reply(count).to_string())
+        }
     }
 }
 

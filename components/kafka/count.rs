@@ -79,7 +79,11 @@ fn consume(t: &CountTarget, config: &KafkaSinkConfig) -> Result<HourCounts, Stri
         let (low, high) = consumer
             .fetch_watermarks(topic, *p, timeout)
             .map_err(|e| format!("partition {p}: {e}"))?;
-        let start = match starts.as_ref().and_then(|s| s.find_partition(topic, *p)).map(|e| e.offset()) {
+        let start = match starts
+            .as_ref()
+            .and_then(|s| s.find_partition(topic, *p))
+            .map(|e| e.offset())
+        {
             Some(Offset::Offset(o)) => o.max(low),
             // No record stamped that late, or no answer (librdkafka's mock cluster
             // answers the end): read it all rather than trust it.

@@ -174,7 +174,9 @@ impl GoogleCredentials {
                 let (Some(client_id), Some(client_secret), Some(refresh_token)) =
                     (file.client_id, file.client_secret, file.refresh_token)
                 else {
-                    return Err(parse("`client_id`, `client_secret` and `refresh_token` are required".into()));
+                    return Err(parse(
+                        "`client_id`, `client_secret` and `refresh_token` are required".into(),
+                    ));
                 };
                 Source::AuthorizedUser {
                     client_id,
@@ -271,7 +273,10 @@ impl GoogleCredentials {
             url: url.clone(),
             reason,
         };
-        let response = request.send().await.map_err(|e| unreachable(e.without_url().to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| unreachable(e.without_url().to_string()))?;
         let status = response.status();
         let body = response.text().await.map_err(|e| unreachable(e.to_string()))?;
         if !status.is_success() {
@@ -331,7 +336,10 @@ fn rsa_key(pem: &str) -> Result<ring::signature::RsaKeyPair, String> {
 
 /// The JWT a service account exchanges for a token (RFC 7523), valid for an hour.
 fn signed_jwt(email: &str, key_id: &str, key: &ring::signature::RsaKeyPair, audience: &str) -> Result<String, String> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": key_id});
     let claims = serde_json::json!({
         "iss": email, "scope": SCOPE, "aud": audience, "iat": now, "exp": now + 3600,
