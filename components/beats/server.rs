@@ -490,6 +490,89 @@ async fn write<W: AsyncWrite + Unpin>(wr: &mut W, bytes: &[u8]) -> std::io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn shared(keepalive_secs: u64) -> Shared {
+        let config: BeatsSourceConfig = crate::component::parse_options(
+            toml::from_str(&format!("address = \"127.0.0.1:0\"\nkeepalive_secs = {keepalive_secs}")).unwrap(),
+        )
+        .unwrap();
+        let metrics = ComponentMetrics::unchecked("beats", "source");
+        Shared {
+            in_flight: InFlight::new(usize::MAX, config.max_in_flight_bytes),
+            config,
+            out: Fanout::default(),
+            events: BeatsEvents::new(&metrics),
+            connections: metrics.gauge(&CONNECTIONS),
+            metrics,
+        }
+    }
+
+    fn pending(s: &Shared, points: Vec<AckPoint>) -> (Pending, Arc<BatchNotifier>) {
+        let (notifier, ack) = BatchNotifier::new();
+        let p = Pending {
+            ack,
+            version: points[0].version,
+            points,
+            events: 1,
+            _busy: Arc::new(Activity::default()).begin(),
+            _held: s.in_flight.try_bytes(0).unwrap(),
+        };
+        (p, notifier)
+    }
+
+    async fn read_acks(client: &mut tokio::io::DuplexStream, n: usize) -> Vec<(u8, u32)> {
+        let mut out = Vec::new();
+        for _ in 0..n {
+            let mut f = [0u8; 6];
+            client.read_exact(&mut f).await.unwrap();
+            assert_eq!(f[1], b'A');
+            out.push((f[0], u32::from_be_bytes([f[2], f[3], f[4], f[5]])));
+        }
+        out
+    }
+
+    /// While a batch waits the client hears keepalives that acknowledge nothing new
+    /// (0, then the partial ACK already sent in that window); then the batch's ACKs
+    /// in order; a batch lost in flight ends the connection without its ACK.
+    #[tokio::test]
+    async fn acks_come_in_order_after_delivery_with_keepalives_meanwhile() {
+        let s = shared(1);
+        let (mut client, server) = tokio::io::duplex(1024);
+        let (tx, rx) = mpsc::channel(8);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let acker = async { ack_loop(server, rx, &s, peer).await };
+        let driver = async {
+            let point = |seq, ends_window| AckPoint {
+                version: Version::V2,
+                seq,
+                ends_window,
+            };
+            let (first, n1) = pending(&s, vec![point(4, false)]);
+            let (second, n2) = pending(&s, vec![point(6, true), point(2, false)]);
+            let (third, n3) = pending(&s, vec![point(3, false)]);
+            tx.send(first).await.unwrap();
+            tx.send(second).await.unwrap();
+            assert_eq!(read_acks(&mut client, 1).await, vec![(b'2', 0)], "a keepalive while the first waits");
+            n2.update(BatchStatus::Delivered);
+            drop(n2);
+            drop(n1);
+            assert_eq!(read_acks(&mut client, 3).await, vec![(b'2', 4), (b'2', 6), (b'2', 2)]);
+            tx.send(third).await.unwrap();
+            assert_eq!(
+                read_acks(&mut client, 1).await,
+                vec![(b'2', 2)],
+                "the keepalive repeats the partial ACK of the unfinished window"
+            );
+            n3.update(BatchStatus::Errored);
+            drop(n3);
+            let mut rest = Vec::new();
+            client.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "no ACK for a batch lost in flight: {rest:?}");
+        };
+        tokio::join!(acker, driver);
+        assert_eq!(s.metrics.snapshot().errors["not_delivered"], 1);
+    }
 
     fn decoded(seq: u32, ends_window: bool) -> Decoded {
         Decoded {
