@@ -120,6 +120,9 @@ impl Source for BeatsSource {
                                             drop(peer.activity.begin());
                                             serve(stream, peer, shared, shutdown).await
                                         }
+                                        // A handshake past header_timeout_secs is
+                                        // counted as that, by the listener.
+                                        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
                                         Err(e) => shared.events.accept_failed.emit(AcceptFailed {
                                             peer: Some(peer.addr),
                                             error: e.to_string(),
@@ -171,30 +174,44 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         },
         tx,
     };
-    let (end, ()) = tokio::join!(reader.run(rd, shutdown), ack_loop(wr, rx, &shared, peer.addr));
+    let read = async {
+        let end = reader.run(rd, shutdown).await;
+        report(&shared, peer.addr, end);
+    };
+    tokio::join!(read, ack_loop(wr, rx, &shared, peer.addr));
+    shared.connections.sub(1);
+}
+
+/// Counts and logs why a connection's reader stopped (the acker may still be writing
+/// the ACKs of batches taken before).
+fn report(shared: &Shared, peer: SocketAddr, end: End) {
     let ev = &shared.events;
     match end {
-        End::Closed => {}
+        End::Closed => tracing::debug!(component = %shared.metrics.id, %peer, "Beats client closed its connection."),
         End::Malformed(e) if e.is_too_large() => ev.frame_too_large.emit(FrameTooLarge {
-            peer: peer.addr,
+            peer,
             error: e.to_string(),
         }),
         End::Malformed(FrameError::OverBudget) | End::OverBudget => ev.in_flight_limit.emit(InFlightLimit {
-            peer: peer.addr,
+            peer,
             max_in_flight_bytes: shared.config.max_in_flight_bytes,
         }),
         End::Malformed(e) => ev.malformed_frame.emit(MalformedFrame {
-            peer: peer.addr,
+            peer,
             error: e.to_string(),
         }),
-        End::Broken(e) => {
-            tracing::debug!(component = %shared.metrics.id, peer = %peer.addr, error = %e, "A Beats connection broke off; the client sends its unacknowledged windows again.")
-        }
-        End::Stopped => {
-            tracing::debug!(component = %shared.metrics.id, peer = %peer.addr, "Closed a Beats connection: pipe is stopping or its ACKs stopped.")
-        }
+        End::Broken(e) => tracing::debug!(
+            component = %shared.metrics.id,
+            %peer,
+            error = %e,
+            "A Beats connection broke off; the client sends its unacknowledged windows again."
+        ),
+        End::Stopped => tracing::debug!(
+            component = %shared.metrics.id,
+            %peer,
+            "Closed a Beats connection: pipe is stopping, or a batch was not delivered."
+        ),
     }
-    shared.connections.sub(1);
 }
 
 /// Why a connection's reader stopped.
@@ -553,7 +570,11 @@ mod tests {
             let (third, n3) = pending(&s, vec![point(3, false)]);
             tx.send(first).await.unwrap();
             tx.send(second).await.unwrap();
-            assert_eq!(read_acks(&mut client, 1).await, vec![(b'2', 0)], "a keepalive while the first waits");
+            assert_eq!(
+                read_acks(&mut client, 1).await,
+                vec![(b'2', 0)],
+                "a keepalive while the first waits"
+            );
             n2.update(BatchStatus::Delivered);
             drop(n2);
             drop(n1);
