@@ -88,6 +88,11 @@ fn args(list: &[&dyn std::fmt::Display]) -> Vec<String> {
 /// Writes a beats → file topology listening on `port` (`source` holds further
 /// options and tables of the source) and starts pipe; returns once it listens.
 fn start(dir: &Path, port: u16, source: &str) -> Pipe {
+    start_with(dir, port, source, "out.log")
+}
+
+/// [`start`] with the file sink writing `dir/out/<path>` (a template).
+fn start_with(dir: &Path, port: u16, source: &str, path: &str) -> Pipe {
     let topology = dir.join("t.toml");
     fs::write(
         &topology,
@@ -98,7 +103,7 @@ shutdown_timeout_secs = 20
 [sinks.out]
 type = "file"
 inputs = ["beats"]
-path = "{out}/out.log"
+path = "{out}/{path}"
 
 [sources.beats]
 type = "beats"
@@ -544,4 +549,32 @@ fn tls_with_required_client_certificates_serves_signed_clients_and_refuses_other
     assert_eq!(v1.len(), 1000);
     assert_eq!(v1[0]["host"], "v1-host");
     assert!(v1[0]["n"].is_string());
+}
+
+/// A sink refusing every event for good (its path template names a field the events
+/// lack, and nothing reads its `dropped` output): each window is still ACKed, as the
+/// `http` source answers 400 — sending it again would fail the same way — so the
+/// client moves on; the batches count as rejected.
+#[test]
+fn events_a_sink_rejects_for_good_are_acked_and_counted_not_resent() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let pipe = start_with(dir.path(), port, "", "{{ no_such_field }}.log");
+    let summary = run_json(pylogbeat(&args(&[
+        &"--port",
+        &port,
+        &"--total",
+        &1000,
+        &"--window",
+        &100,
+    ])));
+    assert_eq!(summary["resent_windows"], 0, "{summary}");
+    assert_eq!(pipe.stop(30), 0);
+    let log = dir.path().join("pipe.log");
+    assert_eq!(exit_counter(&log, "beats", "rejected"), Some(10), "{}", tail(&log, 10));
+    let line = log_lines_with(&log, "Component counters at exit. component=beats ")
+        .pop()
+        .unwrap();
+    assert!(line.contains(r#""rejected": 1000"#), "{line}");
+    assert_eq!(count_lines(&dir.path().join("out")), 0);
 }

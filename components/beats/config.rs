@@ -42,8 +42,9 @@ pub struct BeatsSourceConfig {
     /// closes.
     #[serde(default = "limits::default_max_connections")]
     pub max_connections: usize,
-    /// Seconds from the first byte of a window (or of the TLS handshake) until the
-    /// window is read whole. Past it the connection is closed without an ACK.
+    /// A frame begun (or a TLS handshake) must be received whole within this many
+    /// seconds; past it the connection is closed without an ACK for the window in
+    /// progress.
     #[serde(default = "default_header_timeout_secs")]
     pub header_timeout_secs: u64,
     /// A connection that sends nothing for this many seconds while no window of it

@@ -29,7 +29,7 @@ pub const CONNECTION_LIMIT: EventSpec = EventSpec {
 pub const HEADER_TIMEOUT: EventSpec = EventSpec {
     name: HeaderTimeout::SPEC.name,
     counts: HeaderTimeout::SPEC.counts,
-    doc: "A window (or a TLS handshake) begun was not read whole within `header_timeout_secs`; its connection was closed without an ACK.",
+    doc: "A frame (or a TLS handshake) begun was not received whole within `header_timeout_secs`; its connection was closed without an ACK for the window in progress.",
 };
 
 /// Connections open now.

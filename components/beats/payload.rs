@@ -47,6 +47,12 @@ mod tests {
         let back: serde_json::Value = serde_json::to_value(&value).unwrap();
         let sent: serde_json::Value = serde_json::from_slice(json).unwrap();
         assert_eq!(back, sent);
+        // What Logstash configs write as `%{[@metadata][beat]}-%{+YYYY.MM.dd}`.
+        let index = crate::template::Template::parse("{{ @metadata.beat }}-%Y.%m.%d", "@timestamp").unwrap();
+        assert_eq!(
+            index.render(&crate::event::Event::new(value)).unwrap(),
+            "filebeat-2026.01.02"
+        );
     }
 
     #[test]
