@@ -4,6 +4,7 @@
 //! `example.toml`) and becomes available by adding one line to [`REGISTRY`].
 
 pub mod basic;
+pub mod beats;
 pub mod bigquery;
 pub mod elasticsearch;
 pub mod file;
@@ -19,6 +20,7 @@ use crate::component::{ComponentDef, Kind};
 pub static REGISTRY: &[ComponentDef] = &[
     file::SOURCE,
     http::SOURCE,
+    beats::SOURCE,
     kafka::SOURCE,
     basic::STDIN,
     basic::GENERATOR,

@@ -4,6 +4,8 @@
 //! feeds outside bytes to a decoder and asserts what must hold for any input: no
 //! panic, outputs within their limits, bytes accounted for. Not an API.
 
+use crate::components::beats::frame::{self, Body, Frame, FrameError, Item};
+use crate::components::beats::payload;
 use crate::components::file::lines::{LineReader, Oversize};
 use crate::components::http::decode::{self, BodyError, Decoding};
 use crate::components::http::kafka_rest;
@@ -120,6 +122,71 @@ pub fn compressed_body(data: &[u8]) {
         Ok(out) => assert_eq!(out, body, "{encoding} round trip changed the body"),
         Err(BodyError::TooLarge(_)) => assert!(body.len() > max, "{} bytes refused under max {max}", body.len()),
         Err(e) => panic!("{encoding} round trip failed: {e}"),
+    }
+}
+
+/// A Beats connection's bytes through the Lumberjack frame decoder, with a small
+/// frame limit picked by the first byte: no panic; every frame takes at least one byte
+/// and never more than it has; no payload and no inflation past `max_frame_bytes`,
+/// and memory grows only as the caller's budget grants; every event becomes an object. Each whole
+/// frame, encoded again, reads back the same.
+pub fn beats_frames(data: &[u8]) {
+    let (sel, mut rest) = selector(data);
+    let max = 16 + usize::from(sel) * 64;
+    let budget = usize::from(sel & 0x0f) * 512;
+    while let Ok(Some((frame, used))) = frame::parse(rest, max) {
+        assert!(used > 0 && used <= rest.len(), "took {used} of {} bytes", rest.len());
+        match &frame {
+            Frame::Json { payload, .. } | Frame::Compressed { payload, .. } => {
+                assert!(
+                    payload.len() <= max,
+                    "payload of {} bytes past max {max}",
+                    payload.len()
+                )
+            }
+            _ => {}
+        }
+        let mut again = Vec::new();
+        match &frame {
+            Frame::Window { version, size } => frame::encode::window(&mut again, *version, *size),
+            Frame::Json { version, seq, payload } => frame::encode::json(&mut again, *version, *seq, payload),
+            Frame::Data { version, seq, pairs } => {
+                let pairs: Vec<(&[u8], &[u8])> = pairs.iter().collect();
+                frame::encode::data(&mut again, *version, *seq, &pairs)
+            }
+            Frame::Ack { version, seq } => again.extend_from_slice(&frame::encode::ack(*version, *seq)),
+            Frame::Compressed { .. } => again.extend_from_slice(&rest[..used]),
+        }
+        assert_eq!(again, rest[..used], "a frame encoded again differs");
+        let mut granted = 0;
+        let opened = frame::open(
+            frame,
+            max,
+            &mut |n| {
+                let yes = n <= budget.max(1) * 4;
+                if yes {
+                    granted = granted.max(n);
+                }
+                yes
+            },
+            &mut |item| {
+                if let Item::Event { body, .. } = item {
+                    if let Body::Json(j) = &body {
+                        assert!(j.len() <= max);
+                    }
+                    let value = payload::fields(&body).unwrap_or_else(|kept| kept);
+                    assert!(matches!(value, Value::Object(_)), "an event that is no object");
+                }
+            },
+        );
+        assert!(granted <= budget.max(1) * 4, "granted {granted} bytes past the budget");
+        match opened {
+            Ok(()) | Err(FrameError::OverBudget) => {}
+            Err(FrameError::InflatesTooLarge(m)) => assert_eq!(m, max),
+            Err(FrameError::UnexpectedAck) => {}
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+        rest = &rest[used..];
     }
 }
 

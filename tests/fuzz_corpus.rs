@@ -62,3 +62,8 @@ fn template() {
 fn config() {
     replay("config", pipe::fuzz_entry::config);
 }
+
+#[test]
+fn beats_frames() {
+    replay("beats_frames", pipe::fuzz_entry::beats_frames);
+}

@@ -489,6 +489,18 @@ impl Reservation {
     pub fn held(&self) -> usize {
         self.held
     }
+
+    /// Moves `n` of the bytes held (all of them when fewer are held) into a
+    /// reservation of their own, for a part that lives on separately (a batch
+    /// awaiting its acknowledgement); the budget is not touched.
+    pub fn split(&mut self, n: usize) -> Reservation {
+        let n = n.min(self.held);
+        self.held -= n;
+        Reservation {
+            budget: self.budget.clone(),
+            held: n,
+        }
+    }
 }
 
 impl Drop for Reservation {
@@ -519,6 +531,14 @@ mod tests {
         assert!(f.try_bytes(50).is_ok());
         drop((r, s));
         assert!(f.try_bytes(100).is_ok(), "dropped reservations give their bytes back");
+
+        let mut whole = f.try_bytes(80).unwrap();
+        let part = whole.split(30);
+        assert_eq!((whole.held(), part.held()), (50, 30));
+        assert!(f.try_bytes(21).is_err(), "splitting takes nothing more from the budget");
+        drop(whole);
+        assert!(f.try_bytes(70).is_ok(), "each part gives back its own bytes");
+        assert_eq!(part.held(), 30);
     }
 
     #[tokio::test]
