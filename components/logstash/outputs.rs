@@ -85,13 +85,21 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
         comments.push(cx.todo(o.pos("cloud_id"), "`cloud_id`: set `endpoints` to the deployment's Elasticsearch URL"));
     }
     let hosts = o.list("hosts").unwrap_or_else(|| vec!["127.0.0.1".into()]);
-    let endpoints: Vec<Opt> = hosts
-        .iter()
-        .filter_map(|h| {
-            let url = endpoint(h, ssl);
-            text_opt(&url, o.pos("hosts"), cx, &mut comments, "`hosts`")
-        })
-        .collect();
+    let mut endpoints: Vec<Opt> = Vec::new();
+    for h in &hosts {
+        let url = endpoint(h, ssl);
+        if !url.contains("${") && url::Url::parse(&url).map_or(true, |u| u.host_str().is_none()) {
+            comments.push(cx.todo(o.pos("hosts"), format!("`{h}` in `hosts` is no host name or URL; it is left out")));
+            continue;
+        }
+        if let Some(v) = text_opt(&url, o.pos("hosts"), cx, &mut comments, "`hosts`") {
+            endpoints.push(v);
+        }
+    }
+    if endpoints.is_empty() {
+        comments.push(cx.todo(o.pos("hosts"), "no Elasticsearch host is left: `http://127.0.0.1:9200` stands in; set `endpoints`"));
+        endpoints.push(Opt::Str("http://127.0.0.1:9200".into()));
+    }
     c.set("endpoints", Opt::List(endpoints));
     let data_stream = o.str("data_stream").is_some_and(|d| d == "true");
     if data_stream {
