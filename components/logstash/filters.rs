@@ -44,7 +44,8 @@ impl Emit {
 
     /// `header {` and a new block.
     pub fn open(&mut self, header: impl AsRef<str>) {
-        self.line(format!("{} {{", header.as_ref()));
+        let h = header.as_ref();
+        self.line(if h.contains('{') { h.to_string() } else { format!("{h} {{") });
         self.depth += 1;
         self.counts.push(0);
     }
@@ -60,7 +61,7 @@ impl Emit {
 
     /// `} else … {`: ends one block and opens the next.
     pub fn reopen(&mut self, header: impl AsRef<str>) {
-        self.close_with(&format!("}} {} {{", header.as_ref()));
+        self.close_with(&format!("}} {}", header.as_ref()));
         self.depth += 1;
         self.counts.push(0);
     }
@@ -92,16 +93,16 @@ pub fn program(stmts: &[Statement], cx: &mut Cx, e: &mut Emit) {
                             "false".to_string()
                         }
                     };
-                    e.comment(format!("{}if {}", if i == 0 { "" } else { "else " }, arm.text));
+                    let text = arm.text.replace('\n', " ");
                     if i == 0 {
-                        e.open(format!("if {cond}"));
+                        e.open(format!("if {cond} {{ # if {text}"));
                     } else {
-                        e.reopen(format!("else if {cond}"));
+                        e.reopen(format!("else if {cond} {{ # else if {text}"));
                     }
                     program(&arm.body, cx, e);
                 }
                 if let Some(body) = &b.otherwise {
-                    e.reopen("else");
+                    e.reopen("else {");
                     program(body, cx, e);
                 }
                 e.close();
@@ -442,7 +443,6 @@ fn date(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     out.push(format!("  value = {src}"));
     out.push("  if is_array(value) { value = array!(value)[0] }".into());
     out.push("  t = now()".into());
-    out.push("  err = \"no format matched\"".into());
     for (i, a) in attempts.into_iter().enumerate() {
         if i == 0 {
             out.extend(indent(a));

@@ -1,8 +1,9 @@
 //! The `grok` filter as VRL `parse_grok` (the Logstash pattern library VRL ships,
 //! the legacy field names: `clientip`, `verb`, `response`, …). Patterns are tried
 //! in order until one matches; captures are set as Logstash sets them: empty ones
-//! left out, `[a][b]` names nested, `:int`/`:float` converted, and a field that
-//! already holds a string turned into an array unless `overwrite` names it.
+//! left out, `[a][b]` names nested, `:int`/`:float` converted, and `message`,
+//! `host`, `path` or `type` turned into an array of the old and the new value
+//! unless `overwrite` names them (other fields are replaced).
 //! `pattern_definitions` are written into the patterns.
 
 use super::filters::{common, failure_tags, field_path, indent, todo_line};
@@ -66,6 +67,8 @@ pub fn filter(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
         for pattern in patterns.as_list().unwrap_or_default() {
             let mut counter = 0;
             let (expanded, mut captures) = expand(pattern, &definitions, &mut counter, 0);
+            let (expanded, renamed) = rename_fields(&expanded, &mut counter);
+            captures.extend(renamed);
             captures.extend(named_captures(&expanded));
             if let Err(e) = vrl::check(&format!("x, e = parse_grok(\"\", {})", vrl::string(&expanded))) {
                 let why = e.lines().find(|l| l.contains("grok pattern error")).unwrap_or("it does not compile").trim();
@@ -123,6 +126,9 @@ pub fn filter(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     }
 }
 
+/// Fields Logstash inputs give every event.
+const PREEXISTING: &[&str] = &["message", "host", "path", "type", "tags", "@version", "@timestamp"];
+
 /// Lines setting `parsed`'s captures on the event.
 fn apply(captures: &[Capture], overwrite: &[String], keep_empty: bool) -> Vec<String> {
     let mut lines = Vec::new();
@@ -136,7 +142,10 @@ fn apply(captures: &[Capture], overwrite: &[String], keep_empty: bool) -> Vec<St
         }
         let field = vrl::path(&c.field);
         let named = sprintf::display_path(&c.field);
-        if !overwrite.iter().any(|w| w == &named || sprintf::field_ref(w).as_deref() == Some(&c.field[..])) {
+        // Logstash makes an array of a field that already holds a string; of the
+        // fields events carry before any filter ran, so does this.
+        let preexisting = c.field.len() == 1 && PREEXISTING.contains(&c.field[0].as_str());
+        if preexisting && !overwrite.iter().any(|w| w == &named || sprintf::field_ref(w).as_deref() == Some(&c.field[..])) {
             lines.push(format!(
                 "if exists({key}) && (is_string({field}) || is_array({field})) {{ {key} = push(array({field}) ?? [{field}], {key}) }}"
             ));
@@ -150,6 +159,26 @@ fn apply(captures: &[Capture], overwrite: &[String], keep_empty: bool) -> Vec<St
     lines
 }
 
+/// Gives captures named with a field reference (`%{IP:[client][ip]}`), which
+/// VRL's grok does not take as names, a plain name that maps back to the field.
+fn rename_fields(pattern: &str, counter: &mut usize) -> (String, Vec<Capture>) {
+    let re = regex::Regex::new(r"%\{([A-Za-z0-9_]+):([^:}]+)(:(?:int|float))?\}").expect("valid regex");
+    let mut captures = Vec::new();
+    let out = re.replace_all(pattern, |m: &regex::Captures| {
+        let name = &m[2];
+        if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return m[0].to_string();
+        }
+        let Some(field) = sprintf::field_ref(name) else { return m[0].to_string() };
+        let key = format!("ls_field_{}", *counter);
+        *counter += 1;
+        let convert = m.get(3).map(|t| if t.as_str() == ":int" { "to_int" } else { "to_float" });
+        captures.push(Capture { key: key.clone(), field, convert });
+        format!("%{{{}:{key}{}}}", &m[1], m.get(3).map_or("", |t| t.as_str()))
+    });
+    (out.into_owned(), captures)
+}
+
 /// `%{NAME:field:type}` captures written in `pattern` (not inside library
 /// patterns).
 fn named_captures(pattern: &str) -> Vec<Capture> {
@@ -157,6 +186,9 @@ fn named_captures(pattern: &str) -> Vec<Capture> {
     let mut out = Vec::new();
     for m in re.captures_iter(pattern) {
         let Some(name) = m.get(2).map(|g| g.as_str().to_string()) else { continue };
+        if name.starts_with("ls_field_") {
+            continue;
+        }
         let Some(field) = sprintf::field_ref(&name) else { continue };
         let convert = m.get(3).map(|t| if t.as_str() == "int" { "to_int" } else { "to_float" });
         out.push(Capture { key: name, field, convert });
@@ -222,8 +254,9 @@ mod tests {
         let (p, caps) = expand("%{SYSLOGHOST:[s][host]} %{GREEDYMULTILINE:[s][message]}", &defs, &mut n, 0);
         assert_eq!(p, "%{SYSLOGHOST:[s][host]} (?<ls_custom_0>(.|\\n)*)");
         assert_eq!(caps[0].field, vec!["s".to_string(), "message".to_string()]);
-        let named = named_captures(&p);
-        assert_eq!(named.len(), 1);
-        assert_eq!(named[0].key, "[s][host]");
+        let (p, renamed) = rename_fields(&p, &mut n);
+        assert_eq!(p, "%{SYSLOGHOST:ls_field_1} (?<ls_custom_0>(.|\\n)*)");
+        assert_eq!(renamed[0].field, vec!["s".to_string(), "host".to_string()]);
+        assert!(named_captures(&p).is_empty());
     }
 }

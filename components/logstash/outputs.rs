@@ -490,6 +490,7 @@ fn s3(o: &Opts, c: &mut Component, cx: &mut Cx) {
     c.set("max_age_secs", Opt::Int(minutes.max(1) * 60));
     if o.get("access_key_id").is_some() || o.get("secret_access_key").is_some() {
         comments.push(cx.todo(o.pos("access_key_id"), "S3 credentials: set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` for pipe (not kept in the topology)"));
+        o.consume(&["secret_access_key", "session_token"]);
     }
     for key in ["canned_acl", "server_side_encryption", "server_side_encryption_algorithm", "ssekms_key_id", "storage_class", "role_arn"] {
         if o.get(key).is_some() {

@@ -39,15 +39,17 @@ fn is_ident(s: &str) -> bool {
 pub fn string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
+    let chars: Vec<char> = s.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next = chars.get(i + 1).copied();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            '{' => out.push_str("\\{"),
-            '}' => out.push_str("\\}"),
+            '{' if next == Some('{') => out.push_str("\\{"),
+            '}' if next == Some('}') => out.push_str("\\}"),
             c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
@@ -224,7 +226,7 @@ mod tests {
     #[test]
     fn literals() {
         assert_eq!(path(&["@timestamp".into()]), ".\"@timestamp\"");
-        assert_eq!(string("a\"{{b}}\\"), r#""a\"\{\{b\}\}\\""#);
+        assert_eq!(string("a\"{{b}}\\{x}"), r#""a\"\{{b\}}\\{x}""#);
         assert!(regex("(?<=a)b").is_err());
         assert_eq!(regex("it's").unwrap(), r"r'it\'s'");
     }
