@@ -176,11 +176,12 @@ fn published_configs_convert_and_validate() {
         let again = tmp.path().join("again.toml");
         let (toml2, _) = convert(name, &again);
         assert_eq!(toml, toml2, "{name}: two conversions differ");
-        // The committed topology (written by a build with the beats source).
+        // The committed topology (for the configs with a `beats` input, only once a
+        // build with the `beats` source wrote it).
         let golden = dir().join(name.replace(".conf", ".toml"));
         if update() && (beats || !BEATS.contains(name)) {
             fs::write(&golden, &toml).unwrap();
-        } else if beats || !BEATS.contains(name) {
+        } else if !BEATS.contains(name) || (beats && golden.exists()) {
             let want = fs::read_to_string(&golden).unwrap_or_default();
             assert_eq!(toml, want, "{name}: differs from {} (PIPE_UPDATE_GOLDEN=1 rewrites it)", golden.display());
         }
