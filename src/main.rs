@@ -25,7 +25,7 @@ Examples:
   pipe query --archive /var/lib/logs \"SELECT service, count(*) FROM logs GROUP BY 1\"
   pipe query -t aggregator.toml --sink parquet --format csv \"SELECT …\"
   pipe archive ddl --archive s3://logs/app --dialect trino
-  pipe convert logstash logstash.conf -o pipe.toml a topology from a Logstash pipeline
+  pipe convert logstash app.conf -o app.toml       a topology from a Logstash pipeline
   pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator
   pipe --api 127.0.0.1:8686 -t all-in-one.toml     serve /metrics, /health, the tap
   pipe tap --outputs-of parse --limit 5            samples of a running pipe's output
