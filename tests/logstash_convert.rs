@@ -45,7 +45,10 @@ const CONFIGS: &[(&str, &[&str])] = &[
     ("logstash-syslog-stdin.conf", &[]),
     ("metadata-output.conf", &[]),
     ("metadata-date.conf", &[]),
-    ("first-pipeline.conf", &[":14): the `geoip` filter has no pipe equivalent"]),
+    (
+        "first-pipeline.conf",
+        &[":14): the `geoip` filter has no pipe equivalent"],
+    ),
     (
         "second-pipeline.conf",
         &[
@@ -79,7 +82,10 @@ const CONFIGS: &[(&str, &[&str])] = &[
     ),
     (
         "google-cloud-storage.conf",
-        &["no input could be mapped", ":8): `json_key_file => \"/path/to/privatekey.json\"`: set `GOOGLE_APPLICATION_CREDENTIALS"],
+        &[
+            "no input could be mapped",
+            ":8): `json_key_file => \"/path/to/privatekey.json\"`: set `GOOGLE_APPLICATION_CREDENTIALS",
+        ],
     ),
     (
         "s3-output.conf",
@@ -100,9 +106,18 @@ const CONFIGS: &[(&str, &[&str])] = &[
             "no output could be mapped: a `blackhole` sink stands in",
         ],
     ),
-    ("grok-basics.conf", &["no output could be mapped: a `blackhole` sink stands in"]),
-    ("kv-query-string.conf", &["no input could be mapped", "no output could be mapped"]),
-    ("env-vars.conf", &[":5): the `tcp` input has no pipe source", "no output could be mapped"]),
+    (
+        "grok-basics.conf",
+        &["no output could be mapped: a `blackhole` sink stands in"],
+    ),
+    (
+        "kv-query-string.conf",
+        &["no input could be mapped", "no output could be mapped"],
+    ),
+    (
+        "env-vars.conf",
+        &[":5): the `tcp` input has no pipe source", "no output could be mapped"],
+    ),
 ];
 
 /// Configs whose TODOs depend on whether this build has a `beats` source.
@@ -114,7 +129,10 @@ const BEATS: &[&str] = &[
 ];
 
 fn has_beats() -> bool {
-    let out = Command::new(pipe_bin()).args(["list", "beats", "--kind", "source"]).output().unwrap();
+    let out = Command::new(pipe_bin())
+        .args(["list", "beats", "--kind", "source"])
+        .output()
+        .unwrap();
     out.status.success()
 }
 
@@ -148,16 +166,25 @@ fn published_configs_convert_and_validate() {
 
     for (name, todos) in CONFIGS {
         let text = fs::read_to_string(dir().join(name)).unwrap();
-        assert!(text.starts_with("# Source: ") && text.contains("https://"), "{name} cites its source");
+        assert!(
+            text.starts_with("# Source: ") && text.contains("https://"),
+            "{name} cites its source"
+        );
         let out = tmp.path().join(name.replace(".conf", ".toml"));
         let (toml, stderr) = convert(name, &out);
         for t in *todos {
             // `:LINE): text` pins the line; other pieces may be on any TODO line.
             let (in_toml, on_stderr) = match t.strip_prefix(':').and_then(|r| r.split_once("): ")) {
-                Some((line, rest)) => (format!("# TODO ({name}:{line}): {rest}"), format!("{name}:{line}: TODO: {rest}")),
+                Some((line, rest)) => (
+                    format!("# TODO ({name}:{line}): {rest}"),
+                    format!("{name}:{line}: TODO: {rest}"),
+                ),
                 None => (t.to_string(), t.to_string()),
             };
-            assert!(stderr.contains(&on_stderr), "{name}: `{on_stderr}` not on stderr:\n{stderr}");
+            assert!(
+                stderr.contains(&on_stderr),
+                "{name}: `{on_stderr}` not on stderr:\n{stderr}"
+            );
             assert!(
                 toml.lines().any(|l| l.contains("# TODO (") && l.contains(&in_toml)),
                 "{name}: no TODO line with `{in_toml}` in:\n{toml}"
@@ -165,7 +192,10 @@ fn published_configs_convert_and_validate() {
         }
         let n_todo = toml.lines().filter(|l| l.trim_start().starts_with("# TODO (")).count();
         let n_err = stderr.lines().filter(|l| l.contains(": TODO: ")).count();
-        assert_eq!(n_todo, n_err, "{name}: each TODO is on standard error and in the output");
+        assert_eq!(
+            n_todo, n_err,
+            "{name}: each TODO is on standard error and in the output"
+        );
         if todos.is_empty() && !(BEATS.contains(name) && !beats) {
             assert_eq!(n_todo, 0, "{name}: unexpected TODOs:\n{stderr}");
         }
@@ -183,7 +213,12 @@ fn published_configs_convert_and_validate() {
             fs::write(&golden, &toml).unwrap();
         } else if !BEATS.contains(name) || (beats && golden.exists()) {
             let want = fs::read_to_string(&golden).unwrap_or_default();
-            assert_eq!(toml, want, "{name}: differs from {} (PIPE_UPDATE_GOLDEN=1 rewrites it)", golden.display());
+            assert_eq!(
+                toml,
+                want,
+                "{name}: differs from {} (PIPE_UPDATE_GOLDEN=1 rewrites it)",
+                golden.display()
+            );
         }
         // And `pipe validate` takes it.
         let v = Command::new(pipe_bin())
@@ -205,10 +240,22 @@ fn published_configs_convert_and_validate() {
 fn syntax_errors_name_file_line_and_column() {
     let tmp = tempfile::tempdir().unwrap();
     for (text, want) in [
-        ("input {\n  stdin {\n    codec => \n  }\n}\n", "bad.conf:4:3: expected a value"),
-        ("filter {\n  if [type] = \"x\" { drop {} }\n}\n", "bad.conf:2:13: expected `{` after the condition, found `=`"),
-        ("output {\n  stdout { codec => \"json }\n}\n", "bad.conf:2:21: this string is never closed"),
-        ("filter {\n  mutate { add_field => { \"a\" => \"b\" }\n", "bad.conf:2:3: the plugin `mutate` is never closed"),
+        (
+            "input {\n  stdin {\n    codec => \n  }\n}\n",
+            "bad.conf:4:3: expected a value",
+        ),
+        (
+            "filter {\n  if [type] = \"x\" { drop {} }\n}\n",
+            "bad.conf:2:13: expected `{` after the condition, found `=`",
+        ),
+        (
+            "output {\n  stdout { codec => \"json }\n}\n",
+            "bad.conf:2:21: this string is never closed",
+        ),
+        (
+            "filter {\n  mutate { add_field => { \"a\" => \"b\" }\n",
+            "bad.conf:2:3: the plugin `mutate` is never closed",
+        ),
     ] {
         let f = tmp.path().join("bad.conf");
         fs::write(&f, text).unwrap();
@@ -254,7 +301,12 @@ const RUNS: &[(&str, Sample)] = &[
         "logstash-conditionals.conf",
         Sample::Files(&[
             ("access_log", &[APACHE_ACCESS[0]]),
-            ("error_log", &["[Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied by server configuration: /export/home/live/ap/htdocs/test"]),
+            (
+                "error_log",
+                &[
+                    "[Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied by server configuration: /export/home/live/ap/htdocs/test",
+                ],
+            ),
             ("other_log", &["something else"]),
         ]),
     ),
@@ -262,8 +314,14 @@ const RUNS: &[(&str, Sample)] = &[
     ("metadata-output.conf", Sample::Stdin(&["asdf"])),
     ("metadata-date.conf", Sample::Stdin(&["02/Mar/2014:15:36:43 +0100"])),
     ("first-pipeline.conf", Sample::Files(&[("access.log", TUTORIAL)])),
-    ("grok-basics.conf", Sample::Files(&[("http.log", &["55.3.244.1 GET /index.html 15824 0.043"])])),
-    ("kv-query-string.conf", Sample::Stdin(&["pin=12345~0&d=123&e=foo@bar.com&oq=bobo&ss=12345"])),
+    (
+        "grok-basics.conf",
+        Sample::Files(&[("http.log", &["55.3.244.1 GET /index.html 15824 0.043"])]),
+    ),
+    (
+        "kv-query-string.conf",
+        Sample::Stdin(&["pin=12345~0&d=123&e=foo@bar.com&oq=bobo&ss=12345"]),
+    ),
     ("env-vars.conf", Sample::Stdin(&["env"])),
 ];
 
@@ -274,7 +332,10 @@ fn converted_topologies_run_on_sample_input() {
         let golden = dir().join(name.replace(".conf", ".expected.jsonl"));
         let year = syslog_year();
         if update() {
-            let text: String = got.iter().map(|v| format!("{}\n", v.replace(&format!("\"{year}-"), "\"%YEAR%-"))).collect();
+            let text: String = got
+                .iter()
+                .map(|v| format!("{}\n", v.replace(&format!("\"{year}-"), "\"%YEAR%-")))
+                .collect();
             fs::write(&golden, text).unwrap();
             continue;
         }
@@ -293,7 +354,11 @@ fn syslog_year() -> i32 {
     use chrono::{Datelike, TimeZone};
     let now = chrono::Utc::now();
     let this = chrono::Utc.with_ymd_and_hms(now.year(), 12, 23, 14, 42, 56).unwrap();
-    if this > now + chrono::Duration::days(1) { now.year() - 1 } else { now.year() }
+    if this > now + chrono::Duration::days(1) {
+        now.year() - 1
+    } else {
+        now.year()
+    }
 }
 
 /// Converts `name`, swaps its sinks for `file` sinks (and points `file` sources at
@@ -412,7 +477,11 @@ fn run(name: &str, sample: &Sample) -> Vec<String> {
             .lines()
             .map(|l| {
                 let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                normalize(&mut v, &in_dir, original_dirs.first().map(String::as_str).unwrap_or("/tmp"));
+                normalize(
+                    &mut v,
+                    &in_dir,
+                    original_dirs.first().map(String::as_str).unwrap_or("/tmp"),
+                );
                 canonical(&v)
             })
             .collect();

@@ -117,9 +117,17 @@ pub enum Expr {
     Not(Box<Expr>),
     Compare(Rvalue, CmpOp, Rvalue),
     /// `left =~ pattern` (or `!~` when `negate`).
-    Regex { left: Rvalue, pattern: String, negate: bool },
+    Regex {
+        left: Rvalue,
+        pattern: String,
+        negate: bool,
+    },
     /// `item in list` (or `not in` when `negate`).
-    In { item: Rvalue, list: Rvalue, negate: bool },
+    In {
+        item: Rvalue,
+        list: Rvalue,
+        negate: bool,
+    },
     /// A value alone: true unless missing, `null` or `false`.
     Truthy(Rvalue),
 }

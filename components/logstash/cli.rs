@@ -92,13 +92,19 @@ fn run(matches: &clap::ArgMatches, _: &CliGlobals) -> ExitCode {
         if conversion.todos.len() == 1 { "" } else { "s" }
     );
     // The same check as `pipe validate`, when the variables it reads are set.
-    let missing: Vec<&String> = conversion.env.iter().filter(|v| std::env::var_os(v).is_none()).collect();
+    let missing: Vec<&String> = conversion
+        .env
+        .iter()
+        .filter(|v| std::env::var_os(v).is_none())
+        .collect();
     if missing.is_empty() {
         let dir = std::env::temp_dir();
         let overrides = config::Overrides { data_dir: Some(dir) };
         let name = output.clone().unwrap_or_else(|| PathBuf::from("converted.toml"));
         if let Err(errors) = config::load_str(&name, &conversion.toml, &overrides) {
-            eprintln!("pipe convert logstash: the topology written does not validate (a bug of the converter):\n{errors}");
+            eprintln!(
+                "pipe convert logstash: the topology written does not validate (a bug of the converter):\n{errors}"
+            );
             return ExitCode::FAILURE;
         }
     } else {

@@ -64,12 +64,18 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
     // Inputs, each with its field adapter.
     let mut input_notes = Vec::new();
     let mut adapters = Vec::new();
-    let add_input = |p: &Plugin, cx: &mut Cx, notes: &mut Vec<String>, components: &mut Vec<Component>, adapters: &mut Vec<String>| {
+    let add_input = |p: &Plugin,
+                     cx: &mut Cx,
+                     notes: &mut Vec<String>,
+                     components: &mut Vec<Component>,
+                     adapters: &mut Vec<String>| {
         if let Some(input) = inputs::map(p, cx, notes) {
             let id = cx.ids.take(&format!("{}_fields", input.source.id));
             let mut adapter = Component::new(Kind::Transform, id.clone(), "remap");
             adapter.inputs = vec![input.source.id.clone()];
-            adapter.comments.push(format!("The fields Logstash's `{}` input gives its events.", p.name));
+            adapter
+                .comments
+                .push(format!("The fields Logstash's `{}` input gives its events.", p.name));
             let mut program = input.fields.join("\n");
             program.push('\n');
             adapter.set("source", Opt::Program(program));
@@ -83,13 +89,19 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
             match stmt {
                 Statement::Plugin(p) => add_input(p, &mut cx, &mut input_notes, &mut components, &mut adapters),
                 Statement::Branch(b) => {
-                    input_notes.push(cx.todo(&b.arms[0].pos, "a conditional in the `input` section (Logstash refuses it too); its inputs are left out"));
+                    input_notes.push(cx.todo(
+                        &b.arms[0].pos,
+                        "a conditional in the `input` section (Logstash refuses it too); its inputs are left out",
+                    ));
                 }
             }
         }
     }
     if adapters.is_empty() {
-        input_notes.push(cx.todo(&first_pos, "no input could be mapped: a `stdin` source stands in; replace it"));
+        input_notes.push(cx.todo(
+            &first_pos,
+            "no input could be mapped: a `stdin` source stands in; replace it",
+        ));
         let stdin = Plugin {
             name: "stdin".into(),
             options: Vec::new(),
@@ -117,7 +129,9 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
         let id = cx.ids.take("filters");
         let mut remap = Component::new(Kind::Transform, id.clone(), "remap");
         remap.inputs = adapters.clone();
-        remap.comments.push("The filter section, in order. `abort` drops the event (`drop`).".into());
+        remap
+            .comments
+            .push("The filter section, in order. `abort` drops the event (`drop`).".into());
         remap.set("source", Opt::Program(e.text()));
         components.push(remap);
         upstream = vec![id];
@@ -133,7 +147,9 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
     let mut routing: Vec<Component> = Vec::new();
     let mut shared_strip: Option<String> = None;
     for (conds, plugin) in &found {
-        let Some(mut sink) = outputs::map(plugin, &mut cx, &mut output_notes) else { continue };
+        let Some(mut sink) = outputs::map(plugin, &mut cx, &mut output_notes) else {
+            continue;
+        };
         let condition = if conds.is_empty() {
             None
         } else {
@@ -142,12 +158,18 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
                 match &c.vrl {
                     Ok(v) => parts.push(v.clone()),
                     Err(why) => {
-                        sink.comments.push(cx.todo(&c.pos, format!("`{}`: {why}; no event reaches this sink until it is rewritten", c.text)));
+                        sink.comments.push(cx.todo(
+                            &c.pos,
+                            format!("`{}`: {why}; no event reaches this sink until it is rewritten", c.text),
+                        ));
                         parts.push("false".into());
                     }
                 }
             }
-            Some((parts.join(" && "), conds.iter().map(|c| c.text.clone()).collect::<Vec<_>>().join(" and ")))
+            Some((
+                parts.join(" && "),
+                conds.iter().map(|c| c.text.clone()).collect::<Vec<_>>().join(" and "),
+            ))
         };
         let reads_metadata = topology::render(&[], std::slice::from_ref(&sink)).contains("@metadata");
         let strip = cx.metadata && !reads_metadata;
@@ -161,7 +183,8 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
                     let id = cx.ids.take("without_metadata");
                     let mut r = Component::new(Kind::Transform, id.clone(), "remap");
                     r.inputs = upstream.clone();
-                    r.comments.push("Logstash never writes `@metadata` to an output.".into());
+                    r.comments
+                        .push("Logstash never writes `@metadata` to an output.".into());
                     r.set("source", Opt::Program("del(.\"@metadata\")\n".into()));
                     routing.push(r);
                     id
@@ -172,7 +195,10 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
                 let id = cx.ids.take(&format!("{}_if", sink.id));
                 let mut f = Component::new(Kind::Transform, id.clone(), "filter");
                 f.inputs = upstream.clone();
-                f.comments.push(format!("Logstash: `if {text}` around `{}` ({}).", plugin.name, plugin.pos));
+                f.comments.push(format!(
+                    "Logstash: `if {text}` around `{}` ({}).",
+                    plugin.name, plugin.pos
+                ));
                 f.set("condition", Opt::Str(super::sprintf::escape_dollars(&cond)));
                 routing.push(f);
                 sink.inputs = vec![id];
@@ -185,7 +211,10 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
                     "Logstash: `if {text}` around `{}` ({}); `abort` drops the others. Logstash never writes `@metadata`.",
                     plugin.name, plugin.pos
                 ));
-                r.set("source", Opt::Program(format!("if !{} {{ abort }}\ndel(.\"@metadata\")\n", wrap(&cond))));
+                r.set(
+                    "source",
+                    Opt::Program(format!("if !{} {{ abort }}\ndel(.\"@metadata\")\n", wrap(&cond))),
+                );
                 routing.push(r);
                 sink.inputs = vec![id];
             }
@@ -194,7 +223,10 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
     }
     if sinks.is_empty() {
         let pos = found.first().map(|(_, p)| p.pos.clone()).unwrap_or(first_pos.clone());
-        output_notes.push(cx.todo(&pos, "no output could be mapped: a `blackhole` sink stands in, discarding every event; replace it"));
+        output_notes.push(cx.todo(
+            &pos,
+            "no output could be mapped: a `blackhole` sink stands in, discarding every event; replace it",
+        ));
         let id = cx.ids.take("blackhole");
         let mut b = Component::new(Kind::Sink, id, "blackhole");
         b.inputs = upstream.clone();
@@ -216,7 +248,12 @@ pub fn convert(files: &[(String, String)], options: &Options) -> Result<Conversi
             if let (Opt::Program(p), "source") = (&*v, k.as_str())
                 && let Err(e) = vrl::check(p)
             {
-                let first = e.lines().find(|l| l.contains("error")).unwrap_or("it does not compile").trim().to_string();
+                let first = e
+                    .lines()
+                    .find(|l| l.contains("error"))
+                    .unwrap_or("it does not compile")
+                    .trim()
+                    .to_string();
                 let t = cx.todo(&first_pos, format!("the program written for `{id}` does not compile ({first}); it is kept as comments, and events pass unchanged"));
                 let mut kept = format!("# {t}\n");
                 for line in p.lines() {

@@ -45,7 +45,11 @@ impl Emit {
     /// `header {` and a new block.
     pub fn open(&mut self, header: impl AsRef<str>) {
         let h = header.as_ref();
-        self.line(if h.contains('{') { h.to_string() } else { format!("{h} {{") });
+        self.line(if h.contains('{') {
+            h.to_string()
+        } else {
+            format!("{h} {{")
+        });
         self.depth += 1;
         self.counts.push(0);
     }
@@ -143,7 +147,10 @@ fn plugin(p: &Plugin, cx: &mut Cx, e: &mut Emit) {
         _ => false,
     };
     if !known {
-        let t = cx.todo(&p.pos, format!("the `{}` filter has no pipe equivalent; it is left out", p.name));
+        let t = cx.todo(
+            &p.pos,
+            format!("the `{}` filter has no pipe equivalent; it is left out", p.name),
+        );
         e.comment(t);
         return;
     }
@@ -162,8 +169,19 @@ fn plugin(p: &Plugin, cx: &mut Cx, e: &mut Emit) {
     // next, so VRL checks each filter's types as if it ran alone.
     let block = format!("if true {{\n{}\n}}", indent(out.clone()).join("\n"));
     if let Err(err) = vrl::check(&block) {
-        let first = err.lines().find(|l| l.contains("error")).unwrap_or("it does not compile").trim().to_string();
-        let t = cx.todo(&p.pos, format!("the VRL written for this `{}` does not compile ({first}); it is kept as comments", p.name));
+        let first = err
+            .lines()
+            .find(|l| l.contains("error"))
+            .unwrap_or("it does not compile")
+            .trim()
+            .to_string();
+        let t = cx.todo(
+            &p.pos,
+            format!(
+                "the VRL written for this `{}` does not compile ({first}); it is kept as comments",
+                p.name
+            ),
+        );
         e.comment(t);
         for l in out {
             e.comment(l);
@@ -197,7 +215,11 @@ pub fn indent(lines: Vec<String>) -> Vec<String> {
 /// The path of a field reference option; a TODO when it is none.
 pub fn field_path(raw: &str, pos: &Pos, cx: &mut Cx, out: &mut Vec<String>) -> Option<String> {
     if raw.contains("%{") {
-        out.push(todo_line(cx, pos, format!("the field name `{raw}` is made per event; pipe cannot map it")));
+        out.push(todo_line(
+            cx,
+            pos,
+            format!("the field name `{raw}` is made per event; pipe cannot map it"),
+        ));
         return None;
     }
     match sprintf::field_ref(raw) {
@@ -241,11 +263,20 @@ pub fn add_fields(v: &Value, pos: &Pos, cx: &mut Cx, out: &mut Vec<String>, comm
             continue;
         };
         for raw in values {
-            let Some(value) = value_expr(&raw, pos, cx, &mut lines) else { continue };
+            let Some(value) = value_expr(&raw, pos, cx, &mut lines) else {
+                continue;
+            };
             out.push(format!("value = {value}"));
-            out.push(format!("if {p} == null {{ {p} = value }} else {{ {p} = flatten([{p}, value]) }}"));
+            out.push(format!(
+                "if {p} == null {{ {p} = value }} else {{ {p} = flatten([{p}, value]) }}"
+            ));
         }
-        comments.extend(lines.iter().filter(|l| l.starts_with('#')).map(|l| l.trim_start_matches("# ").to_string()));
+        comments.extend(
+            lines
+                .iter()
+                .filter(|l| l.starts_with('#'))
+                .map(|l| l.trim_start_matches("# ").to_string()),
+        );
     }
 }
 
@@ -323,7 +354,9 @@ pub fn failure_tags(o: &Opts, default: &str, cx: &mut Cx, out: &mut Vec<String>)
 
 fn json(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     let source = o.str("source").unwrap_or_else(|| "message".into());
-    let Some(src) = field_path(&source, o.pos("source"), cx, out) else { return };
+    let Some(src) = field_path(&source, o.pos("source"), cx, out) else {
+        return;
+    };
     let target = match o.str("target") {
         Some(t) => match field_path(&t, o.pos("target"), cx, out) {
             Some(p) => Some(p),
@@ -378,45 +411,75 @@ const ISO8601: &[&str] = &[
 
 fn date(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     let Some(m) = o.list("match").filter(|m| !m.is_empty()) else {
-        out.push(todo_line(cx, &o.plugin.pos, "the `date` filter has no `match`; it is left out"));
+        out.push(todo_line(
+            cx,
+            &o.plugin.pos,
+            "the `date` filter has no `match`; it is left out",
+        ));
         return;
     };
-    let Some(src) = field_path(&m[0], o.pos("match"), cx, out) else { return };
+    let Some(src) = field_path(&m[0], o.pos("match"), cx, out) else {
+        return;
+    };
     let target = o.str("target").unwrap_or_else(|| "@timestamp".into());
-    let Some(target) = field_path(&target, o.pos("target"), cx, out) else { return };
+    let Some(target) = field_path(&target, o.pos("target"), cx, out) else {
+        return;
+    };
     let tz = o.str("timezone");
     if let Some(tz) = &tz
         && tz.contains("%{")
     {
-        out.push(todo_line(cx, o.pos("timezone"), format!("the time zone `{tz}` is read per event; pipe takes a constant")));
+        out.push(todo_line(
+            cx,
+            o.pos("timezone"),
+            format!("the time zone `{tz}` is read per event; pipe takes a constant"),
+        ));
         return;
     }
     if let Some(locale) = o.str("locale")
         && !locale.to_lowercase().starts_with("en")
     {
-        out.push(todo_line(cx, o.pos("locale"), format!("locale `{locale}`: pipe reads month and day names in English only")));
+        out.push(todo_line(
+            cx,
+            o.pos("locale"),
+            format!("locale `{locale}`: pipe reads month and day names in English only"),
+        ));
     }
-    let tz_arg = tz.map(|t| format!(", timezone: {}", vrl::string(&t))).unwrap_or_default();
+    let tz_arg = tz
+        .map(|t| format!(", timezone: {}", vrl::string(&t)))
+        .unwrap_or_default();
     // Each attempt sets `t` and `err`.
     let mut attempts: Vec<Vec<String>> = Vec::new();
     for f in &m[1..] {
         match f.as_str() {
             "ISO8601" => {
                 for iso in ISO8601 {
-                    attempts.push(vec![format!("t, err = parse_timestamp(value, {}{tz_arg})", vrl::string(iso))]);
+                    attempts.push(vec![format!(
+                        "t, err = parse_timestamp(value, {}{tz_arg})",
+                        vrl::string(iso)
+                    )]);
                 }
             }
             "UNIX" | "UNIX_MS" => {
                 let unit = if f == "UNIX" { "1000.0" } else { "1.0" };
                 attempts.push(vec![
                     "n, err = to_float(value)".to_string(),
-                    format!("if err == null {{ t, err = from_unix_timestamp(to_int(n * {unit}), unit: \"milliseconds\") }}"),
+                    format!(
+                        "if err == null {{ t, err = from_unix_timestamp(to_int(n * {unit}), unit: \"milliseconds\") }}"
+                    ),
                 ]);
             }
-            "TAI64N" => out.push(todo_line(cx, o.pos("match"), "the `TAI64N` date format has no pipe equivalent")),
+            "TAI64N" => out.push(todo_line(
+                cx,
+                o.pos("match"),
+                "the `TAI64N` date format has no pipe equivalent",
+            )),
             joda_pattern => match super::joda::to_strftime(joda_pattern, super::joda::Mode::Parse) {
                 Ok(fmt) if super::joda::has_year(joda_pattern) => {
-                    attempts.push(vec![format!("t, err = parse_timestamp(value, {}{tz_arg})", vrl::string(&fmt))]);
+                    attempts.push(vec![format!(
+                        "t, err = parse_timestamp(value, {}{tz_arg})",
+                        vrl::string(&fmt)
+                    )]);
                 }
                 Ok(fmt) => {
                     // No year: this year, or the last one when that would put the
@@ -462,7 +525,9 @@ fn date(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
 
 fn kv(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     let source = o.str("source").unwrap_or_else(|| "message".into());
-    let Some(src) = field_path(&source, o.pos("source"), cx, out) else { return };
+    let Some(src) = field_path(&source, o.pos("source"), cx, out) else {
+        return;
+    };
     let target = match o.str("target") {
         Some(t) => match field_path(&t, o.pos("target"), cx, out) {
             Some(p) => Some(p),
@@ -486,7 +551,10 @@ fn kv(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
         },
         (None, Some(chars)) if chars.chars().count() > 1 => {
             let class: String = chars.chars().map(|c| regex::escape(&c.to_string())).collect();
-            body.push(format!("text = replace(text, r'[{}]', \"\\u{{1f}}\")", class.replace('\'', "\\'")));
+            body.push(format!(
+                "text = replace(text, r'[{}]', \"\\u{{1f}}\")",
+                class.replace('\'', "\\'")
+            ));
             "\\u{1f}".to_string()
         }
         (None, Some(one)) => vrl::string(&one).trim_matches('"').to_string(),
@@ -494,12 +562,19 @@ fn kv(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     };
     let value_delim = match (o.str("value_split_pattern"), o.str("value_split")) {
         (Some(p), _) => {
-            out.push(todo_line(cx, o.pos("value_split_pattern"), format!("`value_split_pattern => \"{p}\"`: VRL splits keys from values on one string")));
+            out.push(todo_line(
+                cx,
+                o.pos("value_split_pattern"),
+                format!("`value_split_pattern => \"{p}\"`: VRL splits keys from values on one string"),
+            ));
             return;
         }
         (None, Some(chars)) if chars.chars().count() > 1 => {
             let class: String = chars.chars().map(|c| regex::escape(&c.to_string())).collect();
-            body.push(format!("text = replace(text, r'[{}]', \"\\u{{1e}}\")", class.replace('\'', "\\'")));
+            body.push(format!(
+                "text = replace(text, r'[{}]', \"\\u{{1e}}\")",
+                class.replace('\'', "\\'")
+            ));
             "\\u{1e}".to_string()
         }
         (None, Some(one)) => vrl::string(&one).trim_matches('"').to_string(),
@@ -510,11 +585,17 @@ fn kv(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     ));
     if let Some(keys) = o.list("include_keys") {
         let list: Vec<String> = keys.iter().map(|k| vrl::string(k)).collect();
-        body.push(format!("parsed = filter(parsed) -> |key, _v| {{ includes([{}], key) }}", list.join(", ")));
+        body.push(format!(
+            "parsed = filter(parsed) -> |key, _v| {{ includes([{}], key) }}",
+            list.join(", ")
+        ));
     }
     if let Some(keys) = o.list("exclude_keys") {
         let list: Vec<String> = keys.iter().map(|k| vrl::string(k)).collect();
-        body.push(format!("parsed = filter(parsed) -> |key, _v| {{ !includes([{}], key) }}", list.join(", ")));
+        body.push(format!(
+            "parsed = filter(parsed) -> |key, _v| {{ !includes([{}], key) }}",
+            list.join(", ")
+        ));
     }
     for (opt, what) in [("transform_key", "key"), ("transform_value", "value")] {
         if let Some(t) = o.str(opt) {
@@ -522,38 +603,69 @@ fn kv(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
                 "lowercase" => "downcase",
                 "uppercase" => "upcase",
                 other => {
-                    out.push(todo_line(cx, o.pos(opt), format!("`{opt} => {other}` has no VRL equivalent here")));
+                    out.push(todo_line(
+                        cx,
+                        o.pos(opt),
+                        format!("`{opt} => {other}` has no VRL equivalent here"),
+                    ));
                     continue;
                 }
             };
             if what == "key" {
                 body.push(format!("parsed = map_keys(parsed) -> |key| {{ {f}(key) }}"));
             } else {
-                body.push(format!("parsed = map_values(parsed) -> |v| {{ if is_string(v) {{ {f}(string!(v)) }} else {{ v }} }}"));
+                body.push(format!(
+                    "parsed = map_values(parsed) -> |v| {{ if is_string(v) {{ {f}(string!(v)) }} else {{ v }} }}"
+                ));
             }
         }
     }
     if let Some(prefix) = o.str("prefix") {
-        body.push(format!("parsed = map_keys(parsed) -> |key| {{ {} + key }}", vrl::string(&prefix)));
+        body.push(format!(
+            "parsed = map_keys(parsed) -> |key| {{ {} + key }}",
+            vrl::string(&prefix)
+        ));
     }
     if let Some(Value::Hash(defaults)) = o.get("default_keys") {
         for (k, v) in defaults {
             let v = v.as_str().unwrap_or_default();
-            body.push(format!("if !exists({}) {{ {} = {} }}", vrl::var_path("parsed", &k), vrl::var_path("parsed", &k), vrl::string(v)));
+            body.push(format!(
+                "if !exists({}) {{ {} = {} }}",
+                vrl::var_path("parsed", &k),
+                vrl::var_path("parsed", &k),
+                vrl::string(v)
+            ));
         }
     }
     for opt in ["trim_value", "trim_key", "remove_char_value", "remove_char_key"] {
         if let Some(chars) = o.str(opt) {
             let class: String = chars.chars().map(|c| regex::escape(&c.to_string())).collect();
-            let re = format!("r'{}'", if opt.starts_with("trim") { format!("^[{class}]+|[{class}]+$") } else { format!("[{class}]") }.replace('\'', "\\'"));
+            let re = format!(
+                "r'{}'",
+                if opt.starts_with("trim") {
+                    format!("^[{class}]+|[{class}]+$")
+                } else {
+                    format!("[{class}]")
+                }
+                .replace('\'', "\\'")
+            );
             if opt.ends_with("value") {
                 body.push(format!("parsed = map_values(parsed) -> |v| {{ if is_string(v) {{ replace(string!(v), {re}, \"\") }} else {{ v }} }}"));
             } else {
-                body.push(format!("parsed = map_keys(parsed) -> |key| {{ replace(key, {re}, \"\") }}"));
+                body.push(format!(
+                    "parsed = map_keys(parsed) -> |key| {{ replace(key, {re}, \"\") }}"
+                ));
             }
         }
     }
-    o.consume(&["allow_duplicate_values", "include_brackets", "recursive", "whitespace", "timeout_millis", "tag_on_timeout"]);
+    o.consume(&[
+        "allow_duplicate_values",
+        "include_brackets",
+        "recursive",
+        "whitespace",
+        "timeout_millis",
+        "tag_on_timeout",
+    ]);
     match target {
         Some(t) => body.push(format!("{t} = parsed")),
         None => body.push(". = merge(., parsed)".into()),
@@ -585,7 +697,11 @@ fn pairs(o: &Opts, name: &str, cx: &mut Cx, out: &mut Vec<String>) -> Vec<(Strin
             })
             .collect(),
         None => {
-            out.push(todo_line(cx, o.pos(name), format!("`{name}` is neither a hash nor pairs of strings")));
+            out.push(todo_line(
+                cx,
+                o.pos(name),
+                format!("`{name}` is neither a hash nor pairs of strings"),
+            ));
             Vec::new()
         }
     }
@@ -596,34 +712,52 @@ fn mutate(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     // Logstash's documented order: coerce, rename, update, replace, convert, gsub,
     // uppercase, capitalize, lowercase, strip, split, join, merge, copy.
     for (f, v) in pairs(o, "coerce", cx, out) {
-        if let (Some(p), Some(v)) = (field_path(&f, &pos("coerce"), cx, out), value_expr(&v, &pos("coerce"), cx, out)) {
+        if let (Some(p), Some(v)) = (
+            field_path(&f, &pos("coerce"), cx, out),
+            value_expr(&v, &pos("coerce"), cx, out),
+        ) {
             out.push(format!("if exists({p}) && {p} == null {{ {p} = {v} }}"));
         }
     }
     for (from, to) in pairs(o, "rename", cx, out) {
-        if let (Some(a), Some(b)) = (field_path(&from, &pos("rename"), cx, out), field_path(&to, &pos("rename"), cx, out)) {
+        if let (Some(a), Some(b)) = (
+            field_path(&from, &pos("rename"), cx, out),
+            field_path(&to, &pos("rename"), cx, out),
+        ) {
             out.push(format!("if exists({a}) {{ {b} = del({a}) }}"));
         }
     }
     for (f, v) in pairs(o, "update", cx, out) {
-        if let (Some(p), Some(v)) = (field_path(&f, &pos("update"), cx, out), value_expr(&v, &pos("update"), cx, out)) {
+        if let (Some(p), Some(v)) = (
+            field_path(&f, &pos("update"), cx, out),
+            value_expr(&v, &pos("update"), cx, out),
+        ) {
             out.push(format!("if exists({p}) {{ {p} = {v} }}"));
         }
     }
     for (f, v) in pairs(o, "replace", cx, out) {
-        if let (Some(p), Some(v)) = (field_path(&f, &pos("replace"), cx, out), value_expr(&v, &pos("replace"), cx, out)) {
+        if let (Some(p), Some(v)) = (
+            field_path(&f, &pos("replace"), cx, out),
+            value_expr(&v, &pos("replace"), cx, out),
+        ) {
             out.push(format!("{p} = {v}"));
         }
     }
     for (f, ty) in pairs(o, "convert", cx, out) {
-        let Some(p) = field_path(&f, &pos("convert"), cx, out) else { continue };
+        let Some(p) = field_path(&f, &pos("convert"), cx, out) else {
+            continue;
+        };
         let conv = match ty.as_str() {
             "integer" => format!("to_int({p}) ?? to_int(to_float({p}) ?? {p}) ?? {p}"),
             "float" => format!("to_float({p}) ?? {p}"),
             "string" => format!("to_string({p}) ?? encode_json({p})"),
             "boolean" => format!("to_bool({p}) ?? {p}"),
             other => {
-                out.push(todo_line(cx, &pos("convert"), format!("`convert` to `{other}` has no VRL equivalent here")));
+                out.push(todo_line(
+                    cx,
+                    &pos("convert"),
+                    format!("`convert` to `{other}` has no VRL equivalent here"),
+                ));
                 continue;
             }
         };
@@ -632,10 +766,16 @@ fn mutate(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     if let Some(v) = o.get("gsub") {
         let items = v.as_list().unwrap_or_default();
         if items.len() % 3 != 0 {
-            out.push(todo_line(cx, &pos("gsub"), "`gsub` wants triples of field, regex, replacement"));
+            out.push(todo_line(
+                cx,
+                &pos("gsub"),
+                "`gsub` wants triples of field, regex, replacement",
+            ));
         } else {
             for t in items.chunks(3) {
-                let Some(p) = field_path(t[0], &pos("gsub"), cx, out) else { continue };
+                let Some(p) = field_path(t[0], &pos("gsub"), cx, out) else {
+                    continue;
+                };
                 let re = match vrl::regex(t[1]) {
                     Ok(re) => re,
                     Err(e) => {
@@ -644,7 +784,10 @@ fn mutate(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
                     }
                 };
                 let repl = ruby_replacement(t[2]);
-                out.push(format!("if is_string({p}) {{ {p} = replace(string!({p}), {re}, {}) }}", vrl::string(&repl)));
+                out.push(format!(
+                    "if is_string({p}) {{ {p} = replace(string!({p}), {re}, {}) }}",
+                    vrl::string(&repl)
+                ));
             }
         }
     }
@@ -673,19 +816,32 @@ fn mutate(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     }
     for (f, sep) in pairs(o, "split", cx, out) {
         if let Some(p) = field_path(&f, &pos("split"), cx, out) {
-            out.push(format!("if is_string({p}) {{ {p} = split(string!({p}), {}) }}", vrl::string(&sep)));
+            out.push(format!(
+                "if is_string({p}) {{ {p} = split(string!({p}), {}) }}",
+                vrl::string(&sep)
+            ));
         }
     }
     for (f, sep) in pairs(o, "join", cx, out) {
         if let Some(p) = field_path(&f, &pos("join"), cx, out) {
-            out.push(format!("if is_array({p}) {{ {p} = join(array!({p}), {}) ?? {p} }}", vrl::string(&sep)));
+            out.push(format!(
+                "if is_array({p}) {{ {p} = join(array!({p}), {}) ?? {p} }}",
+                vrl::string(&sep)
+            ));
         }
     }
     if o.get("merge").is_some() {
-        out.push(todo_line(cx, &pos("merge"), "mutate `merge` has no VRL equivalent here; use `push`/`merge` by hand"));
+        out.push(todo_line(
+            cx,
+            &pos("merge"),
+            "mutate `merge` has no VRL equivalent here; use `push`/`merge` by hand",
+        ));
     }
     for (from, to) in pairs(o, "copy", cx, out) {
-        if let (Some(a), Some(b)) = (field_path(&from, &pos("copy"), cx, out), field_path(&to, &pos("copy"), cx, out)) {
+        if let (Some(a), Some(b)) = (
+            field_path(&from, &pos("copy"), cx, out),
+            field_path(&to, &pos("copy"), cx, out),
+        ) {
             out.push(format!("if exists({a}) {{ {b} = {a} }}"));
         }
     }
@@ -728,5 +884,7 @@ fn drop(o: &Opts, out: &mut Vec<String>) {
 
 /// True when the string reads `@metadata`.
 pub fn reads_metadata(parts: &[Part]) -> bool {
-    parts.iter().any(|p| matches!(p, Part::Field(f) if f.first().is_some_and(|s| s == "@metadata")))
+    parts
+        .iter()
+        .any(|p| matches!(p, Part::Field(f) if f.first().is_some_and(|s| s == "@metadata")))
 }

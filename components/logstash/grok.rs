@@ -24,11 +24,19 @@ struct Capture {
 
 pub fn filter(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     let Some(m) = o.get("match") else {
-        out.push(todo_line(cx, &o.plugin.pos, "the `grok` filter has no `match`; it is left out"));
+        out.push(todo_line(
+            cx,
+            &o.plugin.pos,
+            "the `grok` filter has no `match`; it is left out",
+        ));
         return;
     };
     let Some(pairs) = m.as_pairs() else {
-        out.push(todo_line(cx, o.pos("match"), "`match` is neither a hash nor pairs of field and pattern"));
+        out.push(todo_line(
+            cx,
+            o.pos("match"),
+            "`match` is neither a hash nor pairs of field and pattern",
+        ));
         return;
     };
     if o.get("patterns_dir").is_some() {
@@ -44,7 +52,11 @@ pub fn filter(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
         out.push(todo_line(cx, o.pos("ecs_compatibility"), format!("`ecs_compatibility => {ecs}`: VRL's grok library names captures as Logstash did without ECS (`clientip`, not `[source][address]`)")));
     }
     if o.bool("named_captures_only") == Some(false) {
-        out.push(todo_line(cx, o.pos("named_captures_only"), "`named_captures_only => false`: only named captures are kept"));
+        out.push(todo_line(
+            cx,
+            o.pos("named_captures_only"),
+            "`named_captures_only => false`: only named captures are kept",
+        ));
     }
     let definitions: BTreeMap<String, String> = match o.get("pattern_definitions") {
         Some(v) => v
@@ -63,7 +75,9 @@ pub fn filter(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
     // (source path, pattern, captures) for each pattern, in order.
     let mut attempts = Vec::new();
     for (field, patterns) in pairs {
-        let Some(src) = field_path(&field, o.pos("match"), cx, out) else { continue };
+        let Some(src) = field_path(&field, o.pos("match"), cx, out) else {
+            continue;
+        };
         for pattern in patterns.as_list().unwrap_or_default() {
             let mut counter = 0;
             let (expanded, mut captures) = expand(pattern, &definitions, &mut counter, 0);
@@ -71,8 +85,16 @@ pub fn filter(o: &Opts, cx: &mut Cx, out: &mut Vec<String>) {
             captures.extend(renamed);
             captures.extend(named_captures(&expanded));
             if let Err(e) = vrl::check(&format!("x, e = parse_grok(\"\", {})", vrl::string(&expanded))) {
-                let why = e.lines().find(|l| l.contains("grok pattern error")).unwrap_or("it does not compile").trim();
-                out.push(todo_line(cx, o.pos("match"), format!("grok pattern `{pattern}`: {why}; it is left out")));
+                let why = e
+                    .lines()
+                    .find(|l| l.contains("grok pattern error"))
+                    .unwrap_or("it does not compile")
+                    .trim();
+                out.push(todo_line(
+                    cx,
+                    o.pos("match"),
+                    format!("grok pattern `{pattern}`: {why}; it is left out"),
+                ));
                 continue;
             }
             attempts.push((src.clone(), expanded, captures));
@@ -145,7 +167,11 @@ fn apply(captures: &[Capture], overwrite: &[String], keep_empty: bool) -> Vec<St
         // Logstash makes an array of a field that already holds a string; of the
         // fields events carry before any filter ran, so does this.
         let preexisting = c.field.len() == 1 && PREEXISTING.contains(&c.field[0].as_str());
-        if preexisting && !overwrite.iter().any(|w| w == &named || sprintf::field_ref(w).as_deref() == Some(&c.field[..])) {
+        if preexisting
+            && !overwrite
+                .iter()
+                .any(|w| w == &named || sprintf::field_ref(w).as_deref() == Some(&c.field[..]))
+        {
             lines.push(format!(
                 "if exists({key}) && (is_string({field}) || is_array({field})) {{ {key} = push(array({field}) ?? [{field}], {key}) }}"
             ));
@@ -169,11 +195,19 @@ fn rename_fields(pattern: &str, counter: &mut usize) -> (String, Vec<Capture>) {
         if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return m[0].to_string();
         }
-        let Some(field) = sprintf::field_ref(name) else { return m[0].to_string() };
+        let Some(field) = sprintf::field_ref(name) else {
+            return m[0].to_string();
+        };
         let key = format!("ls_field_{}", *counter);
         *counter += 1;
-        let convert = m.get(3).map(|t| if t.as_str() == ":int" { "to_int" } else { "to_float" });
-        captures.push(Capture { key: key.clone(), field, convert });
+        let convert = m
+            .get(3)
+            .map(|t| if t.as_str() == ":int" { "to_int" } else { "to_float" });
+        captures.push(Capture {
+            key: key.clone(),
+            field,
+            convert,
+        });
         format!("%{{{}:{key}{}}}", &m[1], m.get(3).map_or("", |t| t.as_str()))
     });
     (out.into_owned(), captures)
@@ -185,13 +219,23 @@ fn named_captures(pattern: &str) -> Vec<Capture> {
     let re = regex::Regex::new(r"%\{([A-Za-z0-9_]+)(?::([^:}]+))?(?::(int|float))?\}").expect("valid regex");
     let mut out = Vec::new();
     for m in re.captures_iter(pattern) {
-        let Some(name) = m.get(2).map(|g| g.as_str().to_string()) else { continue };
+        let Some(name) = m.get(2).map(|g| g.as_str().to_string()) else {
+            continue;
+        };
         if name.starts_with("ls_field_") {
             continue;
         }
-        let Some(field) = sprintf::field_ref(&name) else { continue };
-        let convert = m.get(3).map(|t| if t.as_str() == "int" { "to_int" } else { "to_float" });
-        out.push(Capture { key: name, field, convert });
+        let Some(field) = sprintf::field_ref(&name) else {
+            continue;
+        };
+        let convert = m
+            .get(3)
+            .map(|t| if t.as_str() == "int" { "to_int" } else { "to_float" });
+        out.push(Capture {
+            key: name,
+            field,
+            convert,
+        });
     }
     // Raw `(?<name>…)` groups.
     let raw = regex::Regex::new(r"\(\?<([A-Za-z_][A-Za-z0-9_]*)>").expect("valid regex");
@@ -226,12 +270,17 @@ fn expand(pattern: &str, defs: &BTreeMap<String, String>, counter: &mut usize, d
         let (inner, inner_caps) = expand(def, defs, counter, depth + 1);
         captures.extend(inner_caps);
         captures.extend(named_captures(&inner));
-        match m.get(2).and_then(|n| sprintf::field_ref(n.as_str()).map(|f| (n.as_str().to_string(), f))) {
+        match m
+            .get(2)
+            .and_then(|n| sprintf::field_ref(n.as_str()).map(|f| (n.as_str().to_string(), f)))
+        {
             Some((_, field)) => {
                 let key = format!("ls_custom_{}", *counter);
                 *counter += 1;
                 out.push_str(&format!("(?<{key}>{inner})"));
-                let convert = m.get(3).map(|t| if t.as_str() == "int" { "to_int" } else { "to_float" });
+                let convert = m
+                    .get(3)
+                    .map(|t| if t.as_str() == "int" { "to_int" } else { "to_float" });
                 captures.push(Capture { key, field, convert });
             }
             None => out.push_str(&format!("(?:{inner})")),
@@ -251,7 +300,12 @@ mod tests {
         let mut defs = BTreeMap::new();
         defs.insert("GREEDYMULTILINE".to_string(), "(.|\\n)*".to_string());
         let mut n = 0;
-        let (p, caps) = expand("%{SYSLOGHOST:[s][host]} %{GREEDYMULTILINE:[s][message]}", &defs, &mut n, 0);
+        let (p, caps) = expand(
+            "%{SYSLOGHOST:[s][host]} %{GREEDYMULTILINE:[s][message]}",
+            &defs,
+            &mut n,
+            0,
+        );
         assert_eq!(p, "%{SYSLOGHOST:[s][host]} (?<ls_custom_0>(.|\\n)*)");
         assert_eq!(caps[0].field, vec!["s".to_string(), "message".to_string()]);
         let (p, renamed) = rename_fields(&p, &mut n);

@@ -78,7 +78,9 @@ fn decorate(o: &Opts, fields: &mut Vec<String>, cx: &mut Cx, comments: &mut Vec<
 /// Logstash events have `@timestamp` (a timestamp) and `@version`.
 fn timestamp_from_pipe(fields: &mut Vec<String>) {
     fields.push("if is_timestamp(.timestamp) && !exists(.\"@timestamp\") { .\"@timestamp\" = del(.timestamp) }".into());
-    fields.push("if is_string(.\"@timestamp\") { .\"@timestamp\" = parse_timestamp(.\"@timestamp\", \"%+\") ?? now() }".into());
+    fields.push(
+        "if is_string(.\"@timestamp\") { .\"@timestamp\" = parse_timestamp(.\"@timestamp\", \"%+\") ?? now() }".into(),
+    );
     fields.push("if !exists(.\"@timestamp\") { .\"@timestamp\" = now() }".into());
     fields.push("if !exists(.\"@version\") { .\"@version\" = \"1\" }".into());
 }
@@ -110,7 +112,11 @@ fn line_codec(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx
             } else if let Err(e) = vrl::regex(&pattern) {
                 c.comments.push(cx.todo(mo.pos("pattern"), e));
             } else if what == "previous" {
-                let key = if negate { "start_pattern" } else { "continuation_pattern" };
+                let key = if negate {
+                    "start_pattern"
+                } else {
+                    "continuation_pattern"
+                };
                 table.push((key.to_string(), Opt::Str(super::sprintf::escape_dollars(&pattern))));
             } else {
                 c.comments.push(cx.todo(
@@ -128,7 +134,10 @@ fn line_codec(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx
             }
         }
         other => {
-            c.comments.push(cx.todo(&pos, format!("the `{other}` codec (as written here) has no pipe equivalent; lines are read as text")));
+            c.comments.push(cx.todo(
+                &pos,
+                format!("the `{other}` codec (as written here) has no pipe equivalent; lines are read as text"),
+            ));
         }
     }
 }
@@ -140,7 +149,10 @@ fn json_codec(fields: &mut Vec<String>) {
     fields.push("  del(.message)".into());
     fields.push("  . = merge(., object!(parsed))".into());
     fields.push("} else {".into());
-    fields.push(format!("  {}", super::filters::tags_line(&[vrl::string("_jsonparsefailure")])));
+    fields.push(format!(
+        "  {}",
+        super::filters::tags_line(&[vrl::string("_jsonparsefailure")])
+    ));
     fields.push("}".into());
 }
 
@@ -163,7 +175,11 @@ fn file(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
         let ex: Vec<Opt> = ex
             .iter()
             .map(|e| {
-                let e = if e.contains('/') || e.starts_with('*') { e.clone() } else { format!("*/{e}") };
+                let e = if e.contains('/') || e.starts_with('*') {
+                    e.clone()
+                } else {
+                    format!("*/{e}")
+                };
                 Opt::Str(super::sprintf::escape_dollars(&e))
             })
             .collect();
@@ -171,7 +187,14 @@ fn file(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
     }
     // Logstash starts new files at their end unless told otherwise.
     let from = o.str("start_position").unwrap_or_else(|| "end".into());
-    c.set("read_from", Opt::Str(if from == "beginning" { "beginning".into() } else { "end".into() }));
+    c.set(
+        "read_from",
+        Opt::Str(if from == "beginning" {
+            "beginning".into()
+        } else {
+            "end".into()
+        }),
+    );
     if let Some(s) = o.str("sincedb_path") {
         let note = if s == "/dev/null" {
             "`sincedb_path => \"/dev/null\"` (read every file again at each start): pipe always keeps checkpoints in `data_dir/<id>/`; delete that directory to read again".to_string()
@@ -191,7 +214,10 @@ fn file(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
         c.set("glob_interval_ms", Opt::Int(n * stat * 1000));
     }
     if let Some(n) = o.int("max_open_files") {
-        comments.push(cx.todo(o.pos("max_open_files"), format!("`max_open_files => {n}`: pipe follows every matching file")));
+        comments.push(cx.todo(
+            o.pos("max_open_files"),
+            format!("`max_open_files => {n}`: pipe follows every matching file"),
+        ));
     }
     if o.int("ignore_older") == Some(0) {
         // 0 turned the option off in old Logstash versions.
@@ -218,7 +244,13 @@ fn beats(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
     let host = o.str("host").unwrap_or_else(|| "0.0.0.0".into());
     let port = o.str("port").unwrap_or_else(|| "5044".into());
     let mut comments = Vec::new();
-    if let Some(Opt::Str(a)) = text_opt(&format!("{host}:{port}"), o.pos("port"), cx, &mut comments, "`host`/`port`") {
+    if let Some(Opt::Str(a)) = text_opt(
+        &format!("{host}:{port}"),
+        o.pos("port"),
+        cx,
+        &mut comments,
+        "`host`/`port`",
+    ) {
         c.set("address", Opt::Str(a));
     }
     let ssl = o.bool("ssl_enabled").or(o.bool("ssl")).unwrap_or(false);
@@ -232,16 +264,33 @@ fn beats(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
             }
         }
         if let Some(cas) = o.list("ssl_certificate_authorities") {
-            let verify = o.str("ssl_client_authentication").or(o.str("ssl_verify_mode")).unwrap_or_default();
+            let verify = o
+                .str("ssl_client_authentication")
+                .or(o.str("ssl_verify_mode"))
+                .unwrap_or_default();
             if ["required", "force_peer", "peer", "optional"].contains(&verify.as_str()) && cas.len() == 1 {
-                if let Some(v) = file_opt(&cas[0], o.pos("ssl_certificate_authorities"), cx, &mut comments, "tls.client_ca_file") {
+                if let Some(v) = file_opt(
+                    &cas[0],
+                    o.pos("ssl_certificate_authorities"),
+                    cx,
+                    &mut comments,
+                    "tls.client_ca_file",
+                ) {
                     tls.push(("client_ca_file".to_string(), v));
                 }
                 if verify != "required" && verify != "force_peer" {
-                    comments.push(cx.todo(o.pos("ssl_certificate_authorities"), format!("client certificates are `{verify}` in Logstash; pipe then requires one from every client")));
+                    comments.push(cx.todo(
+                        o.pos("ssl_certificate_authorities"),
+                        format!(
+                            "client certificates are `{verify}` in Logstash; pipe then requires one from every client"
+                        ),
+                    ));
                 }
             } else {
-                comments.push(cx.todo(o.pos("ssl_certificate_authorities"), "client certificate checking needs one CA file and `ssl_client_authentication => required`"));
+                comments.push(cx.todo(
+                    o.pos("ssl_certificate_authorities"),
+                    "client certificate checking needs one CA file and `ssl_client_authentication => required`",
+                ));
             }
             o.consume(&["ssl_client_authentication", "ssl_verify_mode"]);
         }
@@ -253,7 +302,9 @@ fn beats(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
     }
     if let Some(false) = o.bool("include_codec_tag") {
     } else {
-        fields.push(super::filters::tags_line(&[vrl::string("beats_input_codec_plain_applied")]));
+        fields.push(super::filters::tags_line(&[vrl::string(
+            "beats_input_codec_plain_applied",
+        )]));
     }
     if let Some(codec) = o.get("codec") {
         let name = match &codec {
@@ -271,12 +322,19 @@ fn beats(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
 
 fn kafka(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
     let mut comments = Vec::new();
-    let servers = o.text("bootstrap_servers", cx, &mut comments).unwrap_or(Opt::Str("localhost:9092".into()));
+    let servers = o
+        .text("bootstrap_servers", cx, &mut comments)
+        .unwrap_or(Opt::Str("localhost:9092".into()));
     c.set("bootstrap_servers", servers);
-    let group = o.text("group_id", cx, &mut comments).unwrap_or(Opt::Str("logstash".into()));
+    let group = o
+        .text("group_id", cx, &mut comments)
+        .unwrap_or(Opt::Str("logstash".into()));
     c.set("group_id", group);
     let topics: Vec<Opt> = match o.str("topics_pattern") {
-        Some(p) => vec![Opt::Str(super::sprintf::escape_dollars(&format!("^{}", p.trim_start_matches('^'))))],
+        Some(p) => vec![Opt::Str(super::sprintf::escape_dollars(&format!(
+            "^{}",
+            p.trim_start_matches('^')
+        )))],
         None => o
             .list("topics")
             .unwrap_or_else(|| vec!["logstash".into()])
@@ -289,13 +347,19 @@ fn kafka(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
     let reset = o.str("auto_offset_reset").unwrap_or_else(|| "latest".into());
     match reset.as_str() {
         "earliest" | "latest" => c.set("auto_offset_reset", Opt::Str(reset)),
-        other => comments.push(cx.todo(o.pos("auto_offset_reset"), format!("`auto_offset_reset => {other}` has no pipe equivalent"))),
+        other => comments.push(cx.todo(
+            o.pos("auto_offset_reset"),
+            format!("`auto_offset_reset => {other}` has no pipe equivalent"),
+        )),
     }
     let decoding = match o.get("codec") {
         None => "text",
         Some(v) => match v {
             Value::Plugin(p) if !p.options.is_empty() => {
-                comments.push(cx.todo(o.pos("codec"), format!("the options of the `{}` codec have no pipe equivalent", p.name)));
+                comments.push(cx.todo(
+                    o.pos("codec"),
+                    format!("the options of the `{}` codec have no pipe equivalent", p.name),
+                ));
                 "text"
             }
             v => {
@@ -307,7 +371,10 @@ fn kafka(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
                     "json" | "json_lines" => "json",
                     "plain" | "line" => "text",
                     other => {
-                        comments.push(cx.todo(o.pos("codec"), format!("the `{other}` codec has no pipe equivalent; records are read as text")));
+                        comments.push(cx.todo(
+                            o.pos("codec"),
+                            format!("the `{other}` codec has no pipe equivalent; records are read as text"),
+                        ));
                         "text"
                     }
                 }
@@ -367,8 +434,13 @@ pub fn kafka_security(o: &Opts, c: &mut Component, cx: &mut Cx, comments: &mut V
         let mechanism = o.str("sasl_mechanism").unwrap_or_else(|| "GSSAPI".into());
         let mut sasl = Vec::new();
         match mechanism.as_str() {
-            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" => sasl.push(("mechanism".to_string(), Opt::Str(mechanism.clone()))),
-            other => comments.push(cx.todo(o.pos("sasl_mechanism"), format!("SASL mechanism `{other}` has no pipe equivalent (PLAIN, SCRAM-SHA-256/512)"))),
+            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" => {
+                sasl.push(("mechanism".to_string(), Opt::Str(mechanism.clone())))
+            }
+            other => comments.push(cx.todo(
+                o.pos("sasl_mechanism"),
+                format!("SASL mechanism `{other}` has no pipe equivalent (PLAIN, SCRAM-SHA-256/512)"),
+            )),
         }
         let jaas = o.str("sasl_jaas_config").unwrap_or_default();
         let user = jaas_value(&jaas, "username");
@@ -395,14 +467,30 @@ pub fn kafka_security(o: &Opts, c: &mut Component, cx: &mut Cx, comments: &mut V
                     tls.push(("ca_file".to_string(), v));
                 }
             } else {
-                comments.push(cx.todo(o.pos("ssl_truststore_location"), format!("the truststore `{path}` must become a PEM file for `tls.ca_file` (keytool -exportcert -rfc)")));
+                comments.push(cx.todo(
+                    o.pos("ssl_truststore_location"),
+                    format!(
+                        "the truststore `{path}` must become a PEM file for `tls.ca_file` (keytool -exportcert -rfc)"
+                    ),
+                ));
             }
         }
         if o.str("ssl_keystore_location").is_some() {
-            comments.push(cx.todo(o.pos("ssl_keystore_location"), "the keystore must become PEM files for `tls.crt_file` and `tls.key_file`"));
+            comments.push(cx.todo(
+                o.pos("ssl_keystore_location"),
+                "the keystore must become PEM files for `tls.crt_file` and `tls.key_file`",
+            ));
         }
-        o.consume(&["ssl_truststore_password", "ssl_truststore_type", "ssl_keystore_password", "ssl_keystore_type", "ssl_key_password"]);
-        if o.str("ssl_endpoint_identification_algorithm").is_some_and(|s| s.is_empty()) {
+        o.consume(&[
+            "ssl_truststore_password",
+            "ssl_truststore_type",
+            "ssl_keystore_password",
+            "ssl_keystore_type",
+            "ssl_key_password",
+        ]);
+        if o.str("ssl_endpoint_identification_algorithm")
+            .is_some_and(|s| s.is_empty())
+        {
             tls.push(("verify_hostname".to_string(), Opt::Bool(false)));
         }
         c.set("tls", Opt::Table(tls));
@@ -425,12 +513,21 @@ fn http(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
     let host = o.str("host").unwrap_or_else(|| "0.0.0.0".into());
     let port = o.str("port").unwrap_or_else(|| "8080".into());
     let mut comments = Vec::new();
-    if let Some(Opt::Str(a)) = text_opt(&format!("{host}:{port}"), o.pos("port"), cx, &mut comments, "`host`/`port`") {
+    if let Some(Opt::Str(a)) = text_opt(
+        &format!("{host}:{port}"),
+        o.pos("port"),
+        cx,
+        &mut comments,
+        "`host`/`port`",
+    ) {
         c.set("address", Opt::Str(a));
     }
     if let (Some(user), Some(pass)) = (o.str("user"), o.str("password")) {
         if let Some(p) = text_opt(&pass, o.pos("password"), cx, &mut comments, "`password`") {
-            c.set("auth", Opt::Table(vec![("basic".to_string(), Opt::Table(vec![(user, p)]))]));
+            c.set(
+                "auth",
+                Opt::Table(vec![("basic".to_string(), Opt::Table(vec![(user, p)]))]),
+            );
         }
     }
     let ssl = o.bool("ssl_enabled").or(o.bool("ssl")).unwrap_or(false);
@@ -460,7 +557,10 @@ fn http(o: &Opts, c: &mut Component, fields: &mut Vec<String>, cx: &mut Cx) {
                 "json" => c.set("decoding", Opt::Str("json".into())),
                 "json_lines" => c.set("decoding", Opt::Str("ndjson".into())),
                 "plain" | "line" => c.set("decoding", Opt::Str("text".into())),
-                other => comments.push(cx.todo(o.pos("codec"), format!("the `{other}` codec has no pipe equivalent; bodies are decoded by their Content-Type"))),
+                other => comments.push(cx.todo(
+                    o.pos("codec"),
+                    format!("the `{other}` codec has no pipe equivalent; bodies are decoded by their Content-Type"),
+                )),
             }
         }
     }

@@ -128,11 +128,20 @@ mod tests {
 
     #[test]
     fn common_patterns() {
-        assert_eq!(to_strftime("dd/MMM/yyyy:HH:mm:ss Z", Mode::Parse).unwrap(), "%d/%b/%Y:%H:%M:%S %z");
+        assert_eq!(
+            to_strftime("dd/MMM/yyyy:HH:mm:ss Z", Mode::Parse).unwrap(),
+            "%d/%b/%Y:%H:%M:%S %z"
+        );
         assert_eq!(to_strftime("YYYY.MM.dd", Mode::Format).unwrap(), "%Y.%m.%d");
         assert_eq!(to_strftime("MMM  d HH:mm:ss", Mode::Parse).unwrap(), "%b  %d %H:%M:%S");
-        assert_eq!(to_strftime("yyyy-MM-dd'T'HH:mm:ss.SSSZZ", Mode::Parse).unwrap(), "%Y-%m-%dT%H:%M:%S.%3f%:z");
-        assert_eq!(to_strftime("dd/MMM/YYYY:H:m:s Z", Mode::Format).unwrap(), "%d/%b/%Y:%-H:%-M:%-S %z");
+        assert_eq!(
+            to_strftime("yyyy-MM-dd'T'HH:mm:ss.SSSZZ", Mode::Parse).unwrap(),
+            "%Y-%m-%dT%H:%M:%S.%3f%:z"
+        );
+        assert_eq!(
+            to_strftime("dd/MMM/YYYY:H:m:s Z", Mode::Format).unwrap(),
+            "%d/%b/%Y:%-H:%-M:%-S %z"
+        );
         assert!(to_strftime("yyyy ZZZ", Mode::Parse).is_err());
         assert!(!has_year("MMM dd HH:mm:ss"));
         assert!(has_year("'at' yyyy"));

@@ -274,7 +274,9 @@ impl Scanner {
         let mut s = String::new();
         loop {
             match self.bump() {
-                None | Some('\n') => return Err(self.error_at(start, "this regular expression is never closed with `/`")),
+                None | Some('\n') => {
+                    return Err(self.error_at(start, "this regular expression is never closed with `/`"));
+                }
                 Some('\\') if self.peek() == Some('/') => {
                     self.bump();
                     s.push('/');

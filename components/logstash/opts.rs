@@ -47,7 +47,9 @@ impl<'a> Opts<'a> {
             used: RefCell::new(HashSet::new()),
         };
         // Options every plugin has, with nothing to map: the id names the component.
-        opts.used.borrow_mut().extend(["id".to_string(), "enable_metric".to_string()]);
+        opts.used
+            .borrow_mut()
+            .extend(["id".to_string(), "enable_metric".to_string()]);
         opts
     }
 
@@ -142,7 +144,10 @@ pub fn text_opt(raw: &str, pos: &Pos, cx: &mut Cx, comments: &mut Vec<String>, w
 /// `raw` as a pipe template (`{{ field }}`, strftime); a TODO when it cannot be.
 pub fn template_opt(raw: &str, pos: &Pos, cx: &mut Cx, comments: &mut Vec<String>, what: &str) -> Option<(Opt, bool)> {
     let parts = sprintf::parse(raw);
-    if parts.iter().any(|p| matches!(p, Part::Field(f) if f.first().is_some_and(|s| s == "@metadata"))) {
+    if parts
+        .iter()
+        .any(|p| matches!(p, Part::Field(f) if f.first().is_some_and(|s| s == "@metadata")))
+    {
         cx.metadata = true;
     }
     match sprintf::to_template(&parts) {

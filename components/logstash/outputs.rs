@@ -26,7 +26,13 @@ pub fn map(p: &Plugin, cx: &mut Cx, comments: &mut Vec<String>) -> Option<Compon
         }
     };
     if crate::components::find(Kind::Sink, kind).is_none() {
-        comments.push(cx.todo(&p.pos, format!("the `{}` output needs pipe's `{kind}` sink, which this build lacks", p.name)));
+        comments.push(cx.todo(
+            &p.pos,
+            format!(
+                "the `{}` output needs pipe's `{kind}` sink, which this build lacks",
+                p.name
+            ),
+        ));
         return None;
     }
     let o = Opts::new(p, "output");
@@ -55,24 +61,34 @@ fn codec(o: &Opts, default: &str, cx: &mut Cx, comments: &mut Vec<String>) -> &'
         Some(Value::Plugin(p)) => (p.name.clone(), Some(p)),
         Some(v) => (v.as_str().unwrap_or_default().to_string(), None),
     };
-    let format = plugin.as_ref().and_then(|p| p.get("format")).and_then(|v| v.as_str()).map(str::to_string);
+    let format = plugin
+        .as_ref()
+        .and_then(|p| p.get("format"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     match name.as_str() {
         "json" | "json_lines" => "json",
         "rubydebug" => {
-            comments.push("Logstash's `rubydebug` codec prints a Ruby hash; the console writes the event as JSON.".into());
+            comments
+                .push("Logstash's `rubydebug` codec prints a Ruby hash; the console writes the event as JSON.".into());
             "json"
         }
         "line" | "plain" if format.as_deref() == Some("%{message}") => "text",
         "line" | "plain" if format.is_none() => {
             comments.push(cx.todo(
                 o.pos("codec"),
-                format!("the `{name}` codec writes `@timestamp host message`; pipe's `text` encoding writes `message` only"),
+                format!(
+                    "the `{name}` codec writes `@timestamp host message`; pipe's `text` encoding writes `message` only"
+                ),
             ));
             "text"
         }
         other => {
             let f = format.map(|f| format!(" with `format => \"{f}\"`")).unwrap_or_default();
-            comments.push(cx.todo(o.pos("codec"), format!("the `{other}` codec{f} has no pipe equivalent; events are written as JSON")));
+            comments.push(cx.todo(
+                o.pos("codec"),
+                format!("the `{other}` codec{f} has no pipe equivalent; events are written as JSON"),
+            ));
             "json"
         }
     }
@@ -82,14 +98,20 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
     let mut comments = Vec::new();
     let ssl = o.bool("ssl_enabled").or(o.bool("ssl")).unwrap_or(false);
     if o.get("cloud_id").is_some() {
-        comments.push(cx.todo(o.pos("cloud_id"), "`cloud_id`: set `endpoints` to the deployment's Elasticsearch URL"));
+        comments.push(cx.todo(
+            o.pos("cloud_id"),
+            "`cloud_id`: set `endpoints` to the deployment's Elasticsearch URL",
+        ));
     }
     let hosts = o.list("hosts").unwrap_or_else(|| vec!["127.0.0.1".into()]);
     let mut endpoints: Vec<Opt> = Vec::new();
     for h in &hosts {
         let url = endpoint(h, ssl);
         if !url.contains("${") && url::Url::parse(&url).map_or(true, |u| u.host_str().is_none()) {
-            comments.push(cx.todo(o.pos("hosts"), format!("`{h}` in `hosts` is no host name or URL; it is left out")));
+            comments.push(cx.todo(
+                o.pos("hosts"),
+                format!("`{h}` in `hosts` is no host name or URL; it is left out"),
+            ));
             continue;
         }
         if let Some(v) = text_opt(&url, o.pos("hosts"), cx, &mut comments, "`hosts`") {
@@ -97,7 +119,10 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
         }
     }
     if endpoints.is_empty() {
-        comments.push(cx.todo(o.pos("hosts"), "no Elasticsearch host is left: `http://127.0.0.1:9200` stands in; set `endpoints`"));
+        comments.push(cx.todo(
+            o.pos("hosts"),
+            "no Elasticsearch host is left: `http://127.0.0.1:9200` stands in; set `endpoints`",
+        ));
         endpoints.push(Opt::Str("http://127.0.0.1:9200".into()));
     }
     c.set("endpoints", Opt::List(endpoints));
@@ -121,7 +146,10 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
     match o.str("action").as_deref() {
         None | Some("index") => {}
         Some("create") => c.set("action", Opt::Str("create".into())),
-        Some(other) => comments.push(cx.todo(o.pos("action"), format!("`action => \"{other}\"`: pipe indexes (`index` or `create`) only"))),
+        Some(other) => comments.push(cx.todo(
+            o.pos("action"),
+            format!("`action => \"{other}\"`: pipe indexes (`index` or `create`) only"),
+        )),
     }
     if let Some(id) = o.str("document_id") {
         match sprintf::only_field(&sprintf::parse(&id)) {
@@ -138,7 +166,10 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
     }
     if let Some(key) = o.str("api_key") {
         if key.contains("${") {
-            comments.push(cx.todo(o.pos("api_key"), "`api_key` from the environment: set `auth.api_key` to base64 of `id:key`"));
+            comments.push(cx.todo(
+                o.pos("api_key"),
+                "`api_key` from the environment: set `auth.api_key` to base64 of `id:key`",
+            ));
         } else {
             use base64::Engine;
             let encoded = base64::engine::general_purpose::STANDARD.encode(key.as_bytes());
@@ -151,15 +182,22 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
     let mut tls = Vec::new();
     for key in ["ssl_certificate_authorities", "cacert"] {
         if let Some(cas) = o.list(key) {
-            if let Some(v) = cas.first().and_then(|ca| file_opt(ca, o.pos(key), cx, &mut comments, "tls.ca_file")) {
+            if let Some(v) = cas
+                .first()
+                .and_then(|ca| file_opt(ca, o.pos(key), cx, &mut comments, "tls.ca_file"))
+            {
                 tls.push(("ca_file".to_string(), v));
             }
             if cas.len() > 1 {
-                comments.push(cx.todo(o.pos(key), "pipe takes one CA file; put the certificates into one PEM file"));
+                comments.push(cx.todo(
+                    o.pos(key),
+                    "pipe takes one CA file; put the certificates into one PEM file",
+                ));
             }
         }
     }
-    let no_verify = o.str("ssl_verification_mode").is_some_and(|m| m == "none") || o.bool("ssl_certificate_verification") == Some(false);
+    let no_verify = o.str("ssl_verification_mode").is_some_and(|m| m == "none")
+        || o.bool("ssl_certificate_verification") == Some(false);
     if no_verify {
         tls.push(("verify_certificate".to_string(), Opt::Bool(false)));
     }
@@ -175,21 +213,54 @@ fn elasticsearch(o: &Opts, c: &mut Component, cx: &mut Cx) {
     if let Some(secs) = o.int("timeout") {
         c.set("request_timeout_secs", Opt::Int(secs));
     }
-    for key in ["manage_template", "template", "template_name", "template_overwrite", "ilm_enabled", "ilm_rollover_alias", "ilm_pattern", "ilm_policy"] {
+    for key in [
+        "manage_template",
+        "template",
+        "template_name",
+        "template_overwrite",
+        "ilm_enabled",
+        "ilm_rollover_alias",
+        "ilm_pattern",
+        "ilm_policy",
+    ] {
         if let Some(v) = o.get(key) {
             if key == "manage_template" && v.as_bool() == Some(false) {
                 continue;
             }
-            comments.push(cx.todo(o.pos(key), format!("`{key}`: pipe manages no index templates or ILM; install them in Elasticsearch once")));
+            comments.push(cx.todo(
+                o.pos(key),
+                format!("`{key}`: pipe manages no index templates or ILM; install them in Elasticsearch once"),
+            ));
         }
     }
     if let Some(p) = o.str("pipeline") {
         comments.push(cx.todo(o.pos("pipeline"), format!("`pipeline => \"{p}\"`: pipe sends no ingest pipeline with its requests; set `index.default_pipeline` on the index, or do the work in the filters")));
     }
-    o.consume(&["ssl_enabled", "ssl", "protocol", "sniffing", "retry_initial_interval", "retry_max_interval", "validate_after_inactivity", "pool_max", "pool_max_per_route", "resurrect_delay", "ecs_compatibility", "data_stream_type", "data_stream_dataset", "data_stream_namespace", "data_stream_auto_routing", "data_stream_sync_fields", "document_type"]);
+    o.consume(&[
+        "ssl_enabled",
+        "ssl",
+        "protocol",
+        "sniffing",
+        "retry_initial_interval",
+        "retry_max_interval",
+        "validate_after_inactivity",
+        "pool_max",
+        "pool_max_per_route",
+        "resurrect_delay",
+        "ecs_compatibility",
+        "data_stream_type",
+        "data_stream_dataset",
+        "data_stream_namespace",
+        "data_stream_auto_routing",
+        "data_stream_sync_fields",
+        "document_type",
+    ]);
     if let Some(v) = o.get("codec") {
         if v.as_str() != Some("plain") {
-            comments.push(cx.todo(o.pos("codec"), "a codec on the `elasticsearch` output has no effect in pipe"));
+            comments.push(cx.todo(
+                o.pos("codec"),
+                "a codec on the `elasticsearch` output has no effect in pipe",
+            ));
         }
     }
     if o.plugin.get("document_type").is_some() {
@@ -209,7 +280,9 @@ fn endpoint(h: &str, ssl: bool) -> String {
         Some(i) => (&h[..i], &h[i..]),
         None => (h, ""),
     };
-    let has_port = host.rsplit_once(':').is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
+    let has_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.chars().all(|c| c.is_ascii_digit()) && !p.is_empty())
         && !host.starts_with('[');
     let has_port = has_port || (host.starts_with('[') && host.contains("]:"));
     if has_port {
@@ -221,7 +294,9 @@ fn endpoint(h: &str, ssl: bool) -> String {
 
 fn kafka(o: &Opts, c: &mut Component, cx: &mut Cx) {
     let mut comments = Vec::new();
-    let servers = o.text("bootstrap_servers", cx, &mut comments).unwrap_or(Opt::Str("localhost:9092".into()));
+    let servers = o
+        .text("bootstrap_servers", cx, &mut comments)
+        .unwrap_or(Opt::Str("localhost:9092".into()));
     c.set("bootstrap_servers", servers);
     match o.str("topic_id") {
         Some(t) => {
@@ -240,7 +315,10 @@ fn kafka(o: &Opts, c: &mut Component, cx: &mut Cx) {
     let compression = o.str("compression_type").unwrap_or_else(|| "none".into());
     match compression.as_str() {
         "none" | "gzip" | "snappy" | "lz4" | "zstd" => c.set("compression", Opt::Str(compression)),
-        other => comments.push(cx.todo(o.pos("compression_type"), format!("compression `{other}` has no pipe equivalent"))),
+        other => comments.push(cx.todo(
+            o.pos("compression_type"),
+            format!("compression `{other}` has no pipe equivalent"),
+        )),
     }
     let enc = codec(o, "plain", cx, &mut comments);
     c.set("encoding", Opt::Str(enc.into()));
@@ -277,7 +355,10 @@ fn kafka(o: &Opts, c: &mut Component, cx: &mut Cx) {
         props.push(("message.max.bytes".to_string(), Opt::Str(n.to_string())));
     }
     if let Some(n) = o.int("buffer_memory") {
-        props.push(("queue.buffering.max.kbytes".to_string(), Opt::Str((n / 1024).max(1).to_string())));
+        props.push((
+            "queue.buffering.max.kbytes".to_string(),
+            Opt::Str((n / 1024).max(1).to_string()),
+        ));
     }
     if let Some(ms) = o.int("request_timeout_ms") {
         props.push(("request.timeout.ms".to_string(), Opt::Str(ms.to_string())));
@@ -317,7 +398,15 @@ fn file(o: &Opts, c: &mut Component, cx: &mut Cx) {
         c.set("compression", Opt::Str("gzip".into()));
     }
     c.set("time_field", Opt::Str("@timestamp".into()));
-    o.consume(&["flush_interval", "create_if_deleted", "dir_mode", "file_mode", "filename_failure", "write_behavior", "stale_cleanup_interval"]);
+    o.consume(&[
+        "flush_interval",
+        "create_if_deleted",
+        "dir_mode",
+        "file_mode",
+        "filename_failure",
+        "write_behavior",
+        "stale_cleanup_interval",
+    ]);
     if o.plugin.get("write_behavior").and_then(|v| v.as_str()) == Some("overwrite") {
         comments.push(cx.todo(o.pos("write_behavior"), "`write_behavior => overwrite`: pipe appends"));
     }
@@ -364,7 +453,10 @@ fn bigquery(o: &Opts, c: &mut Component, cx: &mut Cx) {
         for col in schema.split(',') {
             match col.split_once(':') {
                 Some((n, t)) => cols.push((n.trim().to_string(), Opt::Str(t.trim().to_uppercase()))),
-                None => comments.push(cx.todo(o.pos("csv_schema"), format!("`{col}` in `csv_schema` is not `name:TYPE`"))),
+                None => comments.push(cx.todo(
+                    o.pos("csv_schema"),
+                    format!("`{col}` in `csv_schema` is not `name:TYPE`"),
+                )),
             }
         }
         if !cols.is_empty() {
@@ -372,7 +464,10 @@ fn bigquery(o: &Opts, c: &mut Component, cx: &mut Cx) {
         }
     }
     if o.get("json_schema").is_some() {
-        comments.push(cx.todo(o.pos("json_schema"), "`json_schema`: write it as a BigQuery JSON schema file (`bq show --schema`) and set `schema_file`"));
+        comments.push(cx.todo(
+            o.pos("json_schema"),
+            "`json_schema`: write it as a BigQuery JSON schema file (`bq show --schema`) and set `schema_file`",
+        ));
     }
     if let Some(b) = o.bool("ignore_unknown_values") {
         c.set("ignore_unknown_values", Opt::Bool(b));
@@ -393,7 +488,14 @@ fn bigquery(o: &Opts, c: &mut Component, cx: &mut Cx) {
     if let Some(dir) = o.str("error_directory") {
         comments.push(cx.todo(o.pos("error_directory"), format!("`error_directory => \"{dir}\"`: route `{}.dropped` into a `file` sink (each event carries `dropped.reason`)", c.id)));
     }
-    o.consume(&["deleter_interval_secs", "temp_directory", "temp_file_prefix", "uploader_interval_secs", "key_password", "service_account"]);
+    o.consume(&[
+        "deleter_interval_secs",
+        "temp_directory",
+        "temp_file_prefix",
+        "uploader_interval_secs",
+        "key_password",
+        "service_account",
+    ]);
     c.set("time_field", Opt::Str("@timestamp".into()));
     c.comments.extend(comments);
 }
@@ -424,7 +526,13 @@ fn gcs(o: &Opts, c: &mut Component, cx: &mut Cx) {
         comments.push(cx.todo(&o.plugin.pos, "the `google_cloud_storage` output has no `bucket`"));
         "CHANGE-ME".into()
     });
-    if let Some(Opt::Str(url)) = text_opt(&format!("gs://{bucket}"), o.pos("bucket"), cx, &mut comments, "`bucket`") {
+    if let Some(Opt::Str(url)) = text_opt(
+        &format!("gs://{bucket}"),
+        o.pos("bucket"),
+        cx,
+        &mut comments,
+        "`bucket`",
+    ) {
         c.set("url", Opt::Str(url));
     }
     let json = match (o.str("output_format").as_deref(), o.get("codec")) {
@@ -438,7 +546,13 @@ fn gcs(o: &Opts, c: &mut Component, cx: &mut Cx) {
     // Logstash writes `<prefix>_<host>_<date>.part<N>.log` at the bucket's root.
     let prefix = o.str("log_file_prefix").unwrap_or_else(|| "logstash_gcs".into());
     let pattern = o.str("date_pattern").unwrap_or_else(|| "%Y-%m-%dT%H:00".into());
-    c.set("filename", Opt::Str(sprintf::escape_dollars(&format!("{prefix}_{pattern}.log{}", if gzip { ".gz" } else { "" }))));
+    c.set(
+        "filename",
+        Opt::Str(sprintf::escape_dollars(&format!(
+            "{prefix}_{pattern}.log{}",
+            if gzip { ".gz" } else { "" }
+        ))),
+    );
     comments.push(format!(
         "Logstash wrote `{prefix}_<host>_{pattern}.part<N>.log` at the bucket's root; pipe writes into Hive partitions (`partition`, default `dt=%Y-%m-%d/hour=%-H`) and adds `-1`, `-2`, … before the extension instead of overwriting."
     ));
@@ -453,7 +567,18 @@ fn gcs(o: &Opts, c: &mut Component, cx: &mut Cx) {
     if let Some(v) = o.str("json_key_file") {
         comments.push(cx.todo(o.pos("json_key_file"), format!("`json_key_file => \"{v}\"`: set `GOOGLE_APPLICATION_CREDENTIALS={v}` for pipe (the `object_store` sink reads credentials from there)")));
     }
-    o.consume(&["temp_directory", "flush_interval_secs", "include_hostname", "include_uuid", "max_concurrent_uploads", "key_password", "service_account", "output_format", "gzip", "gzip_content_encoding"]);
+    o.consume(&[
+        "temp_directory",
+        "flush_interval_secs",
+        "include_hostname",
+        "include_uuid",
+        "max_concurrent_uploads",
+        "key_password",
+        "service_account",
+        "output_format",
+        "gzip",
+        "gzip_content_encoding",
+    ]);
     c.set("time_field", Opt::Str("@timestamp".into()));
     c.comments.extend(comments);
 }
@@ -464,7 +589,13 @@ fn s3(o: &Opts, c: &mut Component, cx: &mut Cx) {
         comments.push(cx.todo(&o.plugin.pos, "the `s3` output has no `bucket`"));
         "CHANGE-ME".into()
     });
-    if let Some(Opt::Str(url)) = text_opt(&format!("s3://{bucket}"), o.pos("bucket"), cx, &mut comments, "`bucket`") {
+    if let Some(Opt::Str(url)) = text_opt(
+        &format!("s3://{bucket}"),
+        o.pos("bucket"),
+        cx,
+        &mut comments,
+        "`bucket`",
+    ) {
         c.set("url", Opt::Str(url));
     }
     if let Some(prefix) = o.str("prefix") {
@@ -480,7 +611,10 @@ fn s3(o: &Opts, c: &mut Component, cx: &mut Cx) {
         c.set("endpoint", v);
     }
     let enc = codec(o, "line", cx, &mut comments);
-    c.set("encoding", Opt::Str(if enc == "json" { "ndjson" } else { "text" }.into()));
+    c.set(
+        "encoding",
+        Opt::Str(if enc == "json" { "ndjson" } else { "text" }.into()),
+    );
     let gzip = o.str("encoding").as_deref() == Some("gzip");
     c.set("compression", Opt::Str(if gzip { "gzip" } else { "none" }.into()));
     if let Some(size) = o.int("size_file") {
@@ -489,15 +623,40 @@ fn s3(o: &Opts, c: &mut Component, cx: &mut Cx) {
     let minutes = o.int("time_file").unwrap_or(15);
     c.set("max_age_secs", Opt::Int(minutes.max(1) * 60));
     if o.get("access_key_id").is_some() || o.get("secret_access_key").is_some() {
-        comments.push(cx.todo(o.pos("access_key_id"), "S3 credentials: set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` for pipe (not kept in the topology)"));
+        comments.push(cx.todo(
+            o.pos("access_key_id"),
+            "S3 credentials: set `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` for pipe (not kept in the topology)",
+        ));
         o.consume(&["secret_access_key", "session_token"]);
     }
-    for key in ["canned_acl", "server_side_encryption", "server_side_encryption_algorithm", "ssekms_key_id", "storage_class", "role_arn"] {
+    for key in [
+        "canned_acl",
+        "server_side_encryption",
+        "server_side_encryption_algorithm",
+        "ssekms_key_id",
+        "storage_class",
+        "role_arn",
+    ] {
         if o.get(key).is_some() {
-            comments.push(cx.todo(o.pos(key), format!("`{key}`: set it on the bucket (default encryption, lifecycle rules, policy); pipe sends none")));
+            comments.push(cx.todo(
+                o.pos(key),
+                format!("`{key}`: set it on the bucket (default encryption, lifecycle rules, policy); pipe sends none"),
+            ));
         }
     }
-    o.consume(&["temporary_directory", "rotation_strategy", "upload_workers_count", "upload_queue_size", "restore", "validate_credentials_on_root_bucket", "additional_settings", "upload_multipart_threshold", "retry_count", "retry_delay", "tags"]);
+    o.consume(&[
+        "temporary_directory",
+        "rotation_strategy",
+        "upload_workers_count",
+        "upload_queue_size",
+        "restore",
+        "validate_credentials_on_root_bucket",
+        "additional_settings",
+        "upload_multipart_threshold",
+        "retry_count",
+        "retry_delay",
+        "tags",
+    ]);
     c.set("time_field", Opt::Str("@timestamp".into()));
     c.comments.extend(comments);
 }

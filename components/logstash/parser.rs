@@ -97,7 +97,9 @@ impl Parser {
                 break;
             }
             if self.s.at_end() {
-                return Err(self.s.error_at(mark, format!("the plugin `{name}` is never closed with `}}`")));
+                return Err(self
+                    .s
+                    .error_at(mark, format!("the plugin `{name}` is never closed with `}}`")));
             }
             let at = self.s.mark();
             let key = match self.s.string()? {
@@ -430,9 +432,7 @@ impl Parser {
             }
             self.s.reset(after);
             if ["and", "or", "xor", "nand", "in", "not"].contains(&word.as_str()) {
-                return Err(self
-                    .s
-                    .error_at(mark, format!("expected a value before `{word}`")));
+                return Err(self.s.error_at(mark, format!("expected a value before `{word}`")));
             }
             return Ok(Rvalue::Bare(word));
         }
@@ -457,25 +457,29 @@ mod tests {
 
     #[test]
     fn plugins_options_and_every_value_kind() {
-        let s = one(
-            r#"# comment
+        let s = one(r#"# comment
 input {
   file { path => ["/a", '/b'] start_position => beginning  # trailing comment
          codec => multiline { pattern => "^\s" what => previous } }
 }
 filter { mutate { add_field => { "a" => "b" c => 1, "d" => 2.5 } } }
-output { stdout {} }"#,
-        );
+output { stdout {} }"#);
         assert_eq!(s.len(), 3);
-        let Statement::Plugin(file) = &s[0].body[0] else { panic!() };
+        let Statement::Plugin(file) = &s[0].body[0] else {
+            panic!()
+        };
         assert_eq!(file.name, "file");
         assert_eq!(file.pos.line, 3);
         assert_eq!(file.get("path").unwrap().as_list().unwrap(), vec!["/a", "/b"]);
         assert_eq!(file.get("start_position").unwrap().as_str(), Some("beginning"));
-        let Some(Value::Plugin(codec)) = file.get("codec") else { panic!() };
+        let Some(Value::Plugin(codec)) = file.get("codec") else {
+            panic!()
+        };
         assert_eq!(codec.get("pattern").unwrap().as_str(), Some(r"^\s"));
         assert_eq!(codec.pos.line, 4);
-        let Statement::Plugin(mutate) = &s[1].body[0] else { panic!() };
+        let Statement::Plugin(mutate) = &s[1].body[0] else {
+            panic!()
+        };
         let pairs = mutate.get("add_field").unwrap().as_pairs().unwrap();
         let keys: Vec<_> = pairs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, vec!["a", "c", "d"]);
@@ -483,8 +487,7 @@ output { stdout {} }"#,
 
     #[test]
     fn conditionals_with_every_operator() {
-        let s = one(
-            r#"filter {
+        let s = one(r#"filter {
   if [type] == "apache" and ([status] >= 500 or [status] < 100) {
     drop {}
   } else if [path] =~ /access\/x/ and [msg] !~ "^x" {
@@ -495,19 +498,29 @@ output { stdout {} }"#,
   } else {
     drop {}
   }
-}"#,
-        );
+}"#);
         let Statement::Branch(b) = &s[0].body[0] else { panic!() };
         assert_eq!(b.arms.len(), 4);
         assert!(b.otherwise.is_some());
-        assert_eq!(b.arms[0].text, r#"[type] == "apache" and ([status] >= 500 or [status] < 100)"#);
-        let Expr::And(l, r) = &b.arms[0].condition else { panic!() };
+        assert_eq!(
+            b.arms[0].text,
+            r#"[type] == "apache" and ([status] >= 500 or [status] < 100)"#
+        );
+        let Expr::And(l, r) = &b.arms[0].condition else {
+            panic!()
+        };
         assert_eq!(
             **l,
-            Expr::Compare(Rvalue::Field(vec!["type".into()]), CmpOp::Eq, Rvalue::Str("apache".into()))
+            Expr::Compare(
+                Rvalue::Field(vec!["type".into()]),
+                CmpOp::Eq,
+                Rvalue::Str("apache".into())
+            )
         );
         assert!(matches!(**r, Expr::Or(_, _)));
-        let Expr::And(l, _) = &b.arms[1].condition else { panic!() };
+        let Expr::And(l, _) = &b.arms[1].condition else {
+            panic!()
+        };
         assert_eq!(
             **l,
             Expr::Regex {
@@ -517,7 +530,9 @@ output { stdout {} }"#,
             }
         );
         // or/xor bind looser than nand.
-        let Expr::Xor(_, r) = &b.arms[2].condition else { panic!("{:?}", b.arms[2].condition) };
+        let Expr::Xor(_, r) = &b.arms[2].condition else {
+            panic!("{:?}", b.arms[2].condition)
+        };
         assert!(matches!(**r, Expr::Nand(_, _)));
         assert!(matches!(&b.arms[3].condition, Expr::And(_, _)));
     }
@@ -528,11 +543,26 @@ output { stdout {} }"#,
             err("input {\n  stdin {\n    codec => \n  }\n}"),
             "t.conf:4:3: expected a value (a string, number, bare word, array, hash or plugin), found `}`"
         );
-        assert_eq!(err("inputs { }"), "t.conf:1:1: expected a section `input`, `filter` or `output`, found `inputs`");
-        assert_eq!(err("filter {\n  grok { match = 1 }\n}"), "t.conf:2:16: expected `=>` after the option name `match`, found `=`");
-        assert_eq!(err("filter {\n  if [a] == { }\n}"), "t.conf:2:13: expected a value in the condition (a string, number, field reference `[name]`, list or `/regex/`), found `{`");
-        assert_eq!(err("filter {\n  grok {\n"), "t.conf:2:3: the plugin `grok` is never closed with `}`");
-        assert_eq!(err("output { stdout { } "), "t.conf:1:21: the `output` section is never closed with `}`");
+        assert_eq!(
+            err("inputs { }"),
+            "t.conf:1:1: expected a section `input`, `filter` or `output`, found `inputs`"
+        );
+        assert_eq!(
+            err("filter {\n  grok { match = 1 }\n}"),
+            "t.conf:2:16: expected `=>` after the option name `match`, found `=`"
+        );
+        assert_eq!(
+            err("filter {\n  if [a] == { }\n}"),
+            "t.conf:2:13: expected a value in the condition (a string, number, field reference `[name]`, list or `/regex/`), found `{`"
+        );
+        assert_eq!(
+            err("filter {\n  grok {\n"),
+            "t.conf:2:3: the plugin `grok` is never closed with `}`"
+        );
+        assert_eq!(
+            err("output { stdout { } "),
+            "t.conf:1:21: the `output` section is never closed with `}`"
+        );
     }
 
     #[test]
@@ -541,7 +571,11 @@ output { stdout {} }"#,
         let Statement::Branch(b) = &s[0].body[0] else { panic!() };
         assert_eq!(
             b.arms[0].condition,
-            Expr::Compare(Rvalue::Field(vec!["type".into()]), CmpOp::Eq, Rvalue::Bare("apache".into()))
+            Expr::Compare(
+                Rvalue::Field(vec!["type".into()]),
+                CmpOp::Eq,
+                Rvalue::Bare("apache".into())
+            )
         );
     }
 }

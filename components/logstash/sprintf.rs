@@ -147,10 +147,7 @@ pub fn to_option(parts: &[Part]) -> Result<String, String> {
         match p {
             Part::Text(t) => out.push_str(&t.replace('$', "$$")),
             Part::Env { name, default: None } => out.push_str(&format!("${{{name}}}")),
-            Part::Env {
-                name,
-                default: Some(d),
-            } => out.push_str(&format!("${{{name}:-{}}}", d.replace('$', "$$"))),
+            Part::Env { name, default: Some(d) } => out.push_str(&format!("${{{name}:-{}}}", d.replace('$', "$$"))),
             Part::Field(path) => return Err(format!("`%{{{}}}` reads an event field here", display_path(path))),
             Part::Time(f) => return Err(format!("`%{{+{f}}}` reads the event time here")),
         }
@@ -168,13 +165,18 @@ pub fn to_template(parts: &[Part]) -> Result<(String, bool), String> {
         match p {
             Part::Text(t) => {
                 if t.contains("{{") {
-                    return Err(format!("the text `{t}` holds `{{{{`, which a pipe template reads as a field"));
+                    return Err(format!(
+                        "the text `{t}` holds `{{{{`, which a pipe template reads as a field"
+                    ));
                 }
                 out.push_str(&t.replace('%', "%%").replace('$', "$$"));
             }
             Part::Env { .. } => out.push_str(&to_option(std::slice::from_ref(p))?),
             Part::Field(path) => {
-                if let Some(bad) = path.iter().find(|s| s.contains(['.', '{', '}']) || s.trim() != s.as_str()) {
+                if let Some(bad) = path
+                    .iter()
+                    .find(|s| s.contains(['.', '{', '}']) || s.trim() != s.as_str())
+                {
                     return Err(format!("the field name `{bad}` cannot be written in a pipe template"));
                 }
                 out.push_str(&format!("{{{{ {} }}}}", path.join(".")));
@@ -271,7 +273,10 @@ mod tests {
         let (t, time) = to_template(&parse("%{[@metadata][beat]}-%{+YYYY.MM.dd}-50%")).unwrap();
         assert_eq!(t, "{{ @metadata.beat }}-%Y.%m.%d-50%%");
         assert!(time);
-        assert_eq!(to_option(&parse("http://${ES_HOST:localhost}:9200/$${x}")).unwrap(), "http://${ES_HOST:-localhost}:9200/$$${x}");
+        assert_eq!(
+            to_option(&parse("http://${ES_HOST:localhost}:9200/$${x}")).unwrap(),
+            "http://${ES_HOST:-localhost}:9200/$$${x}"
+        );
         assert!(to_option(&parse("%{host}")).is_err());
         assert!(to_template(&parse("%{[a.b]}")).is_err());
     }

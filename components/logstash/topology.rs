@@ -102,7 +102,13 @@ impl Ids {
     pub fn take(&mut self, wanted: &str) -> String {
         let base: String = wanted
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let base = if base.is_empty() { "component".to_string() } else { base };
         let mut id = base.clone();
@@ -184,7 +190,10 @@ fn value(v: &Opt) -> String {
             if entries.is_empty() {
                 "{}".to_string()
             } else {
-                let inner: Vec<String> = entries.iter().map(|(k, v)| format!("{} = {}", key(k), value(v))).collect();
+                let inner: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("{} = {}", key(k), value(v)))
+                    .collect();
                 format!("{{ {} }}", inner.join(", "))
             }
         }

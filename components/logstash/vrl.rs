@@ -72,7 +72,11 @@ pub fn regex(pattern: &str) -> Result<String, String> {
 
 /// A VRL number literal for a Logstash number.
 pub fn number(n: &str) -> String {
-    if n.ends_with('.') { format!("{n}0") } else { n.to_string() }
+    if n.ends_with('.') {
+        format!("{n}0")
+    } else {
+        n.to_string()
+    }
 }
 
 /// True for a Logstash field reference written in VRL (what can be any type).
@@ -93,7 +97,9 @@ pub fn condition(e: &Expr) -> Result<String, String> {
                 let p = path(p);
                 format!("({p} != null && {p} != false)")
             }
-            Rvalue::Method(name, _) => return Err(format!("the method call `{name}(…)` has no meaning in Logstash or VRL")),
+            Rvalue::Method(name, _) => {
+                return Err(format!("the method call `{name}(…)` has no meaning in Logstash or VRL"));
+            }
             Rvalue::Regex(_) => return Err("a `/regex/` alone is no condition".into()),
             _ => "true".to_string(),
         },
@@ -126,7 +132,9 @@ pub fn condition(e: &Expr) -> Result<String, String> {
                     } else {
                         let sub = match item {
                             Rvalue::Str(s) | Rvalue::Bare(s) => format!("contains(string({f}) ?? \"\", {})", string(s)),
-                            Rvalue::Field(_) => format!("(is_string({i}) && contains(string({f}) ?? \"\", string({i}) ?? \"\"))"),
+                            Rvalue::Field(_) => {
+                                format!("(is_string({i}) && contains(string({f}) ?? \"\", string({i}) ?? \"\"))")
+                            }
                             _ => "false".to_string(),
                         };
                         format!("({in_array} || {sub})")
@@ -180,9 +188,14 @@ fn operand(r: &Rvalue) -> Result<String, String> {
         Rvalue::Str(s) | Rvalue::Bare(s) => string(s),
         Rvalue::Number(n) => number(n),
         Rvalue::Field(p) => path(p),
-        Rvalue::Array(items) => format!("[{}]", items.iter().map(operand).collect::<Result<Vec<_>, _>>()?.join(", ")),
+        Rvalue::Array(items) => format!(
+            "[{}]",
+            items.iter().map(operand).collect::<Result<Vec<_>, _>>()?.join(", ")
+        ),
         Rvalue::Regex(re) => return Err(format!("the regular expression `/{re}/` cannot be compared")),
-        Rvalue::Method(name, _) => return Err(format!("the method call `{name}(…)` has no meaning in Logstash or VRL")),
+        Rvalue::Method(name, _) => {
+            return Err(format!("the method call `{name}(…)` has no meaning in Logstash or VRL"));
+        }
     })
 }
 
@@ -194,8 +207,8 @@ pub fn check(program: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::components::logstash::parser::parse;
     use crate::components::logstash::ast::Statement;
+    use crate::components::logstash::parser::parse;
 
     fn cond(text: &str) -> String {
         let s = parse("t", &format!("filter {{ if {text} {{ }} }}"), false).unwrap();
