@@ -10,10 +10,12 @@ pub mod elasticsearch;
 pub mod file;
 pub mod http;
 pub mod kafka;
+pub mod logstash;
 pub mod object_store;
 pub mod remap;
 pub mod sql;
 
+use crate::cli::CliCommand;
 use crate::component::{ComponentDef, Kind};
 
 /// Every component type pipe knows.
@@ -36,6 +38,18 @@ pub static REGISTRY: &[ComponentDef] = &[
     basic::CONSOLE,
     basic::BLACKHOLE,
 ];
+
+/// Subcommands of tools that are no component (`pipe convert logstash`), after
+/// those the registry's entries contribute.
+pub static TOOLS: &[&[CliCommand]] = &[logstash::COMMANDS];
+
+/// Every contributed subcommand: the registry's, then the tools'.
+pub fn commands() -> impl Iterator<Item = &'static CliCommand> {
+    REGISTRY
+        .iter()
+        .flat_map(|d| d.commands)
+        .chain(TOOLS.iter().flat_map(|t| t.iter()))
+}
 
 /// The component type `name` of `kind`.
 pub fn find(kind: Kind, name: &str) -> Option<&'static ComponentDef> {
@@ -86,19 +100,19 @@ mod tests {
         }
     }
 
-    /// The subcommands entries contribute have unique names, each the name of its
-    /// clap command, and clap accepts their definitions.
+    /// The subcommands entries and tools contribute have unique names, each the
+    /// name of its clap command, and clap accepts their definitions.
     #[test]
     fn contributed_subcommands_are_unique_and_well_formed() {
         let mut seen = HashSet::new();
-        for c in REGISTRY.iter().flat_map(|d| d.commands) {
+        for c in commands() {
             assert!(seen.insert(c.name), "subcommand `{}` is contributed twice", c.name);
             let command = (c.command)();
             assert_eq!(command.get_name(), c.name);
             assert!(command.get_about().is_some(), "`pipe {}` needs a help line", c.name);
             command.debug_assert();
         }
-        for name in ["query", "archive", "kafka-mock"] {
+        for name in ["query", "archive", "kafka-mock", "convert"] {
             assert!(seen.contains(name), "`pipe {name}` is not contributed");
         }
     }

@@ -25,6 +25,7 @@ Examples:
   pipe query --archive /var/lib/logs \"SELECT service, count(*) FROM logs GROUP BY 1\"
   pipe query -t aggregator.toml --sink parquet --format csv \"SELECT …\"
   pipe archive ddl --archive s3://logs/app --dialect trino
+  pipe convert logstash app.conf -o app.toml       a topology from a Logstash pipeline
   pipe kafka-mock                                  an in-memory Kafka for trying edge/aggregator
   pipe --api 127.0.0.1:8686 -t all-in-one.toml     serve /metrics, /health, the tap
   pipe tap --outputs-of parse --limit 5            samples of a running pipe's output
@@ -309,9 +310,10 @@ fn reconcile(cli: &Cli, from: &str, to: &str, by: Option<String>, sinks: &[Strin
     if agree { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// Every subcommand the registry's entries contribute, in registry order.
+/// Every subcommand the registry's entries contribute, in registry order, then
+/// the tools' (`pipe convert`).
 fn component_commands() -> impl Iterator<Item = &'static CliCommand> {
-    pipe::components::REGISTRY.iter().flat_map(|d| d.commands)
+    pipe::components::commands()
 }
 
 /// The API `pipe tap` and `pipe top` talk to: `--api`, else the default address.
