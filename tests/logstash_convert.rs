@@ -64,7 +64,10 @@ const CONFIGS: &[(&str, &[&str])] = &[
             ":30): the `geoip` filter has no pipe equivalent",
         ],
     ),
-    ("filebeat-system-syslog.conf", &[]),
+    (
+        "filebeat-system-syslog.conf",
+        &[":10): the `multiline` codec on the `beats` input has no pipe equivalent"],
+    ),
     (
         "kafka-filebeat-es.conf",
         &[
