@@ -18,8 +18,8 @@
 //! and the upload.
 
 mod cli;
-mod count;
 pub mod config;
+mod count;
 pub mod ddl;
 pub mod encoder;
 pub mod events;
