@@ -346,6 +346,19 @@ impl BigQueryConfig {
 }
 
 impl Checked {
+    /// The credentials requests go with: none for an emulator (see
+    /// [`Checked::anonymous`]), else `credentials_path` or the default chain.
+    pub fn credentials(
+        &self,
+    ) -> Result<std::sync::Arc<crate::components::object_store::google_auth::GoogleCredentials>, BuildError> {
+        use crate::components::object_store::google_auth::GoogleCredentials;
+        if self.anonymous() {
+            return Ok(GoogleCredentials::anonymous());
+        }
+        GoogleCredentials::load(self.config.credentials_path.as_deref())
+            .map_err(|e| BuildError::key("credentials_path", e.to_string()))
+    }
+
     /// True when requests go without credentials: an emulator on plain HTTP and no
     /// `credentials_path`.
     pub fn anonymous(&self) -> bool {

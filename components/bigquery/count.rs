@@ -4,7 +4,6 @@
 
 use super::config::BigQueryConfig;
 use super::rest::Rest;
-use crate::components::object_store::google_auth::GoogleCredentials;
 use crate::reconcile::{CountTarget, HourCounts, NO_KEY};
 use futures::future::BoxFuture;
 use std::time::Duration;
@@ -21,11 +20,7 @@ pub fn count(t: CountTarget) -> BoxFuture<'static, Result<HourCounts, String>> {
                 cfg.config.table
             ));
         }
-        let credentials = if cfg.anonymous() {
-            GoogleCredentials::anonymous()
-        } else {
-            GoogleCredentials::load(cfg.config.credentials_path.as_deref()).map_err(|e| e.to_string())?
-        };
+        let credentials = cfg.credentials().map_err(|e| e.to_string())?;
         let rest = Rest::new(cfg.rest_base.clone(), credentials, Duration::from_secs(90))?;
         let c = &cfg.config;
         let time = format!("`{}`", c.time_field.replace('`', ""));

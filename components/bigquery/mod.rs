@@ -19,7 +19,6 @@ mod storage_write;
 pub use googleapis_tonic_google_cloud_bigquery_storage_v1::google::cloud::bigquery::storage::v1 as storage_v1;
 
 use crate::component::{BuildContext, BuildError, Built, ComponentDef, Kind, parse_options};
-use crate::components::object_store::google_auth::GoogleCredentials;
 use crate::metrics::ComponentMetrics;
 use crate::retry::Retry;
 use config::{Api, BigQueryConfig, Checked, Mode};
@@ -45,12 +44,7 @@ pub const SINK: ComponentDef = ComponentDef {
 fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: BigQueryConfig = parse_options(options)?;
     let cfg = Arc::new(config.check()?);
-    let credentials = if cfg.anonymous() {
-        GoogleCredentials::anonymous()
-    } else {
-        GoogleCredentials::load(cfg.config.credentials_path.as_deref())
-            .map_err(|e| BuildError::key("credentials_path", e.to_string()))?
-    };
+    let credentials = cfg.credentials()?;
     let timeout = Duration::from_secs(cfg.config.request_timeout_secs);
     let rest =
         Rest::new(cfg.rest_base.clone(), credentials.clone(), timeout).map_err(|e| BuildError::key("endpoint", e))?;

@@ -66,13 +66,7 @@ impl Rest {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, what: &str) -> Result<(StatusCode, Json), ComponentError> {
-        let token = self.credentials.token().await.map_err(|e| {
-            if e.is_retryable() {
-                ComponentError::external(e.to_string())
-            } else {
-                ComponentError::config(e.to_string())
-            }
-        })?;
+        let token = self.credentials.token().await.map_err(ComponentError::from)?;
         let request = match token {
             Some(t) => request.bearer_auth(t.bearer),
             None => request,
@@ -89,6 +83,16 @@ impl Rest {
         let json: Json = serde_json::from_slice(&body)
             .unwrap_or_else(|_| json!({"error": {"message": String::from_utf8_lossy(&body[..body.len().min(500)])}}));
         Ok((status, json))
+    }
+
+    /// POSTs `body` as JSON to `url`.
+    async fn post_json(&self, url: &str, body: &Json, what: &str) -> Result<(StatusCode, Json), ComponentError> {
+        let request = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        self.send(request, what).await
     }
 
     /// The error of a failed answer, classified by its status.
@@ -137,15 +141,7 @@ impl Rest {
             "tableReference": {"datasetId": dataset, "tableId": table},
             "schema": {"fields": schema.to_json()},
         });
-        let (status, json) = self
-            .send(
-                self.client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.to_string()),
-                "tables.insert",
-            )
-            .await?;
+        let (status, json) = self.post_json(&url, &body, "tables.insert").await?;
         if status.is_success() || status == StatusCode::CONFLICT {
             return Ok(());
         }
@@ -168,15 +164,7 @@ impl Rest {
             "ignoreUnknownValues": ignore_unknown_values,
             "rows": rows,
         });
-        let (status, json) = self
-            .send(
-                self.client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.to_string()),
-                "insertAll",
-            )
-            .await?;
+        let (status, json) = self.post_json(&url, &body, "insertAll").await?;
         if !status.is_success() {
             return Err(Self::failure("insertAll", status, &json));
         }
@@ -212,12 +200,7 @@ impl Rest {
     pub async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, ComponentError> {
         let url = format!("{}/queries", self.base);
         let body = json!({"query": sql, "useLegacySql": false, "timeoutMs": 60000, "maxResults": 100000});
-        let request = self
-            .client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_string());
-        let (status, answer) = self.send(request, "jobs.query").await?;
+        let (status, answer) = self.post_json(&url, &body, "jobs.query").await?;
         if !status.is_success() {
             return Err(Self::failure("jobs.query", status, &answer));
         }
@@ -259,15 +242,7 @@ impl Rest {
             "jobReference": {"projectId": project, "jobId": job_id},
             "configuration": {"load": load},
         });
-        let (status, json) = self
-            .send(
-                self.client
-                    .post(&url)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.to_string()),
-                "jobs.insert",
-            )
-            .await?;
+        let (status, json) = self.post_json(&url, &body, "jobs.insert").await?;
         if status.is_success() || status == StatusCode::CONFLICT {
             return Ok(());
         }

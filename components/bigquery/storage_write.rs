@@ -119,13 +119,7 @@ impl StorageWrite {
         param: &str,
         resource: &str,
     ) -> Result<Option<Instant>, ComponentError> {
-        let token = self.credentials.token().await.map_err(|e| {
-            if e.is_retryable() {
-                ComponentError::external(e.to_string())
-            } else {
-                ComponentError::config(e.to_string())
-            }
-        })?;
+        let token = self.credentials.token().await.map_err(ComponentError::from)?;
         let routing = format!(
             "{param}={}",
             percent_encoding::utf8_percent_encode(resource, percent_encoding::NON_ALPHANUMERIC)

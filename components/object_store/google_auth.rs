@@ -60,6 +60,18 @@ impl AuthError {
     }
 }
 
+/// For callers: an unreachable token endpoint is retried, refused credentials are
+/// the configuration's fault.
+impl From<AuthError> for crate::error::ComponentError {
+    fn from(e: AuthError) -> Self {
+        if e.is_retryable() {
+            crate::error::ComponentError::external(e.to_string())
+        } else {
+            crate::error::ComponentError::config(e.to_string())
+        }
+    }
+}
+
 /// An access token and when it stops working.
 #[derive(Debug, Clone)]
 pub struct Token {
