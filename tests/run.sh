@@ -14,6 +14,8 @@
 # The beats tests' Lumberjack clients: pylogbeat (in the venv) and two npm packages
 # pinned by tests/beats/package-lock.json, installed with `npm ci` into
 # ~/.cache/pipe/node-beats (PIPE_TEST_NODE_BEATS).
+# The web console's tests: Debian's chromium, and esbuild + playwright-core pinned by
+# console/package-lock.json in ~/.cache/pipe/node-console (PIPE_TEST_NODE_CONSOLE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipe/target}"
@@ -25,6 +27,8 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(prometheus)
 pkg-config --exists openssl 2>/dev/null || missing+=(libssl-dev pkg-config)
 command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+# The console's browser tests drive Debian's Chromium (never a downloaded browser).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "tests/run.sh: installing ${missing[*]}" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -48,5 +52,16 @@ if ! cmp -s tests/beats/package-lock.json "$PIPE_TEST_NODE_BEATS/.installed"; th
   cp tests/beats/package.json tests/beats/package-lock.json "$PIPE_TEST_NODE_BEATS/"
   npm ci --prefix "$PIPE_TEST_NODE_BEATS" --no-audit --no-fund --silent
   cp tests/beats/package-lock.json "$PIPE_TEST_NODE_BEATS/.installed"
+fi
+# The console's build (esbuild) and browser driver (playwright-core), pinned by
+# console/package-lock.json, installed into ~/.cache/pipe/node-console
+# (PIPE_TEST_NODE_CONSOLE); tests/console.rs rebuilds the bundle and compares it.
+export PIPE_TEST_NODE_CONSOLE="${PIPE_TEST_NODE_CONSOLE:-$HOME/.cache/pipe/node-console}"
+if ! cmp -s console/package-lock.json "$PIPE_TEST_NODE_CONSOLE/.installed"; then
+  echo "tests/run.sh: installing console/package-lock.json into $PIPE_TEST_NODE_CONSOLE" >&2
+  mkdir -p "$PIPE_TEST_NODE_CONSOLE"
+  cp console/package.json console/package-lock.json "$PIPE_TEST_NODE_CONSOLE/"
+  npm ci --prefix "$PIPE_TEST_NODE_CONSOLE" --no-audit --no-fund --silent
+  cp console/package-lock.json "$PIPE_TEST_NODE_CONSOLE/.installed"
 fi
 exec cargo test --release --locked "$@"

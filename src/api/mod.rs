@@ -1,9 +1,10 @@
 //! The API server: one loopback address (by default) serving Prometheus metrics,
 //! health checks, the topology and its counters as JSON, and taps as server-sent
-//! events. Configured by the `[api]` table or `--api ADDR|off`; off unless enabled, so
+//! events, and the web console at `/`. Configured by the `[api]` table or `--api ADDR|off`; off unless enabled, so
 //! two pipes on one host never collide by default.
 
 pub mod client;
+mod console;
 mod health;
 mod routes;
 mod tap;

@@ -21,6 +21,9 @@ pub(super) fn router(state: ApiState) -> Router {
         .route("/health/live", get(super::health::live))
         .route("/health/ready", get(super::health::ready))
         .route("/health", get(super::health::health))
+        .route("/", get(super::console::index))
+        .route("/console/app.js", get(super::console::app_js))
+        .route("/console/app.css", get(super::console::app_css))
         .merge(guarded)
         .with_state(state)
 }
