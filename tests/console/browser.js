@@ -79,7 +79,10 @@ async function token(page, secret, ids) {
   await shot(page, 'login.png')
   await page.fill('#login-token', 'wrong')
   await page.click('#login button[type=submit]')
-  await page.waitForSelector('#login', { timeout: 15000 })
+  // The old form stays until the API has answered, so wait for the new message.
+  await page
+    .waitForFunction(() => document.querySelector('#login')?.textContent.includes('refused'), null, { timeout: 15000 })
+    .catch(() => {})
   check((await page.textContent('#login')).includes('refused'), 'a wrong token is not reported')
   await page.fill('#login-token', secret)
   await page.click('#login button[type=submit]')
