@@ -88,6 +88,7 @@ mod tests {
             std::fs::write(&path, def.example).unwrap();
             let overrides = crate::config::Overrides {
                 data_dir: Some(dir.path().to_path_buf()),
+                ..Default::default()
             };
             if let Err(e) = crate::config::load(&[path], &overrides) {
                 panic!("example of {} {} does not validate:\n{e}", def.kind.name(), def.name);

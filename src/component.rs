@@ -66,6 +66,8 @@ pub struct ComponentDef {
     pub gauges: &'static [&'static GaugeSpec],
     /// Sinks: counts what it delivered per hour, for `pipe reconcile`.
     pub count: Option<crate::reconcile::CountFn>,
+    /// Sinks: reads what it wrote back with SQL (the console's SQL view).
+    pub query: Option<crate::queryable::QueryDef>,
     /// Subcommands it adds to `pipe` (`pipe query`), usually none.
     pub commands: &'static [CliCommand],
 }
@@ -127,7 +129,15 @@ pub struct Built {
     pub resources: Vec<Resource>,
     /// The runnable part.
     pub body: Body,
+    /// Sources: how a raw record becomes events (for `pipe test`); none means one
+    /// `{message = line}` per line.
+    pub decoder: Option<Decoder>,
 }
+
+/// How a source turns one raw record into events: the fields of each event in it, or
+/// why the source refuses the record (it goes to the source's `dropped` output, or
+/// back to the client).
+pub type Decoder = Arc<dyn Fn(&[u8]) -> Result<Vec<vrl::value::ObjectMap>, String> + Send + Sync>;
 
 /// The runnable part of a built component.
 pub enum Body {
@@ -143,6 +153,7 @@ impl Built {
             outputs: vec![],
             resources: vec![],
             body: Body::Source(Box::new(s)),
+            decoder: None,
         }
     }
     /// A transform with the given named outputs.
@@ -151,6 +162,7 @@ impl Built {
             outputs,
             resources: vec![],
             body: Body::Transform(Box::new(t)),
+            decoder: None,
         }
     }
     /// A sink (add named outputs with [`Built::with_outputs`]).
@@ -159,11 +171,17 @@ impl Built {
             outputs: vec![],
             resources: vec![],
             body: Body::Sink(Box::new(s)),
+            decoder: None,
         }
     }
     /// Declares named outputs.
     pub fn with_outputs(mut self, outputs: Vec<String>) -> Self {
         self.outputs = outputs;
+        self
+    }
+    /// Declares how the source decodes a raw record.
+    pub fn with_decoder(mut self, decoder: Decoder) -> Self {
+        self.decoder = Some(decoder);
         self
     }
     /// Adds a resource claim.

@@ -583,6 +583,7 @@ mod tests {
         gauges: &[&LAG],
         commands: &[],
         count: None,
+        query: None,
     };
 
     const BARE: ComponentDef = ComponentDef {

@@ -371,6 +371,7 @@ pub fn config(data: &[u8]) {
     }
     let overrides = crate::config::Overrides {
         data_dir: Some(std::path::PathBuf::from("/nonexistent/pipe-fuzz")),
+        ..Default::default()
     };
     if let Err(errors) = crate::config::load_str(std::path::Path::new("fuzz.toml"), text, &overrides) {
         let lines = text.lines().count().max(1);

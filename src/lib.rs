@@ -28,7 +28,9 @@ pub mod retry;
 pub mod secret;
 pub mod shutdown;
 pub mod tap;
+pub mod queryable;
 pub mod template;
+pub mod testing;
 pub mod topology;
 pub mod vrl_program;
 

@@ -67,6 +67,14 @@ enum Command {
         /// Files to check; together they form one topology. Several files merge.
         files: Vec<PathBuf>,
     },
+    /// Run the `[[tests]]` of a topology: inputs through its sources' decoding and its
+    /// transforms (sinks are never built), checked against expected outputs. Exit 1
+    /// when a test fails, 78 when the topology or a test is invalid.
+    Test {
+        /// The topology's files and files of tests beside them; together they form one
+        /// topology.
+        files: Vec<PathBuf>,
+    },
     /// List component types with a line about each, or one type's options and
     /// counters (the tables of docs/configuration.md).
     List {
@@ -218,6 +226,11 @@ fn main() -> ExitCode {
             files.extend(cli.topology.iter().cloned());
             validate(&files, &cli)
         }
+        Some(Command::Test { files }) => {
+            let mut files = files.clone();
+            files.extend(cli.topology.iter().cloned());
+            ExitCode::from(pipe::testing::run(&files, &overrides(&cli), &mut std::io::stdout()))
+        }
         Some(Command::Tap {
             outputs_of,
             inputs_of,
@@ -352,6 +365,7 @@ fn client_run(
 fn overrides(cli: &Cli) -> Overrides {
     Overrides {
         data_dir: cli.data_dir.clone(),
+        without_sinks: false,
     }
 }
 

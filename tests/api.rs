@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::http::*;
 use common::*;
 use std::fs;
 use std::io::{Read, Write};
@@ -12,55 +13,6 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-/// `GET path` on 127.0.0.1:`port`: the status code and the body.
-fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    // Chunked bodies: the JSON/text is still in there; tests search it.
-    Some((status, body))
-}
-
-fn json(port: u16, path: &str) -> serde_json::Value {
-    let (status, body) = get(port, path, None).unwrap_or_else(|| panic!("GET {path} failed"));
-    assert_eq!(status, 200, "{path}: {body}");
-    let start = body.find('{').unwrap_or(0);
-    let end = body.rfind('}').map_or(body.len(), |e| e + 1);
-    serde_json::from_str(&body[start..end]).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-}
-
-/// The value of the sample `name{…labels…}` whose labels contain every `label`.
-fn sample(exposition: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    exposition
-        .lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .find(|l| labels.iter().all(|x| l.contains(x)))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-fn wait_api(port: u16, log: &Path) {
-    assert!(
-        wait_for(30, || get(port, "/health/live", None).is_some_and(|(s, _)| s == 200)),
-        "the API did not come up: {}",
-        fs::read_to_string(log).unwrap_or_default()
-    );
-}
 
 fn write_topology(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("topology.toml");

@@ -22,6 +22,7 @@ pub const STDIN: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// The `generator` source.
@@ -36,6 +37,7 @@ pub const GENERATOR: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// The `console` sink.
@@ -50,6 +52,7 @@ pub const CONSOLE: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// The `blackhole` sink.
@@ -64,4 +67,5 @@ pub const BLACKHOLE: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };

@@ -22,6 +22,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
     gauges: &[&events::CONNECTIONS],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// Builds the `beats` source (loading its TLS certificate and key, if any).

@@ -38,6 +38,7 @@ pub const SINK: ComponentDef = ComponentDef {
     gauges: events::GAUGES,
     commands: &[],
     count: Some(count::count),
+    query: None,
 };
 
 /// Builds the `bigquery` sink.

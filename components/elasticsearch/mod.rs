@@ -19,4 +19,5 @@ pub const SINK: ComponentDef = ComponentDef {
     gauges: &[&crate::retry::RETRYING],
     commands: &[],
     count: Some(count::count),
+    query: None,
 };

@@ -34,6 +34,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
     gauges: &[&events::FILES_WATCHED, &events::BYTES_BEHIND],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// The `file` sink.
@@ -53,4 +54,5 @@ pub const SINK: ComponentDef = ComponentDef {
     gauges: &[&events::OPEN_FILES, &crate::retry::RETRYING],
     commands: &[],
     count: Some(count::count),
+    query: None,
 };

@@ -21,4 +21,5 @@ pub const SOURCE: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };

@@ -223,7 +223,12 @@ pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErr
                 .map_err(|e| BuildError::key(key, format!("cannot read {}: {e}", path.display())))?;
         }
     }
-    Ok(Built::source(HttpSource { config, address }).claim(Resource::Port(address.to_string())))
+    let (decoding, max_events) = (config.decoding, config.max_events_per_request);
+    Ok(Built::source(HttpSource { config, address })
+        .claim(Resource::Port(address.to_string()))
+        .with_decoder(std::sync::Arc::new(move |body| {
+            decode::events(body, decoding, None, max_events).map_err(|e| e.to_string())
+        })))
 }
 
 struct HttpSource {

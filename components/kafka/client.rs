@@ -182,7 +182,7 @@ impl Connection<'_> {
 
 /// librdkafka's callbacks for one component (the consumer or the producer, `S`):
 /// client errors counted and logged once per state change (brokers down, brokers
-/// back), consumer lag from statistics.
+/// back), consumer lag and end offsets from statistics.
 pub struct Callbacks<S: Side> {
     pub id: String,
     pub metrics: Arc<ComponentMetrics>,
@@ -190,7 +190,8 @@ pub struct Callbacks<S: Side> {
     broker_transport_errors: Emitter<BrokerTransport<S>>,
     brokers_down_errors: Emitter<BrokersDown<S>>,
     client_errors: Emitter<KafkaClient<S>>,
-    lag: Option<GaugeFamily>,
+    /// The consumer lag and end offset per partition, for consumers.
+    partitions: Option<[GaugeFamily; 2]>,
 }
 
 impl<S: Side> Callbacks<S> {
@@ -202,19 +203,20 @@ impl<S: Side> Callbacks<S> {
             client_errors: metrics.emitter(),
             metrics,
             brokers_down: AtomicBool::new(false),
-            lag: None,
+            partitions: None,
         }
     }
 
-    /// Sets the consumer lag per partition in `lag` from librdkafka's statistics.
-    pub fn with_lag(mut self, lag: GaugeFamily) -> Self {
-        self.lag = Some(lag);
+    /// Sets the consumer lag and the end offset (high watermark) per partition in
+    /// `lag` and `end_offsets` from librdkafka's statistics.
+    pub fn with_lag(mut self, lag: GaugeFamily, end_offsets: GaugeFamily) -> Self {
+        self.partitions = Some([lag, end_offsets]);
         self
     }
 
-    /// The consumer lag gauges, if kept.
-    pub fn lag(&self) -> Option<&GaugeFamily> {
-        self.lag.as_ref()
+    /// The per-partition gauges (lag, end offset), if kept.
+    pub fn partition_gauges(&self) -> impl Iterator<Item = &GaugeFamily> {
+        self.partitions.iter().flatten()
     }
 
     /// Called when records flow again; logs once that the brokers are back.
@@ -233,12 +235,18 @@ impl<S: Side> ClientContext for Callbacks<S> {
     }
 
     fn stats(&self, statistics: Statistics) {
-        let Some(lag) = &self.lag else { return };
+        let Some([lag, end_offsets]) = &self.partitions else { return };
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                // Partition -1 is librdkafka's internal one; a lag of -1 is unknown.
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    lag.set(&[topic, &partition.to_string()], p.consumer_lag as u64);
+                // Partition -1 is librdkafka's internal one; -1 is unknown, and only
+                // partitions this consumer reads are reported.
+                if *partition < 0 || p.consumer_lag < 0 {
+                    continue;
+                }
+                let labels = [topic.as_str(), &partition.to_string()];
+                lag.set(&labels, p.consumer_lag as u64);
+                if p.hi_offset >= 0 {
+                    end_offsets.set(&labels, p.hi_offset as u64);
                 }
             }
         }

@@ -229,6 +229,13 @@ pub static CONSUMER_LAG: GaugeSpec = GaugeSpec {
     doc: "Records between the consumer's position and the end of each assigned partition, from librdkafka's statistics every `statistics_interval_ms`.",
 };
 
+/// The end offset (high watermark) per assigned partition.
+pub static END_OFFSET: GaugeSpec = GaugeSpec {
+    metric: "pipe_kafka_end_offset",
+    labels: &["topic", "partition"],
+    doc: "The offset the next record of each assigned partition will get (its high watermark), from librdkafka's statistics every `statistics_interval_ms`.",
+};
+
 /// The last committed offset per assigned partition.
 pub static COMMITTED_OFFSET: GaugeSpec = GaugeSpec {
     metric: "pipe_kafka_committed_offset",
@@ -251,7 +258,7 @@ pub const SOURCE_EVENTS: &[&EventSpec] = &[
 ];
 
 /// Every gauge the `kafka` source sets.
-pub const SOURCE_GAUGES: &[&GaugeSpec] = &[&CONSUMER_LAG, &COMMITTED_OFFSET, &crate::retry::RETRYING];
+pub const SOURCE_GAUGES: &[&GaugeSpec] = &[&CONSUMER_LAG, &END_OFFSET, &COMMITTED_OFFSET, &crate::retry::RETRYING];
 
 /// Every event the `kafka` sink emits, for its registry entry.
 pub const SINK_EVENTS: &[&EventSpec] = &[

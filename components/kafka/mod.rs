@@ -27,6 +27,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
     // `pipe kafka-mock` serves the source and the sink alike; it is listed once.
     commands: cli::COMMANDS,
     count: None,
+    query: None,
 };
 
 /// The `kafka` sink.
@@ -41,4 +42,5 @@ pub const SINK: ComponentDef = ComponentDef {
     gauges: events::SINK_GAUGES,
     commands: &[],
     count: Some(count::count),
+    query: None,
 };

@@ -19,7 +19,7 @@
 
 use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
 use super::events::{
-    COMMITTED_OFFSET, CONSUMER_LAG, CommitFailed, ConsumeFailed, Consumer as ConsumerSide, RebalanceFailed, Rebalanced,
+    COMMITTED_OFFSET, CONSUMER_LAG, END_OFFSET, CommitFailed, ConsumeFailed, Consumer as ConsumerSide, RebalanceFailed, Rebalanced,
     Redelivery, SeekFailed, Undecodable,
 };
 use super::watermark::{PartitionKey, Watermarks};
@@ -167,12 +167,17 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     client
         .create_native_config()
         .map_err(|e| BuildError::key("librdkafka_options", format!("librdkafka refuses the settings: {e}")))?;
+    let decoding = config.decoding;
     Ok(Built::source(KafkaSource {
         id: cx.id.clone(),
         client,
         config,
     })
-    .with_outputs(vec!["dropped".into()]))
+    .with_outputs(vec!["dropped".into()])
+    .with_decoder(std::sync::Arc::new(move |payload| match decode(payload, decoding) {
+        (fields, None) => Ok(vec![fields]),
+        (_, Some(reason)) => Err(reason),
+    })))
 }
 
 struct KafkaSource {
@@ -262,8 +267,8 @@ impl ConsumerContext for ConsumerCallbacks {
             w.revoke(&revoked);
             if !self.stopping.load(Ordering::Relaxed) {
                 self.events.committed.retain(|l| !is_of(l, &revoked));
-                if let Some(lag) = self.client.lag() {
-                    lag.retain(|l| !is_of(l, &revoked));
+                for gauges in self.client.partition_gauges() {
+                    gauges.retain(|l| !is_of(l, &revoked));
                 }
             }
             tracing::info!(component = %self.client.id, partitions = ?revoked, committed = offsets.len(), in_flight_batches = in_flight, "Partitions revoked; their acknowledged offsets are committed.");
@@ -327,7 +332,7 @@ impl Source for KafkaSource {
         Box::pin(async move {
             let watermarks = Arc::new(Mutex::new(Watermarks::default()));
             let callbacks = ConsumerCallbacks {
-                client: Callbacks::new(&self.id, cx.metrics.clone()).with_lag(cx.metrics.gauge_family(&CONSUMER_LAG)),
+                client: Callbacks::new(&self.id, cx.metrics.clone()).with_lag(cx.metrics.gauge_family(&CONSUMER_LAG), cx.metrics.gauge_family(&END_OFFSET)),
                 watermarks: watermarks.clone(),
                 events: SourceEvents::new(&cx.metrics),
                 stopping: AtomicBool::new(false),
@@ -776,14 +781,14 @@ librdkafka_options = { "sasl.password" = "hunter2-opt", "fetch.max.bytes" = "100
             super::super::SOURCE.gauges,
         );
         let ev = SourceEvents::new(&m);
-        let client = Callbacks::<ConsumerSide>::new("in", m.clone()).with_lag(m.gauge_family(&CONSUMER_LAG));
+        let client = Callbacks::<ConsumerSide>::new("in", m.clone()).with_lag(m.gauge_family(&CONSUMER_LAG), m.gauge_family(&END_OFFSET));
         m.gauge(&crate::retry::RETRYING);
         ev.committed.set(&["t", "0"], 5);
         ev.committed.set(&["t", "1"], 7);
-        client.lag().unwrap().set(&["t", "1"], 3);
+        client.partition_gauges().for_each(|g| g.set(&["t", "1"], 3));
         let revoked = vec![("t".to_string(), 1)];
         ev.committed.retain(|l| !is_of(l, &revoked));
-        client.lag().unwrap().retain(|l| !is_of(l, &revoked));
+        client.partition_gauges().for_each(|g| g.retain(|l| !is_of(l, &revoked)));
         let gauges = m.snapshot().gauges;
         assert_eq!(
             gauges.get(r#"pipe_kafka_committed_offset{topic="t",partition="0"}"#),

@@ -99,7 +99,10 @@ fn run(matches: &clap::ArgMatches, _: &CliGlobals) -> ExitCode {
         .collect();
     if missing.is_empty() {
         let dir = std::env::temp_dir();
-        let overrides = config::Overrides { data_dir: Some(dir) };
+        let overrides = config::Overrides {
+            data_dir: Some(dir),
+            ..Default::default()
+        };
         let name = output.clone().unwrap_or_else(|| PathBuf::from("converted.toml"));
         if let Err(errors) = config::load_str(&name, &conversion.toml, &overrides) {
             eprintln!(

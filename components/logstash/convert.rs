@@ -355,6 +355,7 @@ mod tests {
             let data = tempfile::tempdir().unwrap();
             let overrides = crate::config::Overrides {
                 data_dir: Some(data.path().to_path_buf()),
+                ..Default::default()
             };
             // SAFETY-free: tests set variables the env-vars example reads.
             let text = c.toml.replace("${ENV_TAG}", "tag2");

@@ -42,6 +42,10 @@ struct QueryCommand {
     /// Write the result to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// The query engine's memory, in MiB; a query needing more fails with
+    /// "Resources exhausted" (sorts and aggregations spill to temporary files first).
+    #[arg(long, value_name = "MIB", default_value_t = 4096)]
+    memory_mib: usize,
 }
 
 /// Tools for archives written by an `object_store` sink.
@@ -167,6 +171,7 @@ fn run_query(matches: &clap::ArgMatches, globals: &CliGlobals) -> ExitCode {
         archive: args,
         format,
         output,
+        memory_mib,
     } = cli::args(matches);
     let (url, store) = match archive_location(globals, &args) {
         Ok(l) => l,
@@ -183,6 +188,7 @@ fn run_query(matches: &clap::ArgMatches, globals: &CliGlobals) -> ExitCode {
             Format::Json => OutputFormat::Json,
             Format::Parquet => OutputFormat::Parquet,
         },
+        memory_bytes: Some(memory_mib.saturating_mul(1 << 20)),
     };
     // Refused before anything is opened or created, the --output file included.
     if let Err(e) = query::check_read_only(&q.sql) {
@@ -243,7 +249,7 @@ fn archive_ddl(globals: &CliGlobals, args: &ArchiveArgs, dialect: DialectArg) ->
         DialectArg::Trino => Dialect::Trino,
         DialectArg::BigQuery => Dialect::BigQuery,
     };
-    match runtime.block_on(query::session(&url, &store, &args.table)) {
+    match runtime.block_on(query::session(&url, &store, &args.table, None)) {
         Ok((_, table)) => match ddl(dialect, &args.table, &url, &table) {
             Ok(text) => {
                 print!("{text}");

@@ -29,7 +29,7 @@ async fn query_counts(t: CountTarget) -> Result<HourCounts, String> {
     let config: ArchiveConfig =
         crate::component::parse_options(toml::Value::Table(t.options.clone())).map_err(|e| e.to_string())?;
     let checked = config.check().map_err(|e| e.to_string())?;
-    let (ctx, _) = query::session(&checked.config.url, &checked.store, "logs")
+    let (ctx, _) = query::session(&checked.config.url, &checked.store, query::TABLE, None)
         .await
         .map_err(|e| e.to_string())?;
     let time = format!(

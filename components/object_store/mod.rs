@@ -10,7 +10,7 @@
 //!   [`upload`] (placing a finished file whole), `sink` (the loop that routes events
 //!   to files, rolls them over and uploads them);
 //! - reading it: [`table`] (its files and partitions as one DataFusion table),
-//!   [`query`] (`pipe query`, guarded by [`read_only`]) and [`ddl`] (`pipe archive
+//!   [`query`] (`pipe query` and the API's SQL, guarded by [`read_only`]) and [`ddl`] (`pipe archive
 //!   ddl`); `cli` puts those two on the command line.
 //!
 //! The re-exports below are what other sinks writing the same kind of files (a
@@ -53,4 +53,5 @@ pub const SINK: ComponentDef = ComponentDef {
     gauges: events::GAUGES,
     commands: cli::COMMANDS,
     count: Some(count::count),
+    query: Some(query::QUERY),
 };

@@ -175,8 +175,13 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
     let mut readable: Vec<ObjectMeta> = parquet.iter().filter(|m| m.size > 0).cloned().collect();
     readable.sort_by(|a, b| a.location.cmp(&b.location));
     let state = ctx.state();
-    let schemas: Vec<SchemaRef> = futures::stream::iter(readable.chunks(1))
+    // The futures are made before awaiting, so no closure is held across the await
+    // (which would keep the future from being provably `Send`).
+    let inferring: Vec<_> = readable
+        .chunks(1)
         .map(|one| format.infer_schema(&state, &store.store, one))
+        .collect();
+    let schemas: Vec<SchemaRef> = futures::stream::iter(inferring)
         .buffered(16)
         .try_collect()
         .await?;

@@ -26,6 +26,7 @@ pub const REMAP: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// The `filter` transform.
@@ -44,6 +45,7 @@ pub const FILTER: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };
 
 /// The `route` transform.
@@ -58,4 +60,5 @@ pub const ROUTE: ComponentDef = ComponentDef {
     gauges: &[],
     commands: &[],
     count: None,
+    query: None,
 };

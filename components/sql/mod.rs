@@ -29,4 +29,5 @@ pub const SQL: ComponentDef = ComponentDef {
     gauges: &[&events::BUFFERED_EVENTS],
     commands: &[],
     count: None,
+    query: None,
 };

@@ -1,11 +1,12 @@
 //! The API server: one loopback address (by default) serving Prometheus metrics,
 //! health checks, the topology and its counters as JSON, and taps as server-sent
-//! events, and the web console at `/`. Configured by the `[api]` table or `--api ADDR|off`; off unless enabled, so
+//! events, SQL over the topology's archives, and the web console at `/`. Configured by the `[api]` table or `--api ADDR|off`; off unless enabled, so
 //! two pipes on one host never collide by default.
 
 pub mod client;
 mod console;
 mod health;
+mod query;
 mod routes;
 mod tap;
 
@@ -32,6 +33,18 @@ pub struct ApiConfig {
     /// Not ready (`/health/ready` 503) while a sink has written nothing for this many
     /// seconds with input waiting; 0 turns the check off. Default 0.
     pub sink_stall_secs: u64,
+    /// An archive URL (a directory, `s3://…`, `gs://…`) to query besides the
+    /// topology's `object_store` sinks. Default none.
+    pub archive: Option<String>,
+    /// Queries that may run at once; more are refused with 429. Default 1.
+    pub max_queries: usize,
+    /// Rows a query returns at most; the answer says `truncated` beyond. Default 10000.
+    pub max_rows: usize,
+    /// A query running longer is cancelled (504). Default 30.
+    pub query_timeout_secs: u64,
+    /// The query engine's memory pool, in MiB; a query needing more fails (sorts and
+    /// aggregations spill to temporary files first). Default 512.
+    pub query_memory_mib: usize,
 }
 
 impl Default for ApiConfig {
@@ -41,6 +54,11 @@ impl Default for ApiConfig {
             address: DEFAULT_ADDRESS.to_string(),
             token: None,
             sink_stall_secs: 0,
+            archive: None,
+            max_queries: 1,
+            max_rows: 10_000,
+            query_timeout_secs: 30,
+            query_memory_mib: 512,
         }
     }
 }
@@ -84,14 +102,29 @@ pub(crate) struct ApiState {
     registry: Arc<Registry>,
     taps: Arc<Taps>,
     config: Arc<ApiConfig>,
+    archives: Arc<Vec<query::Archive>>,
+    queries: Arc<tokio::sync::Semaphore>,
+}
+
+/// The archives the API served on `bound` can query: those of `nodes` and
+/// `[api].archive`.
+pub(crate) fn archives(bound: &Bound, nodes: &[crate::config::Node]) -> Vec<query::Archive> {
+    query::archives(nodes, bound.config.archive.as_deref())
 }
 
 /// Serves the API on `bound` until the returned task is aborted.
-pub fn serve(bound: Bound, registry: Arc<Registry>, taps: Arc<Taps>) -> tokio::task::JoinHandle<()> {
+pub(crate) fn serve(
+    bound: Bound,
+    registry: Arc<Registry>,
+    taps: Arc<Taps>,
+    archives: Vec<query::Archive>,
+) -> tokio::task::JoinHandle<()> {
     let addr = bound.local_addr();
     let state = ApiState {
         registry,
         taps,
+        archives: Arc::new(archives),
+        queries: Arc::new(tokio::sync::Semaphore::new(bound.config.max_queries)),
         config: Arc::new(bound.config),
     };
     let app = routes::router(state);

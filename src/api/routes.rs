@@ -6,7 +6,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 pub(super) fn router(state: ApiState) -> Router {
@@ -16,6 +16,8 @@ pub(super) fn router(state: ApiState) -> Router {
         .route("/api/v1/components", get(components))
         .route("/api/v1/components/{id}", get(component))
         .route("/api/v1/tap", get(super::tap::tap))
+        .route("/api/v1/archives", get(super::query::list))
+        .route("/api/v1/query", post(super::query::query))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health/live", get(super::health::live))

@@ -27,6 +27,7 @@ const GLOBAL_KEYS: &[&str] = &[
     "sources",
     "transforms",
     "sinks",
+    "tests",
 ];
 
 /// One configuration problem.
@@ -85,6 +86,8 @@ impl fmt::Display for ConfigErrors {
 pub struct Overrides {
     /// `--data-dir` or `PIPE_DATA_DIR`, which win over the files' `data_dir`.
     pub data_dir: Option<PathBuf>,
+    /// Leave the sinks out: nothing of them is built (`pipe test`).
+    pub without_sinks: bool,
 }
 
 /// One component, built and with its inputs resolved to output names.
@@ -116,6 +119,8 @@ pub struct Topology {
     pub nodes: Vec<Node>,
     /// The `[api]` table.
     pub api: crate::api::ApiConfig,
+    /// The `[[tests]]` tables (run by `pipe test`), with their file and line.
+    pub tests: Vec<(PathBuf, usize, crate::testing::TestSpec)>,
 }
 
 /// The default data directory when neither the files nor the CLI name one.
@@ -178,6 +183,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
     let mut data_dir: Option<PathBuf> = None;
     let mut shutdown_secs: Option<u64> = None;
     let mut api = crate::api::ApiConfig::default();
+    let mut tests = Vec::new();
     if files.is_empty() {
         c.errors.push(ConfigError {
             file: None,
@@ -262,6 +268,11 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
                     Ok(a) => api = a,
                     Err(e) => c.push(file, &text, Some("api"), e.key.as_deref(), e.message),
                 },
+                "tests" => match crate::testing::spec::parse(file, &text, value) {
+                    Ok(t) => tests.extend(t),
+                    Err(e) => c.errors.push(e),
+                },
+                "sinks" if overrides.without_sinks => {}
                 "sources" | "transforms" | "sinks" => {
                     let kind = match key.as_str() {
                         "sources" => Kind::Source,
@@ -380,6 +391,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
             let (file, text, section) = &origins[e.node];
             c.push(file, text, Some(section), e.key, e.message);
         }
+        c.errors.extend(crate::testing::spec::check(&tests, &nodes));
     }
     if !c.errors.is_empty() {
         return Err(ConfigErrors(c.errors));
@@ -394,6 +406,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
         shutdown_timeout: Duration::from_secs(shutdown_secs.unwrap_or(DEFAULT_SHUTDOWN_SECS)),
         nodes,
         api,
+        tests,
     })
 }
 

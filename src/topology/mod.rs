@@ -83,6 +83,10 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
         }
     };
 
+    let api = api.map(|bound| {
+        let archives = crate::api::archives(&bound, &nodes);
+        (bound, archives)
+    });
     let node_info: Vec<NodeInfo> = nodes
         .iter()
         .map(|n| NodeInfo {
@@ -139,7 +143,7 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
     let registry = Registry::new(node_info, all_metrics.clone());
     let taps = Arc::new(Taps::new(tap_points, inputs));
     registry.spawn_sampler(std::time::Duration::from_secs(1));
-    let api_task = api.map(|bound| crate::api::serve(bound, registry.clone(), taps));
+    let api_task = api.map(|(bound, archives)| crate::api::serve(bound, registry.clone(), taps, archives));
     registry.set_running();
     tracing::info!(components = all_metrics.len(), "Topology started.");
 

@@ -90,6 +90,7 @@ fn topology(nodes: Vec<Node>) -> Topology {
         shutdown_timeout: Duration::from_secs(10),
         nodes,
         api: Default::default(),
+        tests: Vec::new(),
     }
 }
 

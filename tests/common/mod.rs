@@ -1,6 +1,8 @@
 //! Helpers for integration tests that run the real `pipe` binary as a child process.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
@@ -307,4 +309,20 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// librdkafka's mock cluster in a `pipe kafka-mock --topic SPEC` child; returns it and
+/// its bootstrap address. Kill the child to stop it.
+pub fn kafka_mock(topic: &str) -> (Child, String) {
+    let mut mock = Command::new(pipe_bin())
+        .args(["kafka-mock", "--topic", topic])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start pipe kafka-mock");
+    let mut bootstrap = String::new();
+    BufReader::new(mock.stdout.take().expect("piped stdout"))
+        .read_line(&mut bootstrap)
+        .expect("read the bootstrap address");
+    (mock, bootstrap.trim().to_string())
 }

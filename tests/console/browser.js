@@ -2,6 +2,8 @@
 // tests/console.rs with NODE_PATH at the installed console/package-lock.json.
 //   node browser.js pipeline URL SHOT_DIR ID…   topology, edge rates, tap, pause, 1,000-row cap
 //   node browser.js token URL SHOT_DIR TOKEN ID…  the login prompt shows no data
+//   node browser.js sql URL SHOT_DIR SQL ROWS_JSON  the SQL view's table equals ROWS_JSON, and a chart
+//   node browser.js kafka URL SHOT_DIR LAGS_JSON    the Kafka view's lag per partition equals LAGS_JSON
 // Prints each screenshot's path; exits non-zero with the reason on failure.
 'use strict'
 const { chromium } = require('playwright-core')
@@ -89,6 +91,54 @@ async function token(page, secret, ids) {
   for (const id of ids) await page.waitForSelector(`g[data-node="${id}"]`, { timeout: 15000 })
 }
 
+async function sql(page, statement, expected) {
+  await page.goto(url)
+  await page.waitForSelector('nav a[data-view="sql"]', { timeout: 15000 })
+  await page.click('nav a[data-view="sql"]')
+  await page.fill('#sql-text', statement)
+  await page.click('#sql-run')
+  await page.waitForSelector('#sql-result table tbody tr', { timeout: 30000 })
+  const rows = await page.$$eval('#sql-result table tbody tr', (trs) =>
+    trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)),
+  )
+  const want = JSON.parse(expected).map((r) => r.map(String))
+  console.log(`sql view: ${JSON.stringify(rows)}`)
+  check(JSON.stringify(rows) === JSON.stringify(want), `the SQL view shows ${JSON.stringify(rows)}, pipe query ${JSON.stringify(want)}`)
+  check(!(await page.$eval('#sql-chart', (c) => c.hidden)), 'no chart for a category and a number')
+  // Pixels that differ from the canvas's corner (its background) are the drawing.
+  const drawn = await page.$eval('#sql-chart', (c) => {
+    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height)
+    let n = 0
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i] !== data[0] || data[i + 1] !== data[1] || data[i + 2] !== data[2] || data[i + 3] !== data[3]) n++
+    }
+    return n
+  })
+  console.log(`chart: ${drawn} drawn pixels`)
+  check(drawn > 100, `the chart canvas is blank (${drawn} drawn pixels)`)
+  await shot(page, 'sql.png')
+}
+
+async function kafka(page, expected) {
+  const want = JSON.parse(expected)
+  await page.goto(url)
+  await page.waitForSelector('nav a[data-view="kafka"]', { timeout: 15000 })
+  await page.click('nav a[data-view="kafka"]')
+  const lags = async () =>
+    Object.fromEntries(
+      await page.$$eval('tr[data-topic][data-partition]', (trs) =>
+        trs.map((tr) => [`${tr.dataset.topic}/${tr.dataset.partition}`, tr.dataset.lag]),
+      ),
+    )
+  const shown = await waitFor('every partition with its lag', 20, async () => {
+    const l = await lags()
+    return Object.keys(want).every((k) => l[k] !== undefined && l[k] !== '') ? l : null
+  })
+  console.log(`kafka view: ${JSON.stringify(shown)}`)
+  for (const [k, v] of Object.entries(want)) check(Number(shown[k]) === v, `lag of ${k}: the view shows ${shown[k]}, /metrics ${v}`)
+  await shot(page, 'kafka.png')
+}
+
 ;(async () => {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'pipe-chromium-'))
   const context = await chromium.launchPersistentContext(profile, {
@@ -103,6 +153,8 @@ async function token(page, secret, ids) {
   try {
     if (scenario === 'pipeline') await pipeline(page, rest)
     else if (scenario === 'token') await token(page, rest[0], rest.slice(1))
+    else if (scenario === 'sql') await sql(page, rest[0], rest[1])
+    else if (scenario === 'kafka') await kafka(page, rest[0])
     else throw new Error(`unknown scenario ${scenario}`)
     check(errors.length === 0, `script errors in the page: ${errors.join('; ')}`)
   } catch (e) {
