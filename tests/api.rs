@@ -8,7 +8,7 @@ mod common;
 use common::http::*;
 use common::*;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Command, Stdio};
