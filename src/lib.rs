@@ -10,6 +10,7 @@
 
 pub mod ack;
 pub mod api;
+pub mod buffer;
 pub mod cli;
 pub mod columnar;
 pub mod component;

@@ -103,6 +103,8 @@ pub struct Node {
     /// Its options as written (environment variables substituted), for tools that
     /// read a component's settings (`pipe query --sink`).
     pub options: toml::Table,
+    /// Sinks: the `buffer` table (default memory).
+    pub buffer: crate::buffer::BufferConfig,
     /// The built component.
     pub built: Built,
     /// Its counters, registered while it was built.
@@ -133,6 +135,7 @@ struct RawComponent {
     kind: Kind,
     type_name: String,
     inputs: Vec<String>,
+    buffer: crate::buffer::BufferConfig,
     options: toml::Table,
     file: PathBuf,
     text: std::sync::Arc<String>,
@@ -363,6 +366,7 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
                     type_name: r.type_name,
                     inputs: r.inputs,
                     options: r.options,
+                    buffer: r.buffer,
                     built,
                     metrics,
                 });
@@ -470,11 +474,24 @@ fn parse_component(
             }
         }
     };
+    let buffer = match (kind, options.remove("buffer")) {
+        (_, None) => crate::buffer::BufferConfig::default(),
+        (Kind::Sink, Some(value)) => {
+            let config: crate::buffer::BufferConfig = crate::component::parse_options(value).map_err(|e| {
+                let message = format!("buffer: {}", e.message);
+                (Some("buffer"), message)
+            })?;
+            config.check().map_err(|(key, message)| (Some(key), message))?;
+            config
+        }
+        (_, Some(_)) => return Err((Some("buffer"), "only sinks take a `buffer`".into())),
+    };
     Ok(RawComponent {
         id: id.to_string(),
         kind,
         type_name,
         inputs,
+        buffer,
         options,
         file: file.to_path_buf(),
         text: text.clone(),

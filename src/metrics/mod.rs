@@ -138,10 +138,14 @@ impl ComponentMetrics {
     /// entry does not declare `E` (a bug found as soon as the component is built).
     pub fn emitter<E: InternalEvent>(&self) -> Emitter<E> {
         let spec: &'static EventSpec = &const { E::SPEC };
+        // A sink's buffer emits its own events under the sink's id.
+        let of_buffer = self.kind == "sink" && crate::buffer::EVENTS_DECLARED.contains(&spec);
         self.check_declared(
-            self.declared_events
-                .iter()
-                .any(|s| s.name == spec.name && s.counts == spec.counts),
+            of_buffer
+                || self
+                    .declared_events
+                    .iter()
+                    .any(|s| s.name == spec.name && s.counts == spec.counts),
             spec.name,
         );
         let mut events = lock(&self.events);
@@ -176,7 +180,8 @@ impl ComponentMetrics {
     }
 
     fn gauge_value(&self, spec: &'static GaugeSpec, new: impl FnOnce() -> GaugeValue) -> GaugeValue {
-        self.check_declared(self.declared_gauges.iter().any(|s| *s == spec), spec.metric);
+        let of_buffer = self.kind == "sink" && crate::buffer::GAUGES.contains(&spec);
+        self.check_declared(of_buffer || self.declared_gauges.iter().any(|s| *s == spec), spec.metric);
         let mut gauges = lock(&self.gauges);
         if let Some((_, g)) = gauges.iter().find(|(s, _)| *s == spec) {
             return g.clone();

@@ -42,6 +42,7 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
     let Topology {
         shutdown_timeout,
         nodes,
+        data_dir,
         ..
     } = topology;
     let (trigger, signal) = shutdown::channel();
@@ -126,15 +127,35 @@ pub async fn run(topology: Topology, api: Option<crate::api::Bound>) -> Report {
             }
             Body::Sink(s) => {
                 let rx = receivers.remove(&n.id).expect("every sink has an input channel");
-                let input = Input::new(rx, metrics.clone());
                 let out = outputs_of(&n.id, &n.built.outputs, &metrics, false);
+                // A disk buffer sits between the inputs and the sink.
+                let (rx, buffer) = match n.buffer.kind {
+                    crate::buffer::BufferKind::Memory => (rx, None),
+                    crate::buffer::BufferKind::Disk => {
+                        let dir = data_dir.join(&n.id).join("buffer");
+                        match crate::buffer::open(&n.buffer, &dir, &metrics, rx) {
+                            Ok((rx, buffer)) => (rx, Some(buffer)),
+                            Err(e) => {
+                                others.spawn(async move { (id, Err(e.to_string())) });
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let input = Input::new(rx, metrics.clone());
                 let cx = SinkContext {
                     id: id.clone(),
                     input,
                     out,
                     metrics,
                 };
-                others.spawn(async move { (id, s.run(cx).await.map_err(|e| e.to_string())) });
+                others.spawn(async move {
+                    let result = s.run(cx).await.map_err(|e| e.to_string());
+                    if let Some(buffer) = buffer {
+                        buffer.finish(std::time::Duration::from_secs(5)).await;
+                    }
+                    (id, result)
+                });
             }
         }
     }

@@ -74,6 +74,7 @@ impl Sink for SlowSink {
 
 fn node(id: &str, kind: Kind, inputs: &[&str], built: Built) -> Node {
     Node {
+        buffer: Default::default(),
         id: id.into(),
         kind,
         type_name: "test".into(),
