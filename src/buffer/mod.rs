@@ -188,8 +188,22 @@ impl InternalEvent for RejectedAfterBuffer {
     }
 }
 
+/// One group of batches written and synced.
+pub struct Synced;
+impl InternalEvent for Synced {
+    const SPEC: EventSpec = EventSpec {
+        name: "buffer_synced",
+        counts: Counts::Counter {
+            metric: "pipe_buffer_syncs_total",
+        },
+        doc: "A group of batches was written to the disk buffer and synced (one `fdatasync`); their sources were acknowledged.",
+    };
+    fn log(&self, _component: &str, _suppressed: u64) {}
+}
+
 /// The events of the buffer, declared for every sink.
 pub const EVENTS_DECLARED: &[&EventSpec] = &[
+    &Synced::SPEC,
     &CorruptRecords::SPEC,
     &UnreadableSegment::SPEC,
     &WriteFailed::SPEC,
@@ -460,6 +474,7 @@ fn write_loop(
 ) {
     let failed: Emitter<WriteFailed> = metrics.emitter();
     let full: Emitter<BufferFull> = metrics.emitter();
+    let synced: Emitter<Synced> = metrics.emitter();
     /// How long a group waits for more batches before it is synced.
     const GROUP_WAIT: Duration = Duration::from_millis(2);
     const GROUP_BYTES: usize = 4 << 20;
@@ -512,7 +527,7 @@ fn write_loop(
                     // Write what the group has first; this batch waits in the next
                     // group (the loop below syncs, then blocks here again).
                     drop(s);
-                    commit(shared, &failed, &mut segment, &mut bytes, &mut records, &mut accepted);
+                    commit(shared, (&failed, &synced), &mut segment, &mut bytes, &mut records, &mut accepted);
                     s = lock(&shared.state);
                 }
                 while !fits(&s, 0) {
@@ -541,10 +556,10 @@ fn write_loop(
             bytes.extend_from_slice(&framed);
             accepted.push(batch);
             if bytes.len() >= GROUP_BYTES {
-                commit(shared, &failed, &mut segment, &mut bytes, &mut records, &mut accepted);
+                commit(shared, (&failed, &synced), &mut segment, &mut bytes, &mut records, &mut accepted);
             }
         }
-        commit(shared, &failed, &mut segment, &mut bytes, &mut records, &mut accepted);
+        commit(shared, (&failed, &synced), &mut segment, &mut bytes, &mut records, &mut accepted);
     }
     let mut s = lock(&shared.state);
     s.input_closed = true;
@@ -576,7 +591,7 @@ fn roll(shared: &Shared, failed: &Emitter<WriteFailed>, segment: &mut SegmentWri
 /// hands the records to the reader and acknowledges the batches to their sources.
 fn commit(
     shared: &Shared,
-    failed: &Emitter<WriteFailed>,
+    (failed, synced): (&Emitter<WriteFailed>, &Emitter<Synced>),
     segment: &mut SegmentWriter,
     bytes: &mut Vec<u8>,
     records: &mut Vec<RecordMeta>,
@@ -597,7 +612,10 @@ fn commit(
             segment.append_durably(bytes)
         };
         match result {
-            Ok(()) => break,
+            Ok(()) => {
+                synced.emit(Synced);
+                break;
+            }
             Err(e) => {
                 failed.emit(WriteFailed { error: e.to_string() });
                 std::thread::sleep(backoff);
