@@ -23,13 +23,13 @@ pub mod event;
 #[doc(hidden)]
 pub mod fuzz_entry;
 pub mod metrics;
+pub mod queryable;
 pub mod reconcile;
 pub mod rejects;
 pub mod retry;
 pub mod secret;
 pub mod shutdown;
 pub mod tap;
-pub mod queryable;
 pub mod template;
 pub mod testing;
 pub mod topology;

@@ -118,18 +118,31 @@ fn json_cells(array: &dyn Array) -> Result<Vec<serde_json::Value>, arrow::error:
     let cast = |to: &DataType| arrow::compute::cast(array, to);
     let cells = if t.is_signed_integer() {
         let a = cast(&DataType::Int64)?;
-        a.as_primitive::<Int64Type>().iter().map(|v| v.map_or(Value::Null, Value::from)).collect()
+        a.as_primitive::<Int64Type>()
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::from))
+            .collect()
     } else if t.is_unsigned_integer() {
         let a = cast(&DataType::UInt64)?;
-        a.as_primitive::<UInt64Type>().iter().map(|v| v.map_or(Value::Null, Value::from)).collect()
+        a.as_primitive::<UInt64Type>()
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::from))
+            .collect()
     } else if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
         let a = cast(&DataType::Float64)?;
         a.as_primitive::<Float64Type>()
             .iter()
-            .map(|v| v.and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number))
+            .map(|v| {
+                v.and_then(serde_json::Number::from_f64)
+                    .map_or(Value::Null, Value::Number)
+            })
             .collect()
     } else if *t == DataType::Boolean {
-        array.as_boolean().iter().map(|v| v.map_or(Value::Null, Value::Bool)).collect()
+        array
+            .as_boolean()
+            .iter()
+            .map(|v| v.map_or(Value::Null, Value::Bool))
+            .collect()
     } else {
         let options = arrow::util::display::FormatOptions::default().with_null("");
         let f = arrow::util::display::ArrayFormatter::try_new(array, &options)?;
@@ -174,7 +187,10 @@ mod tests {
         assert_eq!(answer.columns[0].data_type, "UInt8");
         assert_eq!(
             answer.rows[0],
-            serde_json::json!([1, 0.5, "a", true, "1970-01-01T00:00:00Z"]).as_array().unwrap().clone()
+            serde_json::json!([1, 0.5, "a", true, "1970-01-01T00:00:00Z"])
+                .as_array()
+                .unwrap()
+                .clone()
         );
         // NaN has no JSON form; an empty string stays a string, a null stays null.
         assert_eq!(answer.rows[1][1], serde_json::Value::Null);

@@ -186,7 +186,11 @@ rate = 10
             .as_u64()
             .unwrap_or(0)
     };
-    assert!(wait_for(60, || archived() >= 3000), "the archive has {} events", archived());
+    assert!(
+        wait_for(60, || archived() >= 3000),
+        "the archive has {} events",
+        archived()
+    );
 
     let sql = "SELECT service, count(*) AS events FROM logs GROUP BY 1 ORDER BY 1";
     let out = std::process::Command::new(pipe_bin())
@@ -207,9 +211,13 @@ rate = 10
     // The endpoint itself: the same rows, numbers as numbers; a write is refused.
     let (status, body) = post_json(api, "/api/v1/query", &serde_json::json!({ "sql": sql })).unwrap();
     assert_eq!(status, 200, "{body}");
-    let answer: serde_json::Value = serde_json::from_str(&body[body.find('{').unwrap()..=body.rfind('}').unwrap()]).unwrap();
+    let answer: serde_json::Value =
+        serde_json::from_str(&body[body.find('{').unwrap()..=body.rfind('}').unwrap()]).unwrap();
     assert_eq!(answer["columns"][1]["name"], "events");
-    assert_eq!(answer["rows"][0][1].as_u64().map(|n| n.to_string()).as_ref(), Some(&rows[0][1]));
+    assert_eq!(
+        answer["rows"][0][1].as_u64().map(|n| n.to_string()).as_ref(),
+        Some(&rows[0][1])
+    );
     let (status, body) = post_json(api, "/api/v1/query", &serde_json::json!({ "sql": "DROP TABLE logs" })).unwrap();
     assert_eq!(status, 400, "{body}");
 
@@ -267,13 +275,7 @@ commit_interval_ms = 200
         let text = get(api, "/metrics", None).map(|x| x.1).unwrap_or_default();
         ["0", "1"]
             .iter()
-            .filter_map(|p| {
-                sample(
-                    &text,
-                    "pipe_kafka_committed_offset",
-                    &[&format!("partition=\"{p}\"")],
-                )
-            })
+            .filter_map(|p| sample(&text, "pipe_kafka_committed_offset", &[&format!("partition=\"{p}\"")]))
             .sum()
     };
     let sub = tempfile::tempdir().unwrap();
@@ -282,7 +284,11 @@ commit_interval_ms = 200
         None,
         &consumer("[sinks.bh]\ntype = \"blackhole\"\ninputs = [\"from_kafka\"]\n"),
     );
-    assert!(wait_for(60, || committed(api) >= 100.0), "the group committed {}", committed(api));
+    assert!(
+        wait_for(60, || committed(api) >= 100.0),
+        "the group committed {}",
+        committed(api)
+    );
     assert_eq!(pipe.stop(30), 0);
     produce(300, "second");
 

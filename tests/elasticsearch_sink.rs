@@ -7,8 +7,8 @@ mod common;
 #[path = "common/es.rs"]
 mod es;
 
-use es::*;
 use common::*;
+use es::*;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;

@@ -111,7 +111,11 @@ conditions = ['contains(string!(.dropped.reason), "JSON")', '.message == "not js
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 tests: 2 passed, 0 failed"), "{out}");
     // The same topology does not validate: its sink lacks `path`.
-    let validate = Command::new(pipe_bin()).arg("validate").arg(&topology).output().unwrap();
+    let validate = Command::new(pipe_bin())
+        .arg("validate")
+        .arg(&topology)
+        .output()
+        .unwrap();
     assert_eq!(validate.status.code(), Some(78));
 }
 
@@ -158,14 +162,32 @@ conditions = ['.level == "error"']
     println!("{out}{err}");
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("test \"wrong level expected\" ... FAILED"), "{out}");
-    assert!(out.contains("-     \"level\": \"WARNING\""), "the expected line is marked: {out}");
-    assert!(out.contains("+     \"level\": \"warn\""), "the actual line is marked: {out}");
-    assert!(out.contains("    \"msg\": \"disk 91%\""), "common lines are shown: {out}");
-    assert!(out.contains("test \"a condition must hold for every event\" ... FAILED"), "{out}");
-    assert!(out.contains("1 of 2 events fail the conditions") && out.contains("event 2:"), "{out}");
+    assert!(
+        out.contains("-     \"level\": \"WARNING\""),
+        "the expected line is marked: {out}"
+    );
+    assert!(
+        out.contains("+     \"level\": \"warn\""),
+        "the actual line is marked: {out}"
+    );
+    assert!(
+        out.contains("    \"msg\": \"disk 91%\""),
+        "common lines are shown: {out}"
+    );
+    assert!(
+        out.contains("test \"a condition must hold for every event\" ... FAILED"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 of 2 events fail the conditions") && out.contains("event 2:"),
+        "{out}"
+    );
     // The third passes its `any` condition but `levels._unmatched` carried the info event.
     assert!(out.contains("test \"unless match is any\" ... FAILED"), "{out}");
-    assert!(out.contains("`levels._unmatched` must stay empty but carried 1 event"), "{out}");
+    assert!(
+        out.contains("`levels._unmatched` must stay empty but carried 1 event"),
+        "{out}"
+    );
     assert!(out.contains("3 tests: 0 passed, 3 failed"), "{out}");
 }
 

@@ -235,7 +235,9 @@ impl<S: Side> ClientContext for Callbacks<S> {
     }
 
     fn stats(&self, statistics: Statistics) {
-        let Some([lag, end_offsets]) = &self.partitions else { return };
+        let Some([lag, end_offsets]) = &self.partitions else {
+            return;
+        };
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 // Partition -1 is librdkafka's internal one; -1 is unknown, and only

@@ -19,8 +19,8 @@
 
 use super::client::{Callbacks, Connection, LibrdkafkaOptions, Sasl, Tls};
 use super::events::{
-    COMMITTED_OFFSET, CONSUMER_LAG, END_OFFSET, CommitFailed, ConsumeFailed, Consumer as ConsumerSide, RebalanceFailed, Rebalanced,
-    Redelivery, SeekFailed, Undecodable,
+    COMMITTED_OFFSET, CONSUMER_LAG, CommitFailed, ConsumeFailed, Consumer as ConsumerSide, END_OFFSET, RebalanceFailed,
+    Rebalanced, Redelivery, SeekFailed, Undecodable,
 };
 use super::watermark::{PartitionKey, Watermarks};
 use crate::ack::{self, BatchNotifier, BatchStatus};
@@ -332,7 +332,10 @@ impl Source for KafkaSource {
         Box::pin(async move {
             let watermarks = Arc::new(Mutex::new(Watermarks::default()));
             let callbacks = ConsumerCallbacks {
-                client: Callbacks::new(&self.id, cx.metrics.clone()).with_lag(cx.metrics.gauge_family(&CONSUMER_LAG), cx.metrics.gauge_family(&END_OFFSET)),
+                client: Callbacks::new(&self.id, cx.metrics.clone()).with_lag(
+                    cx.metrics.gauge_family(&CONSUMER_LAG),
+                    cx.metrics.gauge_family(&END_OFFSET),
+                ),
                 watermarks: watermarks.clone(),
                 events: SourceEvents::new(&cx.metrics),
                 stopping: AtomicBool::new(false),
@@ -781,14 +784,17 @@ librdkafka_options = { "sasl.password" = "hunter2-opt", "fetch.max.bytes" = "100
             super::super::SOURCE.gauges,
         );
         let ev = SourceEvents::new(&m);
-        let client = Callbacks::<ConsumerSide>::new("in", m.clone()).with_lag(m.gauge_family(&CONSUMER_LAG), m.gauge_family(&END_OFFSET));
+        let client = Callbacks::<ConsumerSide>::new("in", m.clone())
+            .with_lag(m.gauge_family(&CONSUMER_LAG), m.gauge_family(&END_OFFSET));
         m.gauge(&crate::retry::RETRYING);
         ev.committed.set(&["t", "0"], 5);
         ev.committed.set(&["t", "1"], 7);
         client.partition_gauges().for_each(|g| g.set(&["t", "1"], 3));
         let revoked = vec![("t".to_string(), 1)];
         ev.committed.retain(|l| !is_of(l, &revoked));
-        client.partition_gauges().for_each(|g| g.retain(|l| !is_of(l, &revoked)));
+        client
+            .partition_gauges()
+            .for_each(|g| g.retain(|l| !is_of(l, &revoked)));
         let gauges = m.snapshot().gauges;
         assert_eq!(
             gauges.get(r#"pipe_kafka_committed_offset{topic="t",partition="0"}"#),

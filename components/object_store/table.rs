@@ -181,10 +181,7 @@ pub async fn register(ctx: &SessionContext, store: &Store, name: &str) -> Result
         .chunks(1)
         .map(|one| format.infer_schema(&state, &store.store, one))
         .collect();
-    let schemas: Vec<SchemaRef> = futures::stream::iter(inferring)
-        .buffered(16)
-        .try_collect()
-        .await?;
+    let schemas: Vec<SchemaRef> = futures::stream::iter(inferring).buffered(16).try_collect().await?;
     // A field that is also a partition key is read from the directory, as DuckDB does.
     let is_partition = |name: &str| layout.columns.iter().any(|c| c.name == name);
     let file_schema = merge_schemas(&schemas, is_partition);

@@ -220,7 +220,10 @@ mod tests {
         e.insert("x", Value::from_f64_or_zero(1.5));
         e.insert("ok", true);
         e.insert("none", Value::Null);
-        e.insert("at", Value::Timestamp(chrono::DateTime::from_timestamp(1_700_000_000, 123).unwrap()));
+        e.insert(
+            "at",
+            Value::Timestamp(chrono::DateTime::from_timestamp(1_700_000_000, 123).unwrap()),
+        );
         e.insert("list", Value::Array(vec![Value::from(1), Value::from("two")]));
         e.metadata = Value::Object(ObjectMap::from([(KeyString::from("m"), Value::from("meta"))]));
         vec![e, Event::new(Value::from("bare"))]

@@ -76,9 +76,10 @@ impl BufferConfig {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         match (self.kind, self.max_size) {
             (BufferKind::Disk, None) => Err(("buffer.max_size", "a disk buffer needs `max_size` (bytes)".into())),
-            (BufferKind::Disk, Some(n)) if n < 1 << 20 => {
-                Err(("buffer.max_size", format!("{n} bytes is too small; at least 1048576 (1 MiB)")))
-            }
+            (BufferKind::Disk, Some(n)) if n < 1 << 20 => Err((
+                "buffer.max_size",
+                format!("{n} bytes is too small; at least 1048576 (1 MiB)"),
+            )),
             (BufferKind::Memory, Some(_)) => Err(("buffer.max_size", "is for `type = \"disk\"`".into())),
             _ => Ok(()),
         }
@@ -171,7 +172,11 @@ impl InternalEvent for BufferFull {
         doc: "The disk buffer was full and `when_full = \"drop_newest\"`: the events were acknowledged and dropped.",
     };
     fn log(&self, component: &str, suppressed: u64) {
-        tracing::warn!(component, suppressed, "The disk buffer is full; new events are dropped (when_full = drop_newest).");
+        tracing::warn!(
+            component,
+            suppressed,
+            "The disk buffer is full; new events are dropped (when_full = drop_newest)."
+        );
     }
 }
 
@@ -184,7 +189,11 @@ impl InternalEvent for RejectedAfterBuffer {
         doc: "The sink refused buffered events for good and nothing read its `dropped` output; their source had already been acknowledged.",
     };
     fn log(&self, component: &str, suppressed: u64) {
-        tracing::error!(component, suppressed, "The sink refused buffered events for good; their source was already acknowledged, so they are gone.");
+        tracing::error!(
+            component,
+            suppressed,
+            "The sink refused buffered events for good; their source was already acknowledged, so they are gone."
+        );
     }
 }
 
@@ -281,7 +290,11 @@ impl Shared {
     fn gauges(&self, s: &State) {
         self.events.set(s.unacked_events);
         self.bytes.set(s.unacked_bytes);
-        let oldest = s.pending.values().next().map_or(0, |p| now_ms().saturating_sub(p.written_ms) / 1000);
+        let oldest = s
+            .pending
+            .values()
+            .next()
+            .map_or(0, |p| now_ms().saturating_sub(p.written_ms) / 1000);
         self.oldest.set(oldest);
     }
 
@@ -375,7 +388,10 @@ pub fn open(
             .map_err(err)
     };
     let (w, w_metrics, w_rt) = (shared.clone(), metrics.clone(), runtime.clone());
-    spawn("write", Box::new(move || write_loop(&w, &w_metrics, writer, segment_max, input, &w_rt)))?;
+    spawn(
+        "write",
+        Box::new(move || write_loop(&w, &w_metrics, writer, segment_max, input, &w_rt)),
+    )?;
     let (r, r_rt) = (shared.clone(), runtime);
     spawn("read", Box::new(move || read_loop(&r, tx, &r_rt)))?;
     let p = shared.clone();
@@ -527,7 +543,14 @@ fn write_loop(
                     // Write what the group has first; this batch waits in the next
                     // group (the loop below syncs, then blocks here again).
                     drop(s);
-                    commit(shared, (&failed, &synced), &mut segment, &mut bytes, &mut records, &mut accepted);
+                    commit(
+                        shared,
+                        (&failed, &synced),
+                        &mut segment,
+                        &mut bytes,
+                        &mut records,
+                        &mut accepted,
+                    );
                     s = lock(&shared.state);
                 }
                 while !fits(&s, 0) {
@@ -556,10 +579,24 @@ fn write_loop(
             bytes.extend_from_slice(&framed);
             accepted.push(batch);
             if bytes.len() >= GROUP_BYTES {
-                commit(shared, (&failed, &synced), &mut segment, &mut bytes, &mut records, &mut accepted);
+                commit(
+                    shared,
+                    (&failed, &synced),
+                    &mut segment,
+                    &mut bytes,
+                    &mut records,
+                    &mut accepted,
+                );
             }
         }
-        commit(shared, (&failed, &synced), &mut segment, &mut bytes, &mut records, &mut accepted);
+        commit(
+            shared,
+            (&failed, &synced),
+            &mut segment,
+            &mut bytes,
+            &mut records,
+            &mut accepted,
+        );
     }
     let mut s = lock(&shared.state);
     s.input_closed = true;
@@ -607,7 +644,10 @@ fn commit(
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
             .is_ok();
         let result = if injected {
-            Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "no space left on device (injected)"))
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "no space left on device (injected)",
+            ))
         } else {
             segment.append_durably(bytes)
         };

@@ -145,7 +145,13 @@ async fn a_full_buffer_drops_newest_acknowledged_and_counted() {
         dropped_seen |= r.metrics.snapshot().discarded.contains_key("buffer_full");
     }
     assert!(dropped_seen, "nothing was dropped: {:?}", r.metrics.snapshot());
-    let bytes = r.metrics.snapshot().gauges.get("pipe_buffer_bytes").copied().unwrap_or(0);
+    let bytes = r
+        .metrics
+        .snapshot()
+        .gauges
+        .get("pipe_buffer_bytes")
+        .copied()
+        .unwrap_or(0);
     assert!(bytes <= 1 << 20, "the buffer holds {bytes} bytes");
 }
 

@@ -181,7 +181,10 @@ impl ComponentMetrics {
 
     fn gauge_value(&self, spec: &'static GaugeSpec, new: impl FnOnce() -> GaugeValue) -> GaugeValue {
         let of_buffer = self.kind == "sink" && crate::buffer::GAUGES.contains(&spec);
-        self.check_declared(of_buffer || self.declared_gauges.iter().any(|s| *s == spec), spec.metric);
+        self.check_declared(
+            of_buffer || self.declared_gauges.iter().any(|s| *s == spec),
+            spec.metric,
+        );
         let mut gauges = lock(&self.gauges);
         if let Some((_, g)) = gauges.iter().find(|(s, _)| *s == spec) {
             return g.clone();

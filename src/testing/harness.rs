@@ -20,7 +20,9 @@ pub fn run(test: &TestSpec, nodes: Vec<Node>) -> Collected {
     // Events given straight to a transform, before anything its inputs carry.
     let mut direct: HashMap<String, Vec<Event>> = HashMap::new();
     for input in &test.inputs {
-        let Some(node) = nodes.iter().find(|n| n.id == input.insert_at) else { continue };
+        let Some(node) = nodes.iter().find(|n| n.id == input.insert_at) else {
+            continue;
+        };
         match node.kind {
             Kind::Source => at_source(node, input, &mut collected),
             _ => direct.entry(node.id.clone()).or_default().extend(given(input)),
@@ -44,13 +46,18 @@ pub fn run(test: &TestSpec, nodes: Vec<Node>) -> Collected {
         for i in &node.inputs {
             batch.extend(collected.get(i).into_iter().flatten().map(Event::duplicate));
         }
-        let Body::Transform(mut t) = node.built.body else { continue };
+        let Body::Transform(mut t) = node.built.body else {
+            continue;
+        };
         let mut out = TransformOutput::new(node.built.outputs.len());
         t.transform(batch, &mut out, &node.metrics);
         t.flush(&mut out, &node.metrics);
         collected.entry(node.id.clone()).or_default().extend(out.default);
         for (name, events) in node.built.outputs.iter().zip(out.named) {
-            collected.entry(format!("{}.{name}", node.id)).or_default().extend(events);
+            collected
+                .entry(format!("{}.{name}", node.id))
+                .or_default()
+                .extend(events);
         }
         done.insert(node.id);
     }
@@ -107,7 +114,11 @@ fn vrl_value(v: &toml::Value) -> Value {
             Ok(t) => Value::Timestamp(t.with_timezone(&chrono::Utc)),
             Err(_) => Value::from(d.to_string()),
         },
-        toml::Value::Table(t) => Value::Object(t.iter().map(|(k, v)| (KeyString::from(k.as_str()), vrl_value(v))).collect()),
+        toml::Value::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (KeyString::from(k.as_str()), vrl_value(v)))
+                .collect(),
+        ),
         toml::Value::Array(a) => Value::Array(a.iter().map(vrl_value).collect()),
         other => Value::from(toml_json(other)),
     }

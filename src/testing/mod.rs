@@ -87,7 +87,11 @@ fn run_in(files: &[PathBuf], overrides: &Overrides, out: &mut dyn std::io::Write
 }
 
 fn names(files: &[PathBuf]) -> String {
-    files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", ")
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// What is wrong with `collected` against `test`'s expectations, one entry each.
@@ -118,7 +122,11 @@ fn check_output(o: &OutputSpec, events: &[Event]) -> Vec<String> {
     if let Some(n) = o.count
         && events.len() != n
     {
-        problems.push(format!("`{from}`: expected {n} events, got {}:\n{}", events.len(), show(events)));
+        problems.push(format!(
+            "`{from}`: expected {n} events, got {}:\n{}",
+            events.len(),
+            show(events)
+        ));
     }
     if let Some(expected) = &o.events {
         let want: Vec<serde_json::Value> = expected
@@ -206,7 +214,11 @@ fn pretty(v: &[serde_json::Value]) -> String {
 
 /// Up to [`SHOWN`] events, one JSON line each.
 fn show(events: &[Event]) -> String {
-    let mut text: String = events.iter().take(SHOWN).map(|e| format!("  {}\n", compact(e))).collect();
+    let mut text: String = events
+        .iter()
+        .take(SHOWN)
+        .map(|e| format!("  {}\n", compact(e)))
+        .collect();
     if events.len() > SHOWN {
         let _ = writeln!(text, "  … and {} more", events.len() - SHOWN);
     }

@@ -116,11 +116,17 @@ pub fn check(tests: &[(std::path::PathBuf, usize, TestSpec)], nodes: &[Node]) ->
                 Some(_) => {}
             }
             if input.lines.is_empty() && input.events.is_empty() {
-                push(format!("tests.inputs[{i}]"), "gives neither `lines` nor `events`".into());
+                push(
+                    format!("tests.inputs[{i}]"),
+                    "gives neither `lines` nor `events`".into(),
+                );
             }
         }
         if t.outputs.is_empty() && t.no_outputs_from.is_empty() {
-            push("tests.outputs".into(), "expects nothing (no outputs, no no_outputs_from)".into());
+            push(
+                "tests.outputs".into(),
+                "expects nothing (no outputs, no no_outputs_from)".into(),
+            );
         }
         for (i, o) in t.outputs.iter().enumerate() {
             if !outputs(&o.extract_from) {
@@ -131,7 +137,10 @@ pub fn check(tests: &[(std::path::PathBuf, usize, TestSpec)], nodes: &[Node]) ->
             }
             for (j, c) in o.conditions.iter().enumerate() {
                 if let Err(e) = VrlProgram::compile(c) {
-                    push(format!("tests.outputs[{i}].conditions[{j}]"), format!("invalid VRL:\n{e}"));
+                    push(
+                        format!("tests.outputs[{i}].conditions[{j}]"),
+                        format!("invalid VRL:\n{e}"),
+                    );
                 }
             }
             if o.conditions.is_empty() && o.count.is_none() && o.events.is_none() {
@@ -154,7 +163,11 @@ pub fn check(tests: &[(std::path::PathBuf, usize, TestSpec)], nodes: &[Node]) ->
 }
 
 /// Reads the `[[tests]]` of one file's table (`tests` removed by the caller).
-pub fn parse(file: &Path, text: &str, value: toml::Value) -> Result<Vec<(std::path::PathBuf, usize, TestSpec)>, ConfigError> {
+pub fn parse(
+    file: &Path,
+    text: &str,
+    value: toml::Value,
+) -> Result<Vec<(std::path::PathBuf, usize, TestSpec)>, ConfigError> {
     let specs: Vec<TestSpec> = crate::component::parse_options(value).map_err(|e| ConfigError {
         file: Some(file.to_path_buf()),
         line: None,

@@ -186,4 +186,3 @@ pub async fn bulk(State(fake): State<FakeEs>, headers: HeaderMap, body: Bytes) -
     }
     axum::Json(serde_json::json!({ "took": 1, "errors": errors, "items": items })).into_response()
 }
-

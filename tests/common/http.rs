@@ -53,7 +53,6 @@ pub fn wait_api(port: u16, log: &Path) {
     );
 }
 
-
 /// `POST path` with a JSON `body`: the status code and the body.
 pub fn post_json(port: u16, path: &str, body: &serde_json::Value) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -69,6 +68,9 @@ pub fn post_json(port: u16, path: &str, body: &serde_json::Value) -> Option<(u16
     s.read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw).to_string();
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((status, body))
 }
