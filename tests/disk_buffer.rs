@@ -13,25 +13,8 @@ use common::http::*;
 use common::*;
 use es::*;
 use std::collections::HashSet;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
-
-/// `POST /` with an NDJSON `body`; the status, or None when pipe did not answer.
-fn post(port: u16, body: &str) -> Option<u16> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
-    write!(
-        s,
-        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    String::from_utf8_lossy(&raw).split_whitespace().nth(1)?.parse().ok()
-}
 
 fn ndjson(first: u64, n: u64) -> String {
     (first..first + n)
@@ -86,7 +69,7 @@ async fn accepted_while_the_sink_is_down_and_delivered_when_it_is_back() {
     wait_api(api, &log);
     // Elasticsearch is not there: every request is still answered 200.
     for r in 0..10 {
-        let status = tokio::task::spawn_blocking(move || post(http, &ndjson(r * 100, 100)))
+        let status = tokio::task::spawn_blocking(move || post(http, "/", "application/x-ndjson", &ndjson(r * 100, 100)).map(|(s, _)| s))
             .await
             .unwrap();
         assert_eq!(status, Some(200), "request {r}: {}", tail(&log, 20));
@@ -128,7 +111,7 @@ async fn kill_9_fifty_times_loses_no_event_that_was_answered_200() {
         let mut acknowledged = Vec::new();
         let mut first = 0;
         while first < EVENTS {
-            match post(http, &ndjson(first, PER_REQUEST)) {
+            match post(http, "/", "application/x-ndjson", &ndjson(first, PER_REQUEST)).map(|(s, _)| s) {
                 Some(200) => {
                     acknowledged.push(first);
                     first += PER_REQUEST;

@@ -7,7 +7,7 @@
 
 use crate::event::Event;
 use bytes::Bytes;
-use vrl::value::{KeyString, ObjectMap, Value};
+use vrl::value::{KeyString, Value};
 
 /// Deepest nesting decoded (objects and arrays).
 const MAX_DEPTH: usize = 128;
@@ -49,8 +49,13 @@ pub fn decode(payload: &[u8], max_raw: usize) -> Result<Vec<Event>, DecodeError>
     if declared > max_raw {
         return Err(DecodeError::Decompress);
     }
-    let raw = lz4_flex::block::decompress_size_prepended(payload).map_err(|_| DecodeError::Decompress)?;
-    let mut r = Reader { buf: &raw, pos: 0 };
+    let raw = Bytes::from(lz4_flex::block::decompress_size_prepended(payload).map_err(|_| DecodeError::Decompress)?);
+    // String values are slices of the decompressed record: no copy per field.
+    let mut r = Reader {
+        buf: &raw,
+        shared: &raw,
+        pos: 0,
+    };
     let count = r.u32()? as usize;
     // Every event takes at least two bytes: the count cannot claim more than that.
     if count > raw.len() / 2 {
@@ -128,6 +133,8 @@ fn put(out: &mut Vec<u8>, v: &Value) {
 
 struct Reader<'a> {
     buf: &'a [u8],
+    /// The same bytes, to slice values from.
+    shared: &'a Bytes,
     pos: usize,
 }
 
@@ -167,7 +174,9 @@ impl<'a> Reader<'a> {
             0 => Value::Null,
             1 => {
                 let n = self.u32()? as usize;
-                Value::Bytes(Bytes::copy_from_slice(self.take(n)?))
+                let start = self.pos;
+                self.take(n)?;
+                Value::Bytes(self.shared.slice(start..start + n))
             }
             2 => Value::Integer(self.i64()?),
             3 => {
@@ -182,14 +191,14 @@ impl<'a> Reader<'a> {
             }
             6 => {
                 let n = self.count()?;
-                let mut m = ObjectMap::new();
+                // Keys were written in order: the map is built in bulk, not by inserts.
+                let mut entries = Vec::with_capacity(n);
                 for _ in 0..n {
                     let len = self.u32()? as usize;
                     let key = String::from_utf8_lossy(self.take(len)?).into_owned();
-                    let v = self.value(depth + 1)?;
-                    m.insert(KeyString::from(key), v);
+                    entries.push((KeyString::from(key), self.value(depth + 1)?));
                 }
-                Value::Object(m)
+                Value::Object(entries.into_iter().collect())
             }
             7 => {
                 let n = self.count()?;
@@ -212,6 +221,7 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vrl::value::ObjectMap;
 
     fn sample() -> Vec<Event> {
         let mut e = Event::new(Value::Object(ObjectMap::new()));

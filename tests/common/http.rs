@@ -4,18 +4,13 @@ use super::*;
 use std::io::Write;
 use std::net::TcpStream;
 
-/// `GET path` on 127.0.0.1:`port`: the status code and the body.
-pub fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+/// Sends one whole HTTP/1.1 `request` to 127.0.0.1:`port` and reads the answer
+/// until the server closes: the status code and the body, or None when nothing
+/// answered within `timeout`.
+fn exchange(port: u16, request: &str, timeout: Duration) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .ok()?;
+    s.set_read_timeout(Some(timeout)).ok()?;
+    s.write_all(request.as_bytes()).ok()?;
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw).to_string();
@@ -26,6 +21,24 @@ pub fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> 
         .unwrap_or_default();
     // Chunked bodies: the JSON/text is still in there; tests search it.
     Some((status, body))
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code and the body.
+pub fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n");
+    exchange(port, &request, Duration::from_secs(10))
+}
+
+/// `POST path` with `body` of `content_type`: the status code and the body.
+pub fn post(port: u16, path: &str, content_type: &str, body: &str) -> Option<(u16, String)> {
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(port, &request, Duration::from_secs(60))
 }
 
 pub fn json(port: u16, path: &str) -> serde_json::Value {
@@ -55,22 +68,5 @@ pub fn wait_api(port: u16, log: &Path) {
 
 /// `POST path` with a JSON `body`: the status code and the body.
 pub fn post_json(port: u16, path: &str, body: &serde_json::Value) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok()?;
-    let body = body.to_string();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
+    post(port, path, "application/json", &body.to_string())
 }
