@@ -430,37 +430,20 @@ fn one_line(s: &str) -> String {
 /// The lines that differ between `old` and `new`, `-` and `+`, with their line
 /// numbers in `old` (for a test's failure message).
 pub fn line_diff(old: &str, new: &str) -> String {
-    let a: Vec<&str> = old.lines().collect();
-    let b: Vec<&str> = new.lines().collect();
-    // Longest common subsequence, from the end.
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
+    use crate::line_diff::Line;
+    let (mut out, mut last) = (String::new(), None);
+    for line in crate::line_diff::lines(old, new) {
+        let (at, mark, text) = match line {
+            Line::Same(_) => continue,
+            Line::Removed(n, t) => (n, '-', t),
+            Line::Added(n, t) => (n, '+', t),
+        };
+        // A hunk header where a run of changes starts (`at - 1`: the 0-based line).
+        if last != Some(at - 1) {
+            out.push_str(&format!("@@ line {at}\n"));
         }
-    }
-    let (mut i, mut j, mut out, mut last) = (0, 0, String::new(), None);
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            i += 1;
-            j += 1;
-            continue;
-        }
-        if last != Some(i) {
-            out.push_str(&format!("@@ line {}\n", i + 1));
-        }
-        if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push_str(&format!("-{}\n", a[i]));
-            i += 1;
-        } else {
-            out.push_str(&format!("+{}\n", b[j]));
-            j += 1;
-        }
-        last = Some(i);
+        out.push_str(&format!("{mark}{text}\n"));
+        last = Some(if mark == '-' { at } else { at - 1 });
     }
     out
 }

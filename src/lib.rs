@@ -22,6 +22,7 @@ pub mod error;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzz_entry;
+pub mod line_diff;
 pub mod metrics;
 pub mod queryable;
 pub mod reconcile;

@@ -69,9 +69,11 @@ async fn accepted_while_the_sink_is_down_and_delivered_when_it_is_back() {
     wait_api(api, &log);
     // Elasticsearch is not there: every request is still answered 200.
     for r in 0..10 {
-        let status = tokio::task::spawn_blocking(move || post(http, "/", "application/x-ndjson", &ndjson(r * 100, 100)).map(|(s, _)| s))
-            .await
-            .unwrap();
+        let status = tokio::task::spawn_blocking(move || {
+            post(http, "/", "application/x-ndjson", &ndjson(r * 100, 100)).map(|(s, _)| s)
+        })
+        .await
+        .unwrap();
         assert_eq!(status, Some(200), "request {r}: {}", tail(&log, 20));
     }
     assert!(

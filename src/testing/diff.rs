@@ -1,41 +1,24 @@
-//! A line diff of two texts (longest common subsequence), for `pipe test`'s report:
-//! common lines indented, `-` for lines only in the first, `+` only in the second.
+//! The diff of expected and actual events in `pipe test`'s report: common lines
+//! indented, `-` for lines only expected, `+` for lines only actual.
+
+use crate::line_diff::{self, Line};
 
 /// Lines beyond which the texts are shown whole instead of diffed.
 const MAX_LINES: usize = 2000;
 
 /// The diff of `expected` and `actual`.
 pub fn lines(expected: &str, actual: &str) -> String {
-    let a: Vec<&str> = expected.lines().collect();
-    let b: Vec<&str> = actual.lines().collect();
-    if a.len() > MAX_LINES || b.len() > MAX_LINES {
+    if expected.lines().count() > MAX_LINES || actual.lines().count() > MAX_LINES {
         return format!("expected:\n{expected}\nactual:\n{actual}");
     }
-    // lcs[i][j]: the longest common subsequence of a[i..] and b[j..].
-    let mut lcs = vec![vec![0u32; b.len() + 1]; a.len() + 1];
-    for i in (0..a.len()).rev() {
-        for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
     let mut out = String::new();
-    while i < a.len() || j < b.len() {
-        if i < a.len() && j < b.len() && a[i] == b[j] {
-            out.push_str(&format!("  {}\n", a[i]));
-            i += 1;
-            j += 1;
-        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            out.push_str(&format!("- {}\n", a[i]));
-            i += 1;
-        } else {
-            out.push_str(&format!("+ {}\n", b[j]));
-            j += 1;
-        }
+    for line in line_diff::lines(expected, actual) {
+        let (mark, text) = match line {
+            Line::Same(t) => (' ', t),
+            Line::Removed(_, t) => ('-', t),
+            Line::Added(_, t) => ('+', t),
+        };
+        out.push_str(&format!("{mark} {text}\n"));
     }
     out.trim_end().to_string()
 }
