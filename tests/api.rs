@@ -25,19 +25,7 @@ fn write_topology(dir: &Path, text: &str) -> std::path::PathBuf {
 #[test]
 fn prometheus_scrapes_sink_counters_and_kafka_lag() {
     let dir = tempfile::tempdir().unwrap();
-    let mut mock = Command::new(pipe_bin())
-        .args(["kafka-mock", "--topic", "api-logs:2"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start pipe kafka-mock");
-    let mut bootstrap = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(mock.stdout.take().unwrap()),
-        &mut bootstrap,
-    )
-    .unwrap();
-    let bootstrap = bootstrap.trim().to_string();
+    let (mut mock, bootstrap) = kafka_mock("api-logs:2");
     let api = free_port();
     let topology = write_topology(
         dir.path(),
