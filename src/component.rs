@@ -11,8 +11,8 @@ use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, Weak};
 use tokio::sync::mpsc;
 
 /// A boxed future returned by running components.
@@ -132,6 +132,9 @@ pub struct Built {
     /// Sources: how a raw record becomes events (for `pipe test`); none means one
     /// `{message = line}` per line.
     pub decoder: Option<Decoder>,
+    /// Files it read while building (a VRL program's `file`): an edit of one is a
+    /// change of the component for a reload, and `--watch` watches them.
+    pub files: Vec<PathBuf>,
 }
 
 /// How a source turns one raw record into events: the fields of each event in it, or
@@ -154,6 +157,7 @@ impl Built {
             resources: vec![],
             body: Body::Source(Box::new(s)),
             decoder: None,
+            files: vec![],
         }
     }
     /// A transform with the given named outputs.
@@ -163,6 +167,7 @@ impl Built {
             resources: vec![],
             body: Body::Transform(Box::new(t)),
             decoder: None,
+            files: vec![],
         }
     }
     /// A sink (add named outputs with [`Built::with_outputs`]).
@@ -172,6 +177,7 @@ impl Built {
             resources: vec![],
             body: Body::Sink(Box::new(s)),
             decoder: None,
+            files: vec![],
         }
     }
     /// Declares named outputs.
@@ -182,6 +188,11 @@ impl Built {
     /// Declares how the source decodes a raw record.
     pub fn with_decoder(mut self, decoder: Decoder) -> Self {
         self.decoder = Some(decoder);
+        self
+    }
+    /// Declares a file the component's configuration reads.
+    pub fn reading(mut self, file: PathBuf) -> Self {
+        self.files.push(file);
         self
     }
     /// Adds a resource claim.
@@ -246,12 +257,16 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
         .map(|(_, c)| c)
 }
 
+/// One consumer of an output: its id and its input channel.
+type Consumers = Arc<Vec<(String, mpsc::Sender<EventBatch>)>>;
+
 /// Sends batches to every consumer of one output. A batch goes to each consumer; all
 /// but the last get copies sharing the acknowledgement handles. Counts what it sends
-/// and offers it to the output's tap.
+/// and offers it to the output's tap. Its clones share one list of consumers, which the
+/// engine rewires on a reload through a [`FanoutHandle`].
 #[derive(Clone, Default)]
 pub struct Fanout {
-    senders: Vec<mpsc::Sender<EventBatch>>,
+    consumers: Arc<RwLock<Consumers>>,
     sent: Option<Arc<AtomicU64>>,
     tap: Option<Arc<TapPoint>>,
 }
@@ -264,14 +279,24 @@ impl Fanout {
         self
     }
 
-    /// Adds a consumer.
-    pub fn add(&mut self, tx: mpsc::Sender<EventBatch>) {
-        self.senders.push(tx);
+    /// Adds (or replaces) the consumer `id`.
+    pub fn add(&self, id: &str, tx: mpsc::Sender<EventBatch>) {
+        set_consumer(&self.consumers, id, Some(tx));
+    }
+
+    /// A handle that rewires this output's consumers without keeping it alive: once
+    /// the component owning it is gone, its consumers' inputs close.
+    pub fn handle(&self) -> FanoutHandle {
+        FanoutHandle(Arc::downgrade(&self.consumers))
+    }
+
+    fn current(&self) -> Consumers {
+        self.consumers.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// True when nobody consumes this output.
     pub fn is_empty(&self) -> bool {
-        self.senders.is_empty()
+        self.current().is_empty()
     }
 
     /// Sends `batch` to every consumer, waiting for room (backpressure). Returns
@@ -287,19 +312,48 @@ impl Fanout {
         if let Some(tap) = &self.tap {
             tap.offer(&batch);
         }
-        let Some((last, rest)) = self.senders.split_last() else {
+        let consumers = self.current();
+        let Some(((_, last), rest)) = consumers.split_last() else {
             for e in batch {
                 e.finalize(crate::ack::BatchStatus::Delivered);
             }
             return true;
         };
         let mut alive = false;
-        for tx in rest {
+        for (_, tx) in rest {
             let copy: EventBatch = batch.iter().map(Event::duplicate).collect();
             alive |= tx.send(copy).await.is_ok();
         }
         alive |= last.send(batch).await.is_ok();
         alive
+    }
+}
+
+fn set_consumer(consumers: &RwLock<Consumers>, id: &str, tx: Option<mpsc::Sender<EventBatch>>) {
+    let mut list = consumers.write().unwrap_or_else(|e| e.into_inner());
+    let mut next: Vec<_> = list.iter().filter(|(c, _)| c != id).cloned().collect();
+    next.extend(tx.map(|tx| (id.to_string(), tx)));
+    *list = Arc::new(next);
+}
+
+/// Rewires one output from outside (the engine, on a reload).
+#[derive(Clone)]
+pub struct FanoutHandle(Weak<RwLock<Consumers>>);
+
+impl FanoutHandle {
+    /// Sets the whole list of consumers at once; a batch being sent meanwhile still
+    /// goes to the consumers it started with. False when the output is gone.
+    pub fn set(&self, consumers: Vec<(String, mpsc::Sender<EventBatch>)>) -> bool {
+        let Some(shared) = self.0.upgrade() else { return false };
+        *shared.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(consumers);
+        true
+    }
+
+    /// The ids of the current consumers, and whether the output still exists.
+    pub fn consumers(&self) -> Option<Vec<(String, mpsc::Sender<EventBatch>)>> {
+        let shared = self.0.upgrade()?;
+        let list = shared.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(list.as_ref().clone())
     }
 }
 

@@ -56,6 +56,10 @@ struct Cli {
     /// `pipe tap` and `pipe top`, the API to talk to.
     #[arg(long, env = "PIPE_API", value_name = "ADDR|off", global = true)]
     api: Option<String>,
+    /// Reload the topology when its files (or the files its components read) change,
+    /// as on SIGHUP.
+    #[arg(long)]
+    watch: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -480,9 +484,14 @@ fn run(cli: &Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
+    let reload = pipe::topology::ReloadFrom {
+        files: cli.topology.clone(),
+        overrides: overrides(cli),
+        watch: cli.watch,
+    };
     let report = runtime.block_on(async move {
         // Inside the runtime: the API's socket registers with its reactor.
-        pipe::topology::run(topology, bound).await
+        pipe::topology::run(topology, bound, Some(reload)).await
     });
     for m in &report.metrics {
         tracing::info!(component = %m.id, kind = m.kind, received_events = m.received_events, sent_events = m.sent_events, sent_bytes = m.sent_bytes, errors = ?m.errors, discarded = ?m.discarded, counters = ?m.counters, gauges = ?m.gauges, acknowledged = ?m.acknowledged, "Component counters at exit.");

@@ -117,11 +117,16 @@ impl TapPoint {
 
 /// Every tap point of a topology, and which outputs feed which component.
 pub struct Taps {
+    graph: std::sync::RwLock<TapGraph>,
+    next_key: AtomicU64,
+    open: Arc<AtomicUsize>,
+}
+
+/// The tap points and the inputs of the running topology, replaced on a reload.
+struct TapGraph {
     points: Vec<Arc<TapPoint>>,
     /// Component id → the outputs it reads.
     inputs: Vec<(String, Vec<String>)>,
-    next_key: AtomicU64,
-    open: Arc<AtomicUsize>,
 }
 
 /// What to tap: outputs whose names match `outputs_of`, and the inputs of components
@@ -161,23 +166,31 @@ impl Taps {
     /// Taps for these points; `inputs` maps each component id to the outputs it reads.
     pub fn new(points: Vec<Arc<TapPoint>>, inputs: Vec<(String, Vec<String>)>) -> Self {
         Taps {
-            points,
-            inputs,
+            graph: std::sync::RwLock::new(TapGraph { points, inputs }),
             next_key: AtomicU64::new(1),
             open: Arc::default(),
         }
     }
 
+    /// After a reload: the points of the new topology (the kept outputs' points are
+    /// the same, so their subscribers go on) and its inputs.
+    pub fn replace(&self, points: Vec<Arc<TapPoint>>, inputs: Vec<(String, Vec<String>)>) {
+        *self.graph.write().unwrap_or_else(|e| e.into_inner()) = TapGraph { points, inputs };
+    }
+
     /// Samples lost by every subscriber of every output.
     pub fn lost_total(&self) -> u64 {
-        self.points.iter().map(|p| p.lost_total()).sum()
+        let graph = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        graph.points.iter().map(|p| p.lost_total()).sum()
     }
 
     /// The outputs a request selects.
     pub fn select(&self, req: &TapRequest) -> Vec<Arc<TapPoint>> {
+        let graph = self.graph.read().unwrap_or_else(|e| e.into_inner());
+        let TapGraph { points, inputs } = &*graph;
         let mut wanted: Vec<&str> = Vec::new();
         if let Some(p) = &req.outputs_of {
-            for point in &self.points {
+            for point in points {
                 // `id` also selects the component's named outputs `id.name`.
                 let component = point.output().split('.').next().unwrap_or_default();
                 if p.matches(point.output()) || p.matches(component) {
@@ -186,13 +199,13 @@ impl Taps {
             }
         }
         if let Some(p) = &req.inputs_of {
-            for (id, inputs) in &self.inputs {
+            for (id, inputs) in inputs {
                 if p.matches(id) {
                     wanted.extend(inputs.iter().map(String::as_str));
                 }
             }
         }
-        self.points
+        points
             .iter()
             .filter(|p| wanted.contains(&p.output()))
             .cloned()

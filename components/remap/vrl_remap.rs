@@ -58,7 +58,7 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
     } else {
         vec![]
     };
-    Ok(Built::transform(
+    let built = Built::transform(
         Remap {
             program,
             reroute: config.reroute_dropped,
@@ -67,7 +67,11 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
             events: RemapEvents::new(&cx.metrics),
         },
         outputs,
-    ))
+    );
+    Ok(match config.file {
+        Some(f) => built.reading(f),
+        None => built,
+    })
 }
 
 #[derive(Clone)]

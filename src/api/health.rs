@@ -73,7 +73,7 @@ pub(super) async fn ready(State(state): State<ApiState>) -> Response {
     } else if !registry.is_running() {
         Some("starting".to_string())
     } else {
-        registry.components.iter().find_map(|c| {
+        registry.components().iter().find_map(|c| {
             let s = c.snapshot();
             stalled_for(&state, &s).map(|secs| format!("sink `{}` wrote nothing for {secs} s with input waiting", s.id))
         })
@@ -91,7 +91,7 @@ pub(super) async fn ready(State(state): State<ApiState>) -> Response {
 pub(super) async fn health(State(state): State<ApiState>) -> Response {
     let mut worst = "ok";
     let mut components = serde_json::Map::new();
-    for c in &state.registry.components {
+    for c in state.registry.components().iter() {
         let h = component_health(&state, &c.snapshot());
         worst = match (worst, h.status) {
             (_, "failing") | ("failing", _) => "failing",

@@ -68,13 +68,12 @@ async fn metrics(State(state): State<ApiState>) -> Response {
 }
 
 async fn topology(State(state): State<ApiState>) -> Json<serde_json::Value> {
-    let edges: Vec<serde_json::Value> = state
-        .registry
-        .nodes
+    let nodes = state.registry.nodes();
+    let edges: Vec<serde_json::Value> = nodes
         .iter()
         .flat_map(|n| n.inputs.iter().map(move |i| json!({"from": i, "to": n.id})))
         .collect();
-    Json(json!({"components": state.registry.nodes, "edges": edges}))
+    Json(json!({"components": *nodes, "edges": edges}))
 }
 
 /// One component's counters, rates and health as JSON.
@@ -95,7 +94,7 @@ fn component_json(state: &ApiState, c: &crate::metrics::ComponentMetrics) -> ser
 async fn components(State(state): State<ApiState>) -> Json<serde_json::Value> {
     let list: Vec<_> = state
         .registry
-        .components
+        .components()
         .iter()
         .map(|c| component_json(&state, c))
         .collect();
@@ -107,7 +106,7 @@ async fn components(State(state): State<ApiState>) -> Json<serde_json::Value> {
 
 async fn component(State(state): State<ApiState>, Path(id): Path<String>) -> Response {
     match state.registry.component(&id) {
-        Some(c) => Json(component_json(&state, c)).into_response(),
+        Some(c) => Json(component_json(&state, &c)).into_response(),
         None => (
             StatusCode::NOT_FOUND,
             Json(json!({"error": format!("no component `{id}`")})),

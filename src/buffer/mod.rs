@@ -102,6 +102,10 @@ struct Pending {
     bytes: u64,
     written_ms: u64,
     errored: bool,
+    /// Its segment and place, to read it again.
+    place: (u64, RecordMeta),
+    /// The reader generation it was handed to (see [`DiskBuffer::reattach`]).
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -120,6 +124,13 @@ struct State {
     unacked_events: u64,
     input_closed: bool,
     reader_done: bool,
+    /// Raised by each [`DiskBuffer::reattach`]; records a sink of an older generation
+    /// did not deliver are read again.
+    generation: u64,
+    /// The channel to a reattached sink, for the reader to take up.
+    next_output: Option<mpsc::Sender<EventBatch>>,
+    max_size: u64,
+    when_full: WhenFull,
 }
 
 impl State {
@@ -132,9 +143,9 @@ impl State {
 struct Shared {
     id: String,
     dir: PathBuf,
-    max_size: u64,
-    when_full: WhenFull,
     state: Mutex<State>,
+    /// Wakes a reader waiting on a sink that [`DiskBuffer::reattach`] replaced.
+    reattached: tokio::sync::Notify,
     changed: Condvar,
     events: Gauge,
     bytes: Gauge,
@@ -171,12 +182,20 @@ impl Shared {
         let mut s = lock(&self.state);
         match status {
             BatchStatus::Errored => {
-                // Lost in flight (a sink stopped at the deadline): kept, so it is read
-                // again at the next start.
-                if let Some(p) = s.pending.get_mut(&seq) {
+                let (generation, reader_done) = (s.generation, s.reader_done);
+                let Some(p) = s.pending.get_mut(&seq) else { return };
+                if p.generation < generation && !reader_done {
+                    // A sink replaced by a reload let it go: its successor reads it.
+                    let place = p.place;
+                    let at = s.to_read.partition_point(|(_, m)| m.seq < seq);
+                    s.to_read.insert(at, place);
+                    tracing::info!(component = %self.id, seq, "A buffered batch the replaced sink did not deliver is read again by its successor.");
+                } else {
+                    // Lost in flight (a sink stopped at the deadline): kept, so it is
+                    // read again at the next start.
                     p.errored = true;
+                    tracing::warn!(component = %self.id, seq, "A buffered batch was not delivered; it stays in the buffer and is read again at the next start.");
                 }
-                tracing::warn!(component = %self.id, seq, "A buffered batch was not delivered; it stays in the buffer and is read again at the next start.");
             }
             status => {
                 if let Some(p) = s.pending.remove(&seq) {
@@ -196,14 +215,47 @@ impl Shared {
 /// A running disk buffer: await [`DiskBuffer::finish`] after its sink has returned.
 pub struct DiskBuffer {
     shared: Arc<Shared>,
-    persister: Option<std::thread::JoinHandle<()>>,
+    persister: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl DiskBuffer {
     /// Waits (at most `timeout`) until the acknowledged position is written.
-    pub async fn finish(mut self, timeout: Duration) {
-        let Some(handle) = self.persister.take() else { return };
+    pub async fn finish(&self, timeout: Duration) {
+        let handle = self.persister.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(handle) = handle else { return };
         let _ = tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || handle.join())).await;
+    }
+
+    /// Hands the buffer to a new sink (a reload replaced its sink): returns what the new
+    /// sink reads and its generation. The old sink's input closes; whatever it does
+    /// not deliver is read again by the new one. `config` sets the new limits.
+    pub fn reattach(&self, config: &BufferConfig) -> (mpsc::Receiver<EventBatch>, u64) {
+        let (tx, rx) = mpsc::channel(crate::topology::CHANNEL_BATCHES);
+        let mut s = lock(&self.shared.state);
+        s.generation += 1;
+        s.next_output = Some(tx);
+        s.max_size = config.max_size.unwrap_or(u64::MAX);
+        s.when_full = config.when_full;
+        // What an older sink lost before now is read again too.
+        let mut lost: Vec<(u64, RecordMeta)> = Vec::new();
+        for p in s.pending.values_mut().filter(|p| p.errored) {
+            p.errored = false;
+            lost.push(p.place);
+        }
+        for place in lost {
+            let at = s.to_read.partition_point(|(_, m)| m.seq < place.1.seq);
+            s.to_read.insert(at, place);
+        }
+        let generation = s.generation;
+        drop(s);
+        self.shared.changed.notify_all();
+        self.shared.reattached.notify_one();
+        (rx, generation)
+    }
+
+    /// True while the sink of `generation` is the one reading this buffer.
+    pub fn is_read_by(&self, generation: u64) -> bool {
+        lock(&self.shared.state).generation == generation
     }
 
     /// Makes the next `n` writes fail, as a full disk would.
@@ -228,9 +280,12 @@ pub fn open(
     let shared = Arc::new(Shared {
         id: metrics.id.clone(),
         dir: dir.to_path_buf(),
-        max_size: config.max_size.unwrap_or(u64::MAX),
-        when_full: config.when_full,
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State {
+            max_size: config.max_size.unwrap_or(u64::MAX),
+            when_full: config.when_full,
+            ..State::default()
+        }),
+        reattached: tokio::sync::Notify::new(),
         changed: Condvar::new(),
         events: metrics.gauge(&EVENTS),
         bytes: metrics.gauge(&BYTES),
@@ -239,7 +294,7 @@ pub fn open(
         inject_write_errors: AtomicU32::new(0),
     });
     recover(&shared, metrics).map_err(err)?;
-    let segment_max = (shared.max_size / 8).clamp(256 << 10, 64 << 20);
+    let segment_max = (lock(&shared.state).max_size / 8).clamp(256 << 10, 64 << 20);
     let first = lock(&shared.state).next_seq;
     let writer = SegmentWriter::create(dir, first).map_err(err)?;
     {
@@ -271,7 +326,7 @@ pub fn open(
         rx,
         DiskBuffer {
             shared,
-            persister: Some(persister),
+            persister: Mutex::new(Some(persister)),
         },
     ))
 }
@@ -324,6 +379,8 @@ fn recover(shared: &Shared, metrics: &ComponentMetrics) -> std::io::Result<()> {
                     bytes: m.len,
                     written_ms: m.written_ms,
                     errored: false,
+                    place: (first, m),
+                    generation: 0,
                 },
             );
             s.unacked_bytes += m.len;
@@ -398,10 +455,10 @@ fn write_loop(
             // Room for it beside what is unacknowledged and what this group holds; a
             // batch larger than the whole buffer still goes in when it is empty.
             let fits = |s: &State, reserved: u64| {
-                s.unacked_bytes + reserved + size <= shared.max_size || (s.pending.is_empty() && reserved == 0)
+                s.unacked_bytes + reserved + size <= s.max_size || (s.pending.is_empty() && reserved == 0)
             };
             if !fits(&s, bytes.len() as u64) {
-                if shared.when_full == WhenFull::DropNewest {
+                if s.when_full == WhenFull::DropNewest {
                     drop(s);
                     full.emit_n(BufferFull, batch.len() as u64);
                     batch.into_iter().for_each(|e| e.finalize(BatchStatus::Delivered));
@@ -541,6 +598,8 @@ fn commit(
                     bytes: m.len,
                     written_ms: m.written_ms,
                     errored: false,
+                    place: (segment.first_seq, *m),
+                    generation: 0,
                 },
             );
             s.unacked_bytes += m.len;
@@ -559,15 +618,23 @@ fn commit(
     records.clear();
 }
 
-/// Hands the durable records to the sink in order.
-fn read_loop(shared: &Arc<Shared>, tx: mpsc::Sender<EventBatch>, runtime: &tokio::runtime::Handle) {
+/// Hands the durable records to the sink in order, and to its successor after a
+/// [`DiskBuffer::reattach`].
+fn read_loop(shared: &Arc<Shared>, mut tx: mpsc::Sender<EventBatch>, runtime: &tokio::runtime::Handle) {
     let mut files: HashMap<u64, File> = HashMap::new();
     loop {
         let next = {
             let mut s = lock(&shared.state);
             loop {
-                if let Some(r) = s.to_read.pop_front() {
-                    break Some(r);
+                if let Some(next) = s.next_output.take() {
+                    tx = next;
+                }
+                if let Some((first, meta)) = s.to_read.pop_front() {
+                    let generation = s.generation;
+                    if let Some(p) = s.pending.get_mut(&meta.seq) {
+                        p.generation = generation;
+                    }
+                    break Some((first, meta));
                 }
                 if s.input_closed {
                     break None;
@@ -595,7 +662,21 @@ fn read_loop(shared: &Arc<Shared>, tx: mpsc::Sender<EventBatch>, runtime: &tokio
             let status = ack::wait(done).await;
             waiter.complete(meta.seq, status);
         });
-        if tx.blocking_send(batch).is_err() {
+        // A sink replaced while it pushes back drops this batch: it is read again.
+        let sent = runtime.block_on(async {
+            let mut send = std::pin::pin!(tx.send(batch));
+            loop {
+                tokio::select! {
+                    sent = &mut send => return sent.is_ok(),
+                    () = shared.reattached.notified() => {
+                        if lock(&shared.state).next_output.is_some() {
+                            return true;
+                        }
+                    }
+                }
+            }
+        });
+        if !sent {
             break;
         }
     }

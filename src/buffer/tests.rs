@@ -200,3 +200,53 @@ async fn a_rejection_after_the_buffer_is_counted() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(r.metrics.snapshot().discarded.get("rejected_after_buffer"), Some(&4));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reattached_sink_reads_what_the_replaced_sink_did_not_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(64 << 20, WhenFull::Block);
+    let mut r = start(dir.path(), &cfg);
+    for i in 0..8 {
+        let (b, ack) = batch(i * 10, 10, 10);
+        r.input.send(b).await.unwrap();
+        assert_eq!(status(ack).await, BatchStatus::Delivered);
+    }
+    // The first sink delivers one batch, holds the next, and is replaced while the
+    // reader waits on its full channel.
+    let first = r.output.recv().await.unwrap();
+    first.into_iter().for_each(|e| e.finalize(BatchStatus::Delivered));
+    let held = r.output.recv().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (mut successor, generation) = r.buffer.reattach(&cfg);
+    assert!(r.buffer.is_read_by(generation));
+    drop(held);
+    // The replaced sink's input closes; what was queued for it is dropped undelivered.
+    while let Some(b) = r.output.recv().await {
+        drop(b);
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 70 {
+        let b = tokio::time::timeout(Duration::from_secs(10), successor.recv())
+            .await
+            .expect("the successor is fed")
+            .expect("the buffer is open");
+        seen.extend(numbers(&b));
+        b.into_iter().for_each(|e| e.finalize(BatchStatus::Delivered));
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        (10..80).collect::<Vec<_>>(),
+        "every batch but the delivered one reaches the successor"
+    );
+    drop(r.input);
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), successor.recv())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    r.buffer.finish(Duration::from_secs(5)).await;
+    assert_eq!(r.metrics.snapshot().gauges.get("pipe_buffer_events"), Some(&0));
+}

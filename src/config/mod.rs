@@ -12,8 +12,10 @@ pub mod locate;
 
 use crate::component::{BuildContext, Built, Kind, did_you_mean, unknown_field};
 use crate::components;
+use crate::metrics::ComponentMetrics;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The exit code for configuration errors (EX_CONFIG from sysexits.h).
@@ -23,6 +25,7 @@ pub const EXIT_CONFIG: u8 = 78;
 const GLOBAL_KEYS: &[&str] = &[
     "data_dir",
     "shutdown_timeout_secs",
+    "reload_timeout_secs",
     "api",
     "sources",
     "transforms",
@@ -108,7 +111,10 @@ pub struct Node {
     /// The built component.
     pub built: Built,
     /// Its counters, registered while it was built.
-    pub metrics: std::sync::Arc<crate::metrics::ComponentMetrics>,
+    pub metrics: Arc<ComponentMetrics>,
+    /// Its configuration as a reload compares it: type, inputs, options, buffer and
+    /// the content of the files it read.
+    pub fingerprint: u64,
 }
 
 /// A validated topology, ready to run.
@@ -117,6 +123,11 @@ pub struct Topology {
     pub data_dir: PathBuf,
     /// How long a graceful shutdown may take before pipe gives up waiting.
     pub shutdown_timeout: Duration,
+    /// How long a reload waits for a replaced component to drain before stopping it.
+    pub reload_timeout: Duration,
+    /// The files it was loaded from and the files its components read (what
+    /// `--watch` watches).
+    pub files: Vec<PathBuf>,
     /// Every component, sources first.
     pub nodes: Vec<Node>,
     /// The `[api]` table.
@@ -128,6 +139,7 @@ pub struct Topology {
 /// The default data directory when neither the files nor the CLI name one.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/pipe";
 const DEFAULT_SHUTDOWN_SECS: u64 = 30;
+const DEFAULT_RELOAD_SECS: u64 = 30;
 
 /// A component as written, before it is built.
 struct RawComponent {
@@ -170,21 +182,36 @@ impl Collector {
 
 /// Loads, merges, builds and validates the topology in `files`.
 pub fn load(files: &[PathBuf], overrides: &Overrides) -> Result<Topology, ConfigErrors> {
+    load_reusing(files, overrides, &[])
+}
+
+/// [`load`] for a reload: a component keeps the counters in `previous` of the one
+/// with its id and type.
+pub fn load_reusing(
+    files: &[PathBuf],
+    overrides: &Overrides,
+    previous: &[Arc<ComponentMetrics>],
+) -> Result<Topology, ConfigErrors> {
     let texts = files.iter().map(|f| (f.clone(), std::fs::read_to_string(f))).collect();
-    load_texts(texts, overrides)
+    load_texts(texts, overrides, previous)
 }
 
 /// [`load`] for one topology already in memory; `file` names it in errors.
 pub fn load_str(file: &Path, text: &str, overrides: &Overrides) -> Result<Topology, ConfigErrors> {
-    load_texts(vec![(file.to_path_buf(), Ok(text.to_string()))], overrides)
+    load_texts(vec![(file.to_path_buf(), Ok(text.to_string()))], overrides, &[])
 }
 
 /// Loads the topology from each file's name and text (or the error reading it).
-fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overrides) -> Result<Topology, ConfigErrors> {
+fn load_texts(
+    files: Vec<(PathBuf, std::io::Result<String>)>,
+    overrides: &Overrides,
+    previous: &[Arc<ComponentMetrics>],
+) -> Result<Topology, ConfigErrors> {
     let mut c = Collector { errors: Vec::new() };
     let mut raw: Vec<RawComponent> = Vec::new();
     let mut data_dir: Option<PathBuf> = None;
     let mut shutdown_secs: Option<u64> = None;
+    let mut reload_secs: Option<u64> = None;
     let mut api = crate::api::ApiConfig::default();
     let mut tests = Vec::new();
     if files.is_empty() {
@@ -264,6 +291,16 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
                         &text,
                         None,
                         Some("shutdown_timeout_secs"),
+                        "must be a positive integer (seconds)",
+                    ),
+                },
+                "reload_timeout_secs" => match value.as_integer() {
+                    Some(n) if n > 0 => reload_secs = Some(n as u64),
+                    _ => c.push(
+                        file,
+                        &text,
+                        None,
+                        Some("reload_timeout_secs"),
                         "must be a positive integer (seconds)",
                     ),
                 },
@@ -350,7 +387,11 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
     for r in raw {
         let section = format!("{}.{}", r.kind.table(), r.id);
         let def = components::find(r.kind, &r.type_name).expect("checked in parse_component");
-        let metrics = crate::metrics::ComponentMetrics::new(&r.id, r.kind.name(), &r.type_name, def.events, def.gauges);
+        let metrics = previous
+            .iter()
+            .find(|m| m.id == r.id && m.kind == r.kind.name() && m.type_name == r.type_name)
+            .cloned()
+            .unwrap_or_else(|| ComponentMetrics::new(&r.id, r.kind.name(), &r.type_name, def.events, def.gauges));
         let cx = BuildContext {
             id: r.id.clone(),
             topology: topology_name.clone(),
@@ -360,7 +401,9 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
         match (def.build)(&cx, toml::Value::Table(r.options.clone())) {
             Ok(built) => {
                 origins.push((r.file.clone(), r.text.clone(), section));
+                let fingerprint = fingerprint(&r, &built.files);
                 nodes.push(Node {
+                    fingerprint,
                     id: r.id,
                     kind: r.kind,
                     type_name: r.type_name,
@@ -405,13 +448,30 @@ fn load_texts(files: Vec<(PathBuf, std::io::Result<String>)>, overrides: &Overri
         Kind::Transform => 1,
         Kind::Sink => 2,
     });
+    let mut watched: Vec<PathBuf> = files.into_iter().map(|(f, _)| f).collect();
+    watched.extend(nodes.iter().flat_map(|n| n.built.files.iter().cloned()));
     Ok(Topology {
         data_dir,
         shutdown_timeout: Duration::from_secs(shutdown_secs.unwrap_or(DEFAULT_SHUTDOWN_SECS)),
+        reload_timeout: Duration::from_secs(reload_secs.unwrap_or(DEFAULT_RELOAD_SECS)),
+        files: watched,
         nodes,
         api,
         tests,
     })
+}
+
+/// What a reload compares to decide whether a component changed.
+fn fingerprint(r: &RawComponent, files: &[PathBuf]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    (r.kind.name(), &r.type_name, &r.inputs).hash(&mut h);
+    r.options.to_string().hash(&mut h);
+    format!("{:?}", r.buffer).hash(&mut h);
+    for f in files {
+        std::fs::read(f).ok().hash(&mut h);
+    }
+    h.finish()
 }
 
 fn parse_component(

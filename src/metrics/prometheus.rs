@@ -83,7 +83,16 @@ pub fn render(registry: &Registry) -> String {
         String::new(),
         registry.started.elapsed().as_secs_f64(),
     );
-    for c in &registry.components {
+    for (result, n) in ["ok", "failed"].iter().zip(&registry.reloads) {
+        e.add(
+            "pipe_reloads_total",
+            "counter",
+            "Reloads of the topology, applied (`ok`) or refused because the new one is invalid (`failed`).",
+            labels("", &[("result", result)]),
+            n.load(std::sync::atomic::Ordering::Relaxed) as f64,
+        );
+    }
+    for c in registry.components().iter() {
         let base = labels(
             "",
             &[

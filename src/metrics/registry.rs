@@ -5,8 +5,8 @@
 use super::{ComponentMetrics, Snapshot};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// One component as the graph sees it.
@@ -39,10 +39,18 @@ struct Sample {
     rates: Rates,
 }
 
+/// The components of the running topology and their counters, replaced as a whole on
+/// a reload.
+struct Graph {
+    nodes: Arc<Vec<NodeInfo>>,
+    components: Arc<Vec<Arc<ComponentMetrics>>>,
+}
+
 /// The running topology, for the API.
 pub struct Registry {
-    pub nodes: Vec<NodeInfo>,
-    pub components: Vec<Arc<ComponentMetrics>>,
+    graph: RwLock<Graph>,
+    /// Reloads applied and refused since the start.
+    pub reloads: [AtomicU64; 2],
     pub started: Instant,
     running: AtomicBool,
     draining: AtomicBool,
@@ -53,8 +61,11 @@ impl Registry {
     /// A registry of these components (in the same order as `nodes`).
     pub fn new(nodes: Vec<NodeInfo>, components: Vec<Arc<ComponentMetrics>>) -> Arc<Self> {
         Arc::new(Registry {
-            nodes,
-            components,
+            graph: RwLock::new(Graph {
+                nodes: Arc::new(nodes),
+                components: Arc::new(components),
+            }),
+            reloads: Default::default(),
             started: Instant::now(),
             running: AtomicBool::new(false),
             draining: AtomicBool::new(false),
@@ -79,16 +90,39 @@ impl Registry {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// The graph: every component with its inputs and named outputs.
+    pub fn nodes(&self) -> Arc<Vec<NodeInfo>> {
+        self.graph.read().unwrap_or_else(|e| e.into_inner()).nodes.clone()
+    }
+
+    /// Every component's counters, in the order of [`Registry::nodes`].
+    pub fn components(&self) -> Arc<Vec<Arc<ComponentMetrics>>> {
+        self.graph.read().unwrap_or_else(|e| e.into_inner()).components.clone()
+    }
+
+    /// Replaces the graph after a reload; the rates of components kept go on.
+    pub fn replace(&self, nodes: Vec<NodeInfo>, components: Vec<Arc<ComponentMetrics>>) {
+        *self.graph.write().unwrap_or_else(|e| e.into_inner()) = Graph {
+            nodes: Arc::new(nodes),
+            components: Arc::new(components),
+        };
+    }
+
+    /// Counts a reload: applied (`ok`) or refused.
+    pub fn reloaded(&self, ok: bool) {
+        self.reloads[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The component `id`.
-    pub fn component(&self, id: &str) -> Option<&Arc<ComponentMetrics>> {
-        self.components.iter().find(|c| c.id == id)
+    pub fn component(&self, id: &str) -> Option<Arc<ComponentMetrics>> {
+        self.components().iter().find(|c| c.id == id).cloned()
     }
 
     /// Updates every component's rates from its counters; call about once a second.
     pub fn sample(&self) {
         let now = Instant::now();
         let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
-        for c in &self.components {
+        for c in self.components().iter() {
             let s: Snapshot = c.snapshot();
             let entry = samples.entry(c.id.clone()).or_insert(Sample {
                 at: self.started,

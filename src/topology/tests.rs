@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ack::{self, BatchNotifier, BatchStatus};
-use crate::component::{BoxFuture, Built, Sink, SinkContext, Source, SourceContext};
+use crate::component::{BoxFuture, Built, Kind, Sink, SinkContext, Source, SourceContext};
 use crate::config::{Node, Topology};
 use crate::event::Event;
 use std::sync::Mutex;
@@ -82,6 +82,7 @@ fn node(id: &str, kind: Kind, inputs: &[&str], built: Built) -> Node {
         options: toml::Table::new(),
         built,
         metrics: crate::metrics::ComponentMetrics::unchecked(id, kind.name()),
+        fingerprint: 0,
     }
 }
 
@@ -89,6 +90,8 @@ fn topology(nodes: Vec<Node>) -> Topology {
     Topology {
         data_dir: std::env::temp_dir(),
         shutdown_timeout: Duration::from_secs(10),
+        reload_timeout: Duration::from_secs(10),
+        files: Vec::new(),
         nodes,
         api: Default::default(),
         tests: Vec::new(),
@@ -108,6 +111,7 @@ async fn a_slow_sink_bounds_what_the_source_has_in_flight() {
                 Built::sink(SlowSink(shared.clone(), Duration::from_millis(2))),
             ),
         ]),
+        None,
         None,
     )
     .await;
@@ -148,6 +152,7 @@ async fn fan_out_acknowledges_after_the_slowest_branch() {
                 Built::sink(SlowSink(slow.clone(), Duration::from_millis(5))),
             ),
         ]),
+        None,
         None,
     )
     .await;

@@ -29,10 +29,20 @@ impl Pipe {
 
     /// Starts `pipe -t topology` with extra environment variables.
     pub fn start_env(topology: &Path, log: &Path, env: &[(&str, String)]) -> Pipe {
+        Pipe::spawn(topology, log, env, &[])
+    }
+
+    /// Starts `pipe -t topology ARGS…`.
+    pub fn start_args(topology: &Path, log: &Path, args: &[&str]) -> Pipe {
+        Pipe::spawn(topology, log, &[], args)
+    }
+
+    fn spawn(topology: &Path, log: &Path, env: &[(&str, String)], args: &[&str]) -> Pipe {
         let stderr = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(pipe_bin())
             .arg("-t")
             .arg(topology)
+            .args(args)
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
