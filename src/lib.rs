@@ -16,6 +16,7 @@ pub mod columnar;
 pub mod component;
 pub mod compression;
 pub mod config;
+pub mod decoding;
 pub mod docs;
 pub mod encoding;
 pub mod error;

@@ -126,3 +126,134 @@ fn symlinks_are_skipped_when_not_followed() {
         assert!(tally(&msgs).contains_key(&0), "{msgs:?}");
     }
 }
+
+/// `decoding = "json"` on stdin: objects become the event's fields, another JSON value
+/// goes to `message`, a line that is not JSON goes to `in.dropped` with the reason and
+/// is counted; the good lines around it all arrive.
+#[test]
+fn json_lines_on_stdin_become_fields_and_the_rest_goes_to_dropped() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            r#"data_dir = "{data}"
+[sources.in]
+type = "stdin"
+decoding = "json"
+[sinks.out]
+type = "file"
+inputs = ["in"]
+path = "{dir}/out.ndjson"
+[sinks.bad]
+type = "file"
+inputs = ["in.dropped"]
+path = "{dir}/bad.ndjson"
+"#,
+            data = dir.path().join("data").display(),
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("pipe.log");
+    let mut child = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(&topology)
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let input = "{\"n\":1,\"user\":{\"id\":7}}\n{\"n\":2, broken\n42\n{\"n\":3,\"host\":\"mine\"}\n";
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    assert_eq!(wait_exit(&mut child, 30), 0, "{}", tail(&log, 20));
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        fs::read_to_string(dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let out = read("out.ndjson");
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[0]["user"]["id"], 7);
+    assert!(out[0]["message"].is_null(), "no message string is built: {}", out[0]);
+    assert!(out[0]["host"].is_string() && out[0]["timestamp"].is_string());
+    assert_eq!(out[1]["message"], 42);
+    assert_eq!(out[2]["host"], "mine", "the line's own fields win");
+    let bad = read("bad.ndjson");
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert_eq!(bad[0]["message"], "{\"n\":2, broken");
+    assert!(
+        bad[0]["dropped"]["reason"].as_str().unwrap().starts_with("not JSON"),
+        "{}",
+        bad[0]
+    );
+    assert_eq!(bad[0]["dropped"]["component"], "in");
+    assert_eq!(exit_counter(&log, "in", "undecodable"), Some(1), "{}", tail(&log, 5));
+}
+
+/// `decoding = "json"` on a file source: the same, with the line's place in the file
+/// kept; the checkpoint moves past the bad line once both outputs have their events.
+#[test]
+fn json_lines_in_a_file_become_fields_and_the_rest_goes_to_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("in")).unwrap();
+    fs::write(
+        dir.path().join("in/app.log"),
+        "{\"n\":1,\"level\":\"info\"}\nnot json at all\n{\"n\":2,\"offset\":\"mine\"}\n",
+    )
+    .unwrap();
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            r#"data_dir = "{dir}/data"
+[sources.in]
+type = "file"
+include = ["{dir}/in/*.log"]
+decoding = "json"
+[sinks.out]
+type = "file"
+inputs = ["in"]
+path = "{dir}/out.ndjson"
+[sinks.bad]
+type = "file"
+inputs = ["in.dropped"]
+path = "{dir}/bad.ndjson"
+"#,
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("pipe.log");
+    let pipe = Pipe::start(&topology, &log);
+    let read = |name: &str| -> Vec<serde_json::Value> {
+        fs::read_to_string(dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    assert!(
+        wait_for(20, || read("out.ndjson").len() == 2 && read("bad.ndjson").len() == 1),
+        "{}",
+        tail(&log, 20)
+    );
+    assert_eq!(pipe.stop(30), 0);
+    let out = read("out.ndjson");
+    assert_eq!(out[0]["level"], "info");
+    assert_eq!(out[0]["offset"], 0);
+    assert!(out[0]["file"].as_str().unwrap().ends_with("app.log"));
+    assert_eq!(out[1]["offset"], "mine", "the line's own fields win");
+    let bad = read("bad.ndjson");
+    assert_eq!(bad[0]["message"], "not json at all");
+    assert_eq!(bad[0]["offset"], 23);
+    assert_eq!(bad[0]["dropped"]["component"], "in");
+    assert_eq!(exit_counter(&log, "in", "undecodable"), Some(1));
+    let checkpoint = fs::read_to_string(dir.path().join("data/in/checkpoints.json")).unwrap();
+    assert!(
+        checkpoint.contains("\"offset\":63") || checkpoint.contains("\"offset\": 63"),
+        "{checkpoint}"
+    );
+}

@@ -47,3 +47,20 @@ impl InternalEvent for StdoutFailed {
         tracing::error!(component, suppressed, error = %self.error, "Cannot write to standard output.");
     }
 }
+
+/// A line of standard input is not what `decoding` says.
+pub struct UndecodableLine {
+    pub line: u64,
+    pub reason: String,
+}
+
+impl InternalEvent for UndecodableLine {
+    const SPEC: EventSpec = EventSpec {
+        name: "undecodable",
+        counts: Counts::Discarded { intentional: false },
+        doc: "Lines that cannot be decoded as `decoding` says (not JSON); they went to the `dropped` output with the line as `message`.",
+    };
+    fn log(&self, component: &str, suppressed: u64) {
+        tracing::warn!(component, suppressed, line = self.line, reason = %self.reason, "A line of standard input cannot be decoded; it goes to the dropped output.");
+    }
+}

@@ -18,7 +18,7 @@ pub const STDIN: ComponentDef = ComponentDef {
     build: stdin::build,
     options: || schemars::schema_for!(stdin::StdinConfig),
     example: include_str!("example.toml"),
-    events: &[&events::LineTruncated::SPEC],
+    events: &[&events::LineTruncated::SPEC, &events::UndecodableLine::SPEC],
     gauges: &[],
     commands: &[],
     count: None,

@@ -1,11 +1,12 @@
-//! The `stdin` source: one event per line of standard input, with `message`, `host`
-//! and `timestamp`. When standard input closes the source finishes; once every other
+//! The `stdin` source: one event per line of standard input, with `message` (or,
+//! with `decoding = "json"`, the line's JSON fields), `host` and `timestamp`. When standard input closes the source finishes; once every other
 //! source has too, pipe drains, flushes and exits 0, so `cat x.log | pipe -t t.toml`
 //! works as a batch job. Standard input cannot be re-read, so nothing is replayed
 //! after a crash.
 
-use super::events::LineTruncated;
+use super::events::{LineTruncated, UndecodableLine};
 use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, SourceContext, parse_options};
+use crate::decoding::{self, LineDecoding};
 use crate::event::{Event, EventBatch};
 use crate::metrics::Emitter;
 use bytes::Bytes;
@@ -21,6 +22,11 @@ pub(super) struct StdinConfig {
     /// Longest line kept, in bytes; longer lines are truncated and counted.
     #[serde(default = "default_max_line_bytes")]
     max_line_bytes: usize,
+    /// `text`: the line in `message`. `json`: the line's JSON object fields are the
+    /// event's fields (`host` and `timestamp` added when absent); a line that is not
+    /// JSON goes to `ID.dropped`.
+    #[serde(default)]
+    decoding: LineDecoding,
 }
 
 fn default_max_line_bytes() -> usize {
@@ -29,14 +35,30 @@ fn default_max_line_bytes() -> usize {
 
 pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> {
     let config: StdinConfig = parse_options(options)?;
-    Ok(Built::source(Stdin {
+    let built = Built::source(Stdin {
         max_line_bytes: config.max_line_bytes.max(1),
+        decoding: config.decoding,
     })
-    .claim(crate::component::Resource::File("<stdin>".into())))
+    .claim(crate::component::Resource::File("<stdin>".into()));
+    Ok(match config.decoding {
+        LineDecoding::Text => built,
+        LineDecoding::Json => built
+            .with_outputs(vec!["dropped".into()])
+            .with_decoder(std::sync::Arc::new(|line| decoding::json_fields(line).map(|f| vec![f]))),
+    })
 }
 
 struct Stdin {
     max_line_bytes: usize,
+    decoding: LineDecoding,
+}
+
+/// What the stdin source reports while it reads.
+struct Reports {
+    too_long: Emitter<LineTruncated>,
+    undecodable: Emitter<UndecodableLine>,
+    /// Lines read so far, to name a bad one.
+    lines: u64,
 }
 
 impl Source for Stdin {
@@ -59,7 +81,12 @@ impl Source for Stdin {
                 }
             });
             let host = crate::event::interned(&gethostname::gethostname().to_string_lossy());
-            let too_long = cx.metrics.emitter::<LineTruncated>();
+            let mut reports = Reports {
+                too_long: cx.metrics.emitter(),
+                undecodable: cx.metrics.emitter(),
+                lines: 0,
+            };
+            let dropped = cx.out.named("dropped").cloned().unwrap_or_default();
             let mut partial: Vec<u8> = Vec::new();
             loop {
                 let chunk = tokio::select! {
@@ -72,15 +99,17 @@ impl Source for Stdin {
                     continue;
                 };
                 let rest = partial.split_off(last_nl + 1);
-                let batch = self.lines(&partial, &host, &cx, &too_long);
+                let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
                 partial = rest;
+                dropped.send(bad).await;
                 if !cx.out.default.send(batch).await {
                     return Ok(());
                 }
             }
             if !partial.is_empty() {
                 partial.push(b'\n');
-                let batch = self.lines(&partial, &host, &cx, &too_long);
+                let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
+                dropped.send(bad).await;
                 cx.out.default.send(batch).await;
             }
             Ok(())
@@ -89,9 +118,12 @@ impl Source for Stdin {
 }
 
 impl Stdin {
-    fn lines(&self, data: &[u8], host: &Value, cx: &SourceContext, too_long: &Emitter<LineTruncated>) -> EventBatch {
+    /// The events of the lines in `data`, and those of the lines that cannot be
+    /// decoded.
+    fn lines(&self, data: &[u8], host: &Value, cx: &SourceContext, reports: &mut Reports) -> (EventBatch, EventBatch) {
         let now = chrono::Utc::now();
         let mut batch = Vec::new();
+        let mut bad = Vec::new();
         let mut truncated = 0;
         for mut line in data
             .split(|b| *b == b'\n')
@@ -104,15 +136,29 @@ impl Stdin {
                 line = &line[..self.max_line_bytes];
                 truncated += 1;
             }
-            let mut m = ObjectMap::new();
-            m.insert(
-                KeyString::from("message"),
-                Value::Bytes(Bytes::from(String::from_utf8_lossy(line).into_owned())),
-            );
-            m.insert(KeyString::from("host"), host.clone());
-            m.insert(KeyString::from("timestamp"), Value::Timestamp(now));
+            reports.lines += 1;
+            let mut m = match self.decoding {
+                LineDecoding::Text => ObjectMap::from([(
+                    KeyString::from("message"),
+                    Value::Bytes(Bytes::from(String::from_utf8_lossy(line).into_owned())),
+                )]),
+                LineDecoding::Json => match decoding::json_fields(line) {
+                    Ok(fields) => fields,
+                    Err(reason) => {
+                        reports.undecodable.emit(UndecodableLine {
+                            line: reports.lines,
+                            reason: reason.clone(),
+                        });
+                        bad.push(Event::from_map(decoding::undecodable(line, reason, &cx.id)));
+                        continue;
+                    }
+                },
+            };
+            m.entry(KeyString::from("host")).or_insert_with(|| host.clone());
+            m.entry(KeyString::from("timestamp")).or_insert(Value::Timestamp(now));
             batch.push(Event::from_map(m));
         }
+        let too_long = &reports.too_long;
         too_long.emit_n(
             LineTruncated {
                 lines: truncated,
@@ -120,7 +166,7 @@ impl Stdin {
             },
             truncated,
         );
-        cx.metrics.received(batch.len() as u64, data.len() as u64);
-        batch
+        cx.metrics.received((batch.len() + bad.len()) as u64, data.len() as u64);
+        (batch, bad)
     }
 }

@@ -146,6 +146,24 @@ impl InternalEvent for InvalidUtf8 {
     }
 }
 
+/// Lines that are not what `decoding` says went to the `dropped` output.
+pub struct UndecodableLines {
+    pub path: PathBuf,
+    pub lines: u64,
+    pub reason: String,
+}
+
+impl InternalEvent for UndecodableLines {
+    const SPEC: EventSpec = EventSpec {
+        name: "undecodable",
+        counts: Counts::Discarded { intentional: false },
+        doc: "Lines that cannot be decoded as `decoding` says (not JSON); they went to the `dropped` output with the line as `message`.",
+    };
+    fn log(&self, component: &str, suppressed: u64) {
+        tracing::warn!(component, suppressed, path = %self.path.display(), lines = self.lines, reason = %self.reason, "Lines cannot be decoded; they go to the dropped output.");
+    }
+}
+
 /// A batch came back errored: its file's checkpoint stays put.
 pub struct UndeliveredBatch {
     pub file_id: u64,

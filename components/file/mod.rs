@@ -27,6 +27,7 @@ pub const SOURCE: ComponentDef = ComponentDef {
         &events::LineTruncated::SPEC,
         &events::LineDropped::SPEC,
         &events::InvalidUtf8::SPEC,
+        &events::UndecodableLines::SPEC,
         &events::UndeliveredBatch::SPEC,
         &events::RejectedBySink::SPEC,
         &events::CheckpointWriteFailed::SPEC,

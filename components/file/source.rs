@@ -26,6 +26,11 @@ pub struct FileSourceConfig {
     /// Glob patterns of files to read, e.g. `["/var/log/app/*.log*"]`. `**` descends
     /// into directories.
     pub include: Vec<String>,
+    /// `text`: the line in `message`. `json`: the line's JSON object fields are the
+    /// event's fields (`file`, `host`, `timestamp`, `offset` added when absent); a line
+    /// that is not JSON goes to `ID.dropped`.
+    #[serde(default)]
+    pub decoding: crate::decoding::LineDecoding,
     /// Glob patterns of files to skip, even when included.
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -163,11 +168,22 @@ pub fn build(cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErro
             Some((rule, Duration::from_millis(m.timeout_ms)))
         }
     };
-    Ok(Built::source(FileSource {
+    let decoding = config.decoding;
+    let built = Built::source(FileSource {
         config,
         multiline,
         state_dir: cx.state_dir(),
-    }))
+    });
+    Ok(match decoding {
+        crate::decoding::LineDecoding::Text => built,
+        crate::decoding::LineDecoding::Json => {
+            built
+                .with_outputs(vec!["dropped".into()])
+                .with_decoder(std::sync::Arc::new(|line| {
+                    crate::decoding::json_fields(line).map(|f| vec![f])
+                }))
+        }
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -212,7 +228,7 @@ impl Source for FileSource {
                 metrics,
             } = cx;
             let tailer = tokio::task::spawn_blocking(move || {
-                let mut t = Tailer::new(*self, id, out.default, shutdown, metrics, ck_tx, handle);
+                let mut t = Tailer::new(*self, id, out, shutdown, metrics, ck_tx, handle);
                 t.restore(loaded);
                 t.run();
             });

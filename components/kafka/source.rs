@@ -700,18 +700,14 @@ fn decode(payload: &[u8], decoding: Decoding) -> (ObjectMap, Option<String>) {
             fields.insert(KeyString::from("message"), raw());
             error
         }
-        Decoding::Json => match serde_json::from_slice::<Value>(payload) {
-            Ok(Value::Object(map)) => return (map, None),
-            Ok(other) => {
-                fields.insert(KeyString::from("message"), other);
-                None
-            }
+        Decoding::Json => match crate::decoding::json_fields(payload) {
+            Ok(map) => return (map, None),
             Err(e) => {
                 fields.insert(
                     KeyString::from("message"),
                     Value::from(String::from_utf8_lossy(payload).into_owned()),
                 );
-                Some(format!("the value is not JSON: {e}"))
+                Some(format!("the value is {e}"))
             }
         },
     };

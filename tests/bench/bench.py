@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """pipe's benchmark: file -> remap -> blackhole against a serde_json floor, in one run.
+With `stdin`: stdin -> remap (parse_json) -> blackhole and stdin with `decoding =
+"json"` -> remap -> blackhole against the same floor.
 
 Generates LINES lines of ~1 KB JSON (once, cached), runs the floor and pipe on the
 same file (warm page cache), alternating, REPEAT times each, and prints for the run
@@ -12,7 +14,7 @@ when valgrind is installed the script also counts user-space instructions with
 callgrind on the first --sample lines, for both programs: a deterministic ratio. It
 does not see cache misses, cross-core traffic or kernel time, which CPU seconds do.
 
-Usage: tests/bench/bench.py [--lines N] [--repeat N] [--sample N] [--pipe PATH] [--floor PATH]
+Usage: tests/bench/bench.py [stdin] [--lines N] [--repeat N] [--sample N] [--pipe PATH] [--floor PATH]
 """
 import argparse, json, os, re, shutil, signal, subprocess, sys, tempfile, time
 
@@ -24,10 +26,10 @@ def generated_input(floor, work, lines):
         os.rename(src + ".tmp", src)
     return src
 
-def run_measured(cmd, env=None, until=None, stderr=subprocess.DEVNULL):
+def run_measured(cmd, env=None, until=None, stderr=subprocess.DEVNULL, stdin=None):
     """Runs cmd; returns (wall seconds until `until()` is true or exit, cpu s, peak RSS MiB, output)."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True, stdin=stdin)
     wall = None
     if until:
         while proc.poll() is None:
@@ -50,6 +52,7 @@ def report(name, events, nbytes, wall, cpu, rss):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("mode", nargs="?", default="file", choices=["file", "stdin"])
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sample", type=int, default=100_000)
@@ -68,6 +71,8 @@ def main():
     subprocess.run(["cat", src], stdout=subprocess.DEVNULL, check=True)  # warm the page cache
 
     print(f"input: {args.lines:,} lines, {nbytes/1e9:.2f} GB, {os.cpu_count()} cores, best of {args.repeat}")
+    if args.mode == "stdin":
+        return stdin_modes(args, here, floor, pipe, src, nbytes)
     link = os.path.join(args.work, "input", "bench.log")
     done = pipe_until_done(args, os.path.join(args.work, "data"), nbytes)
     env = dict(os.environ, PIPE_BENCH_DIR=args.work)
@@ -89,6 +94,26 @@ def main():
     cpu_pipe, wall, rss = min(pipes)
     report("pipe file→remap→null", args.lines, nbytes, wall, cpu_pipe, rss)
     print(f"ratio CPU-s pipe/floor: {cpu_pipe/cpu_floor:.2f} (target <= 2); all runs CPU-s: floor {[round(f[0], 2) for f in floors]}, pipe {[round(p[0], 2) for p in pipes]}")
+
+def stdin_modes(args, here, floor, pipe, src, nbytes):
+    """The floor, stdin -> parse_json -> blackhole and stdin (decoding json) -> blackhole, interleaved."""
+    env = dict(os.environ, PIPE_BENCH_DIR=args.work)
+    runs = {"floor": [], "text": [], "json": []}
+    for _ in range(args.repeat):
+        wall, cpu, rss, _ = run_measured([floor, "run", src])
+        runs["floor"].append((cpu, wall, rss))
+        for mode in ("text", "json"):
+            with open(src, "rb") as f:
+                wall, cpu, rss, _ = run_measured([pipe, "-q", "-t", os.path.join(here, f"stdin-{mode}.toml")], env=env, stdin=f)
+            runs[mode].append((cpu, wall, rss))
+    best = {k: min(v) for k, v in runs.items()}
+    report("floor (serde_json)", args.lines, nbytes, best["floor"][1], best["floor"][0], best["floor"][2])
+    report("pipe stdin→parse_json", args.lines, nbytes, best["text"][1], best["text"][0], best["text"][2])
+    report("pipe stdin json→remap", args.lines, nbytes, best["json"][1], best["json"][0], best["json"][2])
+    for mode in ("text", "json"):
+        print(f"ratio CPU-s pipe {mode}/floor: {best[mode][0]/best['floor'][0]:.2f} (target <= 2); "
+              f"all runs CPU-s: {[round(r[0], 2) for r in runs[mode]]}")
+    print(f"floor all runs CPU-s: {[round(r[0], 2) for r in runs['floor']]}")
 
 def pipe_until_done(args, data_dir, nbytes):
     ckpt = os.path.join(data_dir, "in", "checkpoints.json")

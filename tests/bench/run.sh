@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds pipe and the floor and runs a benchmark (a script, not a test).
 #   tests/bench/run.sh [--lines N] [--repeat N]          file → remap → blackhole vs a floor
+#   tests/bench/run.sh stdin [--lines N] [--repeat N]    stdin → parse_json and stdin decoding = "json" vs the floor
 #   tests/bench/run.sh kafka [--lines N] [--repeat N]    file → kafka and kafka → blackhole vs kcat
 #   tests/bench/run.sh sql [--lines N] [--repeat N]      sql vs remap, sql windows vs DuckDB
 #   tests/bench/run.sh archive [--lines N] [--query-rows N] [--repeat N]

@@ -10,12 +10,14 @@ use discovery::glob_root;
 use super::checkpoint::{Entry, Message};
 use super::events::{
     BYTES_BEHIND, FILES_WATCHED, FileTruncated, InvalidUtf8, LineDropped, LineTruncated, OpenFailed, ReadFailed,
+    UndecodableLines,
 };
 use super::fingerprint::Fingerprint;
 use super::lines::{LineReader, Oversize};
 use super::source::{FileSource, FileSourceConfig, Rule};
 use crate::ack::BatchNotifier;
-use crate::component::Fanout;
+use crate::component::{Fanout, Outputs};
+use crate::decoding::{self, LineDecoding};
 use crate::event::{Event, EventBatch};
 use crate::metrics::{ComponentMetrics, Emitter, Gauge};
 use crate::shutdown::ShutdownSignal;
@@ -77,6 +79,7 @@ struct TailEvents {
     truncated: Emitter<FileTruncated>,
     oversize: OversizeEvent,
     invalid_utf8: Emitter<InvalidUtf8>,
+    undecodable: Emitter<UndecodableLines>,
     files_watched: Gauge,
     bytes_behind: Gauge,
 }
@@ -98,6 +101,7 @@ impl TailEvents {
                 Oversize::Drop => OversizeEvent::Dropped(metrics.emitter()),
             },
             invalid_utf8: metrics.emitter(),
+            undecodable: metrics.emitter(),
             files_watched: metrics.gauge(&FILES_WATCHED),
             bytes_behind: metrics.gauge(&BYTES_BEHIND),
         }
@@ -140,6 +144,8 @@ pub(super) struct Tailer {
     multiline: Option<(Rule, Duration)>,
     id: String,
     out: Fanout,
+    /// Lines that cannot be decoded.
+    dropped: Fanout,
     shutdown: ShutdownSignal,
     metrics: Arc<ComponentMetrics>,
     events: TailEvents,
@@ -157,7 +163,7 @@ impl Tailer {
     pub(super) fn new(
         src: FileSource,
         id: String,
-        out: Fanout,
+        out: Outputs,
         shutdown: ShutdownSignal,
         metrics: Arc<ComponentMetrics>,
         ck: mpsc::UnboundedSender<Message>,
@@ -169,7 +175,8 @@ impl Tailer {
             config: src.config,
             multiline: src.multiline,
             id,
-            out,
+            dropped: out.named("dropped").cloned().unwrap_or_default(),
+            out: out.default,
             shutdown,
             metrics,
             events,
@@ -314,22 +321,27 @@ impl Tailer {
         let multiline = &self.multiline;
         let pending = &mut t.pending;
         let path_value = &t.path_value;
+        let decoding = self.config.decoding;
+        let component = &self.id;
+        let mut bad: EventBatch = Vec::new();
+        let mut undecodable: Option<(u64, String)> = None;
         let mut make = |message: &[u8], offset: u64| {
             bytes_in += message.len() as u64 + 1;
-            let text = match simdutf8::basic::from_utf8(message) {
-                Ok(s) => Bytes::copy_from_slice(s.as_bytes()),
-                Err(_) => {
-                    invalid_utf8 += 1;
-                    Bytes::from(String::from_utf8_lossy(message).into_owned())
+            let (mut m, good) = match decode_line(decoding, message, &mut invalid_utf8) {
+                Ok(m) => (m, true),
+                Err(reason) => {
+                    let count = undecodable.get_or_insert((0, reason.clone()));
+                    count.0 += 1;
+                    (decoding::undecodable(message, reason, component), false)
                 }
             };
-            let mut m = ObjectMap::new();
-            m.insert(KeyString::from("message"), Value::Bytes(text));
-            m.insert(KeyString::from("file"), path_value.clone());
-            m.insert(KeyString::from("host"), host.clone());
-            m.insert(KeyString::from("timestamp"), Value::Timestamp(now));
-            m.insert(KeyString::from("offset"), Value::Integer(offset as i64));
-            batch.push(Event::from_map(m).with_notifier(&notifier));
+            m.entry(KeyString::from("file")).or_insert_with(|| path_value.clone());
+            m.entry(KeyString::from("host")).or_insert_with(|| host.clone());
+            m.entry(KeyString::from("timestamp")).or_insert(Value::Timestamp(now));
+            m.entry(KeyString::from("offset"))
+                .or_insert(Value::Integer(offset as i64));
+            let event = Event::from_map(m).with_notifier(&notifier);
+            if good { batch.push(event) } else { bad.push(event) }
         };
         let result = t
             .reader
@@ -374,6 +386,16 @@ impl Tailer {
         if stats.oversize > 0 {
             self.events.oversize(&t.path, stats.oversize, max_line);
         }
+        if let Some((lines, reason)) = undecodable {
+            self.events.undecodable.emit_n(
+                UndecodableLines {
+                    path: t.path.clone(),
+                    lines,
+                    reason,
+                },
+                lines,
+            );
+        }
         if invalid_utf8 > 0 {
             self.events.invalid_utf8.emit_n(
                 InvalidUtf8 {
@@ -388,16 +410,17 @@ impl Tailer {
             None => t.reader.safe_pos(),
         };
         let id = t.id;
-        let progressed = stats.bytes > 0 || !batch.is_empty();
-        self.emit(id, batch, end, notifier, ack, bytes_in);
+        let progressed = stats.bytes > 0 || !batch.is_empty() || !bad.is_empty();
+        self.emit(id, (batch, bad), end, notifier, ack, bytes_in);
         progressed
     }
 
     /// Sends a batch and hands its acknowledgement to the checkpointer.
+    /// `batch` goes to the default output, `bad` (undecodable lines) to `dropped`.
     fn emit(
         &mut self,
         id: u64,
-        batch: EventBatch,
+        (batch, bad): (EventBatch, EventBatch),
         end: u64,
         notifier: Arc<BatchNotifier>,
         ack: crate::ack::BatchReceiver,
@@ -407,17 +430,24 @@ impl Tailer {
         let Some(t) = self.files.iter_mut().find(|t| t.id == id) else {
             return;
         };
-        if end <= t.sent_end && batch.is_empty() {
+        if end <= t.sent_end && batch.is_empty() && bad.is_empty() {
             return;
         }
         t.sent_end = t.sent_end.max(end);
-        let events = batch.len() as u64;
+        let events = (batch.len() + bad.len()) as u64;
         let _ = self.ck.send(Message::Batch { id, end, events, ack });
-        if batch.is_empty() {
+        if events == 0 {
             return;
         }
         self.metrics.received(events, bytes);
-        if !self.send_while_watching(batch) {
+        if !bad.is_empty() {
+            let dropped = self.dropped.clone();
+            if !self.send_while_watching(&dropped, bad) {
+                self.stopped = true;
+            }
+        }
+        let out = self.out.clone();
+        if !batch.is_empty() && !self.send_while_watching(&out, batch) {
             self.stopped = true;
         }
     }
@@ -439,8 +469,7 @@ impl Tailer {
     /// Sends a batch, waiting for room downstream; while it waits, keeps discovering
     /// and opening new files, so a file rotated away and deleted during a long
     /// backpressure stall is still held open and read later. False on shutdown.
-    fn send_while_watching(&mut self, batch: EventBatch) -> bool {
-        let out = self.out.clone();
+    fn send_while_watching(&mut self, out: &Fanout, batch: EventBatch) -> bool {
         let mut shutdown = self.shutdown.clone();
         let rt = self.rt.clone();
         let mut send = Box::pin(out.send(batch));
@@ -479,19 +508,32 @@ impl Tailer {
         let Some(p) = self.files[i].pending.take() else { return };
         let (notifier, ack) = BatchNotifier::new();
         let t = &self.files[i];
-        let mut m = ObjectMap::new();
         let bytes = p.message.len() as u64;
-        m.insert(
-            KeyString::from("message"),
-            Value::from(String::from_utf8_lossy(&p.message).into_owned()),
-        );
-        m.insert(KeyString::from("file"), t.path_value.clone());
-        m.insert(KeyString::from("host"), self.host.clone());
-        m.insert(KeyString::from("timestamp"), Value::Timestamp(chrono::Utc::now()));
-        m.insert(KeyString::from("offset"), Value::Integer(p.offset as i64));
+        let mut invalid_utf8 = 0;
+        let decoded = decode_line(self.config.decoding, &p.message, &mut invalid_utf8);
+        let good = decoded.is_ok();
+        let mut m = decoded.unwrap_or_else(|reason| {
+            self.events.undecodable.emit(UndecodableLines {
+                path: t.path.clone(),
+                lines: 1,
+                reason: reason.clone(),
+            });
+            decoding::undecodable(&p.message, reason, &self.id)
+        });
+        m.entry(KeyString::from("file")).or_insert_with(|| t.path_value.clone());
+        m.entry(KeyString::from("host")).or_insert_with(|| self.host.clone());
+        m.entry(KeyString::from("timestamp"))
+            .or_insert(Value::Timestamp(chrono::Utc::now()));
+        m.entry(KeyString::from("offset"))
+            .or_insert(Value::Integer(p.offset as i64));
         let event = Event::from_map(m).with_notifier(&notifier);
         let (id, end) = (t.id, t.reader.safe_pos());
-        self.emit(id, vec![event], end, notifier, ack, bytes);
+        let batches = if good {
+            (vec![event], vec![])
+        } else {
+            (vec![], vec![event])
+        };
+        self.emit(id, batches, end, notifier, ack, bytes);
     }
 
     /// Closes files that left the globs once they are read to the end and idle,
@@ -525,4 +567,22 @@ impl Tailer {
 
 fn path_value(path: &Path) -> Value {
     crate::event::interned(&path.to_string_lossy())
+}
+
+/// The fields of one line (or multiline group) as `decoding` says, or why it cannot be
+/// decoded. Invalid UTF-8 in text is replaced and counted in `invalid_utf8`.
+fn decode_line(decoding: LineDecoding, message: &[u8], invalid_utf8: &mut u64) -> Result<ObjectMap, String> {
+    match decoding {
+        LineDecoding::Json => decoding::json_fields(message),
+        LineDecoding::Text => {
+            let text = match simdutf8::basic::from_utf8(message) {
+                Ok(s) => Bytes::copy_from_slice(s.as_bytes()),
+                Err(_) => {
+                    *invalid_utf8 += 1;
+                    Bytes::from(String::from_utf8_lossy(message).into_owned())
+                }
+            };
+            Ok(ObjectMap::from([(KeyString::from("message"), Value::Bytes(text))]))
+        }
+    }
 }
