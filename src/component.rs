@@ -313,19 +313,43 @@ impl Fanout {
             tap.offer(&batch);
         }
         let consumers = self.current();
-        let Some(((_, last), rest)) = consumers.split_last() else {
+        let Some(((last_id, last), rest)) = consumers.split_last() else {
             for e in batch {
                 e.finalize(crate::ack::BatchStatus::Delivered);
             }
             return true;
         };
         let mut alive = false;
-        for (_, tx) in rest {
+        for (id, tx) in rest {
             let copy: EventBatch = batch.iter().map(Event::duplicate).collect();
-            alive |= tx.send(copy).await.is_ok();
+            alive |= self.send_to(id, tx, copy).await;
         }
-        alive |= last.send(batch).await.is_ok();
-        alive
+        alive |= self.send_to(last_id, last, batch).await;
+        // A consumer stopped by a reload is no reason to stop while others feed on.
+        alive || self.current().iter().any(|(_, tx)| !tx.is_closed())
+    }
+
+    /// Sends to one consumer; if it is gone because a reload replaced it, to its
+    /// successor. False when it is gone for good (the batch is then dropped and its
+    /// source hears it errored).
+    async fn send_to(&self, id: &str, tx: &mpsc::Sender<EventBatch>, batch: EventBatch) -> bool {
+        let mut tx = tx.clone();
+        let mut batch = batch;
+        loop {
+            match tx.send(batch).await {
+                Ok(()) => return true,
+                Err(mpsc::error::SendError(back)) => {
+                    let successor = self
+                        .current()
+                        .iter()
+                        .find(|(c, t)| c == id && !t.same_channel(&tx))
+                        .map(|(_, t)| t.clone());
+                    let Some(next) = successor else { return false };
+                    tx = next;
+                    batch = back;
+                }
+            }
+        }
     }
 }
 

@@ -357,8 +357,101 @@ fn a_changed_http_source_is_replaced_on_the_same_port() {
         Some(401),
         "the new source answers on the port"
     );
+    let token = Some("s3cret");
+    assert_eq!(
+        post_as(http, "/", "application/x-ndjson", &ndjson(10, 10), token).map(|r| r.0),
+        Some(200),
+        "{}",
+        tail(&log, 10)
+    );
     assert_eq!(pipe.stop(30), 0);
-    assert_eq!(seqs(&events(&dir.path().join("out.ndjson"))), (0..10).collect());
+    let out = seqs(&events(&dir.path().join("out.ndjson")));
+    assert_eq!(
+        out,
+        (0..20).collect(),
+        "the kept transform and sink take the new source's events"
+    );
+}
+
+fn file_es(dir: &Path, es: u16) -> String {
+    format!(
+        r#"data_dir = "{data}"
+shutdown_timeout_secs = 10
+reload_timeout_secs = 2
+
+[sources.app]
+type = "file"
+include = ["{dir}/in/*.log"]
+decoding = "json"
+max_batch_events = 50
+
+[sinks.es]
+type = "elasticsearch"
+inputs = ["app"]
+endpoints = ["http://127.0.0.1:{es}"]
+index = "logs"
+id_field = "seq"
+healthcheck = false
+"#,
+        data = dir.join("data").display(),
+        dir = dir.display(),
+    )
+}
+
+/// A kept file source goes on when the sink it waits on is stopped at the deadline:
+/// new lines reach the successor at once, and the lines the stopped sink held are
+/// read again at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_source_outlives_its_stopped_sink_and_reads_what_it_held_again_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let app = dir.path().join("in/app.log");
+    write(&app, &ndjson(0, 300));
+    let (down, up) = (free_port(), free_port());
+    let topology = dir.path().join("t.toml");
+    write(&topology, &file_es(dir.path(), down));
+    let log = dir.path().join("pipe.log");
+    let mut pipe = Pipe::start(&topology, &log);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fake = es::FakeEs::default();
+    let server = fake.serve(up).await;
+    write(&topology, &file_es(dir.path(), up));
+    pipe.signal("HUP");
+    let l = log.clone();
+    tokio::task::spawn_blocking(move || wait_logged(&l, "did not drain within reload_timeout_secs", 1))
+        .await
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&app).unwrap();
+        f.write_all(ndjson(300, 300).as_bytes()).unwrap();
+    }
+    let fresh = tokio::task::spawn_blocking({
+        let fake = fake.clone();
+        move || wait_for(30, || (300..600).all(|i| fake.ids().binary_search(&i).is_ok()))
+    })
+    .await
+    .unwrap();
+    assert!(
+        fresh,
+        "the new lines reach the new sink: {} documents; {}",
+        fake.ids().len(),
+        tail(&log, 20)
+    );
+    assert!(pipe.running(), "the source did not stop with the sink");
+    assert_eq!(tokio::task::spawn_blocking(move || pipe.stop(30)).await.unwrap(), 0);
+    // The next start reads what the stopped sink held.
+    let again = Pipe::start(&topology, &log);
+    let all = tokio::task::spawn_blocking({
+        let fake = fake.clone();
+        move || wait_for(30, || fake.ids().len() == 600)
+    })
+    .await
+    .unwrap();
+    assert!(all, "{} of 600 after the restart", fake.ids().len());
+    assert_eq!(fake.ids(), (0..600).collect::<Vec<u64>>());
+    assert_eq!(tokio::task::spawn_blocking(move || again.stop(30)).await.unwrap(), 0);
+    server.abort();
 }
 
 fn kcat_produce(bootstrap: &str, topic: &str, first: u64, n: u64) {

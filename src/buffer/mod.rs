@@ -102,6 +102,8 @@ struct Pending {
     bytes: u64,
     written_ms: u64,
     errored: bool,
+    /// Handed to a sink and not finished with.
+    in_flight: bool,
     /// Its segment and place, to read it again.
     place: (u64, RecordMeta),
     /// The reader generation it was handed to (see [`DiskBuffer::reattach`]).
@@ -143,6 +145,8 @@ impl State {
 struct Shared {
     id: String,
     dir: PathBuf,
+    /// Holds the directory for this buffer until every thread and handle is gone.
+    _claim: DirClaim,
     state: Mutex<State>,
     /// Wakes a reader waiting on a sink that [`DiskBuffer::reattach`] replaced.
     reattached: tokio::sync::Notify,
@@ -153,6 +157,31 @@ struct Shared {
     rejected: Emitter<RejectedAfterBuffer>,
     /// Writes that are made to fail, for tests of a full disk.
     inject_write_errors: AtomicU32,
+}
+
+/// The buffer directories open in this process.
+static OPEN_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// A directory taken by one open buffer; released on drop.
+struct DirClaim(PathBuf);
+
+impl Drop for DirClaim {
+    fn drop(&mut self) {
+        OPEN_DIRS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|d| d != &self.0);
+    }
+}
+
+/// True while a buffer of this process has `dir` open (a sink replaced by a reload
+/// that is still draining): its successor waits before it opens the directory.
+pub fn in_use(dir: &Path) -> bool {
+    OPEN_DIRS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|d| d == dir)
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -184,6 +213,7 @@ impl Shared {
             BatchStatus::Errored => {
                 let (generation, reader_done) = (s.generation, s.reader_done);
                 let Some(p) = s.pending.get_mut(&seq) else { return };
+                p.in_flight = false;
                 if p.generation < generation && !reader_done {
                     // A sink replaced by a reload let it go: its successor reads it.
                     let place = p.place;
@@ -276,10 +306,20 @@ pub fn open(
         dir: dir.to_path_buf(),
         error,
     };
+    let claim = {
+        let mut open = OPEN_DIRS.lock().unwrap_or_else(|p| p.into_inner());
+        if open.iter().any(|d| d == dir) {
+            let busy = std::io::Error::new(std::io::ErrorKind::ResourceBusy, "another buffer has it open");
+            return Err(err(busy));
+        }
+        open.push(dir.to_path_buf());
+        DirClaim(dir.to_path_buf())
+    };
     std::fs::create_dir_all(dir).map_err(err)?;
     let shared = Arc::new(Shared {
         id: metrics.id.clone(),
         dir: dir.to_path_buf(),
+        _claim: claim,
         state: Mutex::new(State {
             max_size: config.max_size.unwrap_or(u64::MAX),
             when_full: config.when_full,
@@ -379,6 +419,7 @@ fn recover(shared: &Shared, metrics: &ComponentMetrics) -> std::io::Result<()> {
                     bytes: m.len,
                     written_ms: m.written_ms,
                     errored: false,
+                    in_flight: false,
                     place: (first, m),
                     generation: 0,
                 },
@@ -598,6 +639,7 @@ fn commit(
                     bytes: m.len,
                     written_ms: m.written_ms,
                     errored: false,
+                    in_flight: false,
                     place: (segment.first_seq, *m),
                     generation: 0,
                 },
@@ -633,10 +675,13 @@ fn read_loop(shared: &Arc<Shared>, mut tx: mpsc::Sender<EventBatch>, runtime: &t
                     let generation = s.generation;
                     if let Some(p) = s.pending.get_mut(&meta.seq) {
                         p.generation = generation;
+                        p.in_flight = true;
                     }
                     break Some((first, meta));
                 }
                 if s.input_closed {
+                    // Decided under the lock: nothing is queued for a reader after this.
+                    s.reader_done = true;
                     break None;
                 }
                 s = shared
@@ -720,7 +765,8 @@ fn persist_loop(shared: &Shared) {
         let (acked, finished, behind) = {
             let s = lock(&shared.state);
             let acked = s.acked();
-            let finished = s.reader_done && s.pending.values().all(|p| p.errored);
+            // What no sink holds stays for the next start.
+            let finished = s.reader_done && !s.pending.values().any(|p| p.in_flight);
             // Segments whose every record is below `acked`, except the active one.
             let behind: Vec<u64> = s
                 .segments

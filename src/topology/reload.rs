@@ -150,9 +150,12 @@ impl Reloader {
             .filter(|c| c.kind == crate::component::Kind::Source && !keep.contains(&c.info.id))
             .map(|c| c.info.id.clone())
             .collect();
+        // Their consumers' inputs stay open meanwhile, for the successors to feed.
+        let held = running.hold_inputs();
         let outcomes = running.stop_and_wait(&stopping, self.timeout).await;
         let failed = outcomes.iter().any(|o| matches!(o, Ended::Failed));
         running.apply(new.nodes, &keep, tokio::time::Instant::now() + self.timeout);
+        drop(held);
         let (nodes, metrics, points) = running.graph();
         taps.replace(points, nodes.iter().map(|n| (n.id.clone(), n.inputs.clone())).collect());
         registry.replace(nodes, metrics);

@@ -38,6 +38,8 @@ pub(super) struct Component {
     stop: Option<ShutdownTrigger>,
     /// A sink's disk buffer, kept across a reload of the sink.
     disk: Option<Arc<DiskBuffer>>,
+    /// The disk buffer its task is opening.
+    opening: Option<tokio::sync::oneshot::Receiver<Arc<DiskBuffer>>>,
     task: u64,
 }
 
@@ -163,6 +165,15 @@ impl Running {
         }
     }
 
+    /// Strong handles on every current input, so that none closes while the sources
+    /// feeding it are replaced; drop them once the successors are wired.
+    pub fn hold_inputs(&self) -> Vec<mpsc::Sender<EventBatch>> {
+        self.components
+            .iter()
+            .filter_map(|c| c.input.as_ref()?.upgrade())
+            .collect()
+    }
+
     /// Asks every current source to stop reading.
     pub fn stop_sources(&self) {
         for c in &self.components {
@@ -216,6 +227,12 @@ impl Running {
     /// `retire_by` at the latest), and every output is rewired to its consumers in the
     /// new graph. Sources to replace must have been stopped before.
     pub fn apply(&mut self, nodes: Vec<Node>, keep: &HashSet<String>, retire_by: Instant) {
+        for c in &mut self.components {
+            if let Some(Ok(disk)) = c.opening.as_mut().map(|o| o.try_recv()) {
+                c.disk = Some(disk);
+                c.opening = None;
+            }
+        }
         // Inputs of the new components; a sink keeping its disk buffer keeps its input.
         let mut new_inputs: HashMap<String, (mpsc::Sender<EventBatch>, Option<mpsc::Receiver<EventBatch>>)> =
             HashMap::new();
@@ -277,8 +294,10 @@ impl Running {
         let mut started = Vec::new();
         for n in order {
             if keep.contains(&n.id)
-                && let Some(c) = old.remove(&n.id)
+                && let Some(mut c) = old.remove(&n.id)
             {
+                // The same `inputs` may resolve to other outputs (a glob).
+                c.info.inputs = n.inputs;
                 started.push(c);
                 continue;
             }
@@ -350,6 +369,7 @@ impl Running {
             input: input.as_ref().map(|(tx, _)| tx.downgrade()),
             stop: None,
             disk: None,
+            opening: None,
             task: key,
         };
         let abort = match n.built.body {
@@ -386,49 +406,69 @@ impl Running {
             Body::Sink(s) => {
                 let (tx, rx) = input.expect("a sink has an input");
                 metrics.watch_input(&tx);
-                // A disk buffer sits between the inputs and the sink.
-                let opened = match (reattach, rx) {
+                // A disk buffer sits between the inputs and the sink; a sink replaced
+                // by a reload may still have it open, then this one waits.
+                enum Reads {
+                    Reattached(mpsc::Receiver<EventBatch>, Arc<DiskBuffer>, u64),
+                    Opens(mpsc::Receiver<EventBatch>, PathBuf),
+                    Channel(mpsc::Receiver<EventBatch>),
+                }
+                let reads = match (reattach, rx) {
                     (Some(disk), _) => {
                         let (rx, generation) = disk.reattach(&n.buffer);
-                        Ok((rx, Some((disk, generation))))
+                        component.disk = Some(disk.clone());
+                        Some(Reads::Reattached(rx, disk, generation))
                     }
                     (None, Some(rx)) if n.buffer.kind == BufferKind::Disk => {
-                        let dir = self.data_dir.join(&n.id).join("buffer");
-                        crate::buffer::open(&n.buffer, &dir, &metrics, rx)
-                            .map(|(rx, disk)| (rx, Some((Arc::new(disk), 0))))
-                            .map_err(|e| e.to_string())
+                        Some(Reads::Opens(rx, self.data_dir.join(&n.id).join("buffer")))
                     }
-                    (None, Some(rx)) => Ok((rx, None)),
-                    (None, None) => Err("a sink without its input".to_string()),
+                    (None, Some(rx)) => Some(Reads::Channel(rx)),
+                    (None, None) => None,
                 };
-                match opened {
-                    Err(e) => self.tasks.spawn(async move {
-                        TaskEnd {
-                            key,
-                            id,
-                            result: Err(e),
-                        }
-                    }),
-                    Ok((rx, disk)) => {
-                        component.disk = disk.as_ref().map(|(d, _)| d.clone());
-                        let cx = SinkContext {
-                            id: id.clone(),
-                            input: Input::new(rx, metrics.clone()),
-                            out,
-                            metrics,
-                        };
-                        self.tasks.spawn(async move {
-                            let result = s.run(cx).await.map_err(|e| e.to_string());
-                            // The last sink reading a buffer writes its position.
-                            if let Some((disk, generation)) = disk
-                                && disk.is_read_by(generation)
-                            {
-                                disk.finish(Duration::from_secs(5)).await;
+                let buffer = n.buffer.clone();
+                let (disk_tx, disk_rx) = tokio::sync::oneshot::channel();
+                let task = self.tasks.spawn(async move {
+                    let opened = match reads {
+                        None => Err("a sink without its input".to_string()),
+                        Some(Reads::Channel(rx)) => Ok((rx, None)),
+                        Some(Reads::Reattached(rx, disk, generation)) => Ok((rx, Some((disk, generation)))),
+                        Some(Reads::Opens(rx, dir)) => {
+                            if crate::buffer::in_use(&dir) {
+                                tracing::info!(component = %id, "Waiting for the replaced sink to close its disk buffer.");
                             }
-                            TaskEnd { key, id, result }
-                        })
+                            while crate::buffer::in_use(&dir) {
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                            crate::buffer::open(&buffer, &dir, &metrics, rx)
+                                .map(|(rx, disk)| {
+                                    let disk = Arc::new(disk);
+                                    let _ = disk_tx.send(disk.clone());
+                                    (rx, Some((disk, 0)))
+                                })
+                                .map_err(|e| e.to_string())
+                        }
+                    };
+                    let (rx, disk) = match opened {
+                        Ok(o) => o,
+                        Err(e) => return TaskEnd { key, id, result: Err(e) },
+                    };
+                    let cx = SinkContext {
+                        id: id.clone(),
+                        input: Input::new(rx, metrics.clone()),
+                        out,
+                        metrics,
+                    };
+                    let result = s.run(cx).await.map_err(|e| e.to_string());
+                    // The last sink reading a buffer writes its position.
+                    if let Some((disk, generation)) = disk
+                        && disk.is_read_by(generation)
+                    {
+                        disk.finish(Duration::from_secs(5)).await;
                     }
-                }
+                    TaskEnd { key, id, result }
+                });
+                component.opening = Some(disk_rx);
+                task
             }
         };
         self.alive.insert(

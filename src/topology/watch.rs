@@ -21,6 +21,9 @@ pub struct FileWatcher {
     files: HashSet<PathBuf>,
     dirs: HashSet<PathBuf>,
     content: u64,
+    /// A watched file was touched and its content not checked yet (kept when the
+    /// caller stops waiting midway).
+    touched: bool,
 }
 
 impl FileWatcher {
@@ -44,6 +47,7 @@ impl FileWatcher {
             files: HashSet::new(),
             dirs: HashSet::new(),
             content: 0,
+            touched: false,
         };
         w.set_files(files);
         Ok(w)
@@ -66,15 +70,18 @@ impl FileWatcher {
     /// Resolves once a watched file's content changed, after a quiet moment.
     pub async fn changed(&mut self) {
         loop {
-            let Some(path) = self.events.recv().await else {
-                return std::future::pending().await;
-            };
-            if !self.files.contains(&absolute(&path)) {
-                continue;
+            while !self.touched {
+                let Some(path) = self.events.recv().await else {
+                    return std::future::pending().await;
+                };
+                if self.files.contains(&absolute(&path)) {
+                    tracing::debug!(path = %path.display(), "A watched file changed.");
+                    self.touched = true;
+                }
             }
-            tracing::debug!(path = %path.display(), "A watched file changed.");
             // Debounce: wait until the files are quiet.
             while let Ok(Some(_)) = tokio::time::timeout(DEBOUNCE, self.events.recv()).await {}
+            self.touched = false;
             let content = self.content_hash();
             if content != self.content {
                 self.content = content;

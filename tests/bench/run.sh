@@ -9,6 +9,7 @@
 #   tests/bench/run.sh api [--lines N] [--repeat N] [--sample N]
 #                                                         the API's cost: --api off vs on, Prometheus scraping
 #   tests/bench/run.sh bigquery [--lines N] [--repeat N]  Storage Write streaming vs the Parquet archive
+#   tests/bench/run.sh http [--seconds N] [--per-request N]   http → remap → file vs a bare axum handler, wrk at c=1/8/64
 #   tests/bench/run.sh buffer [--seconds N] [--clients N] [--repeat N]
 #                                                         http → blackhole: disk buffer vs memory buffer
 # PIPE_BENCH_PROFILE=dist benchmarks the shipped (fat LTO) build instead of `release`.
@@ -18,7 +19,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/pipe/target}"
 profile="${PIPE_BENCH_PROFILE:-release}"
 cargo build --profile "$profile" --locked --bin pipe
 cargo build --release --manifest-path tests/bench/floor/Cargo.toml
-if [ "${1:-}" = kafka ] || [ "${1:-}" = sql ] || [ "${1:-}" = archive ] || [ "${1:-}" = api ] || [ "${1:-}" = bigquery ] || [ "${1:-}" = buffer ]; then
+if [ "${1:-}" = kafka ] || [ "${1:-}" = http ] || [ "${1:-}" = sql ] || [ "${1:-}" = archive ] || [ "${1:-}" = api ] || [ "${1:-}" = bigquery ] || [ "${1:-}" = buffer ]; then
   script="tests/bench/$1.py"
   shift
   exec python3 "$script" --pipe "$CARGO_TARGET_DIR/$profile/pipe" --floor "$CARGO_TARGET_DIR/release/pipe-bench-floor" "$@"

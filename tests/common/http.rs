@@ -34,8 +34,16 @@ pub fn get(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> 
 
 /// `POST path` with `body` of `content_type`: the status code and the body.
 pub fn post(port: u16, path: &str, content_type: &str, body: &str) -> Option<(u16, String)> {
+    post_as(port, path, content_type, body, None)
+}
+
+/// [`post`] with a bearer token.
+pub fn post_as(port: u16, path: &str, content_type: &str, body: &str, token: Option<&str>) -> Option<(u16, String)> {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     exchange(port, &request, Duration::from_secs(60))

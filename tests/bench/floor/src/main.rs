@@ -3,7 +3,8 @@
 //! field, renames a field, and drops the result, on one core.
 //!
 //! `floor gen N PATH` writes N lines of about 1 KB of JSON (the benchmark input);
-//! `floor run PATH` does the work and prints `events=N bytes=B seconds=S`.
+//! `floor run PATH` does the work and prints `events=N bytes=B seconds=S`; `floor serve
+//! ADDR` is the HTTP floor of `run.sh http`.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::time::Instant;
@@ -13,8 +14,9 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("gen") if args.len() == 4 => generate(args[2].parse().expect("N"), &args[3]),
         Some("run") if args.len() == 3 => run(&args[2]),
+        Some("serve") if args.len() == 3 => serve(&args[2]),
         _ => {
-            eprintln!("usage: floor gen N PATH | floor run PATH");
+            eprintln!("usage: floor gen N PATH | floor run PATH | floor serve ADDR");
             std::process::exit(2);
         }
     }
@@ -63,4 +65,27 @@ fn run(path: &str) {
         events += 1;
     }
     println!("events={events} bytes={bytes} seconds={:.3}", start.elapsed().as_secs_f64());
+}
+
+/// The HTTP floor: an axum handler that reads each request's body whole and answers
+/// 200, on both cores, until SIGTERM.
+fn serve(addr: &str) {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(|body: axum::body::Bytes| async move {
+                std::hint::black_box(body.len());
+                "ok"
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                term.recv().await;
+            })
+            .await
+            .expect("serve");
+    });
 }
