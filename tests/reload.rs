@@ -55,6 +55,65 @@ encoding = "json"
     )
 }
 
+/// A running http → remap → file pipe (see [`http_remap_file`]).
+struct HttpRemapFile {
+    dir: tempfile::TempDir,
+    http: u16,
+    api: u16,
+    topology: PathBuf,
+    log: PathBuf,
+    pipe: Pipe,
+    /// The file the sink writes now.
+    out: String,
+}
+
+impl HttpRemapFile {
+    /// Starts it with `program` (`{dir}` is the test's directory, where a `tag.vrl`
+    /// holding `.version = 1` is written) and `pipe ARGS…`.
+    fn start(program: &str, out: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("tag.vrl"), ".version = 1\n");
+        let program = program.replace("{dir}", &dir.path().display().to_string());
+        let (http, api) = (free_port(), free_port());
+        let topology = dir.path().join("t.toml");
+        write(&topology, &http_remap_file(dir.path(), http, api, &program, out));
+        let log = dir.path().join("pipe.log");
+        let pipe = Pipe::start_args(&topology, &log, args);
+        wait_api(api, &log);
+        HttpRemapFile {
+            dir,
+            http,
+            api,
+            topology,
+            log,
+            pipe,
+            out: out.to_string(),
+        }
+    }
+
+    /// Stops it (exit 0); returns its directory (which holds the log), the log and the
+    /// events of its (last) `out`.
+    fn stop(self) -> (tempfile::TempDir, PathBuf, Vec<serde_json::Value>) {
+        assert_eq!(self.pipe.stop(30), 0, "{}", tail(&self.log, 20));
+        let out = events(&self.dir.path().join(&self.out));
+        (self.dir, self.log, out)
+    }
+
+    /// Rewrites the topology with `program` and `out` and sends SIGHUP.
+    fn edit(&mut self, program: &str, out: &str) {
+        self.out = out.to_string();
+        write(
+            &self.topology,
+            &http_remap_file(self.dir.path(), self.http, self.api, program, out),
+        );
+        self.pipe.signal("HUP");
+    }
+
+    fn post(&self, first: u64, n: u64) -> Option<u16> {
+        post(self.http, "/", "application/x-ndjson", &ndjson(first, n)).map(|r| r.0)
+    }
+}
+
 /// The JSON lines of `path`.
 fn events(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -103,38 +162,24 @@ fn client(http: u16, posted: Arc<AtomicU64>, refused: Arc<AtomicU64>, stop: Arc<
 
 #[test]
 fn a_remap_edit_applies_while_a_client_posts_and_nothing_is_refused_or_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, api) = (free_port(), free_port());
-    let topology = dir.path().join("t.toml");
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, "source = '.version = 1'", "out.ndjson"),
-    );
-    let log = dir.path().join("pipe.log");
-    let pipe = Pipe::start(&topology, &log);
-    wait_api(api, &log);
+    let mut t = HttpRemapFile::start("source = '.version = 1'", "out.ndjson", &[]);
     let (posted, refused, stop) = (Arc::default(), Arc::<AtomicU64>::default(), Arc::<AtomicU64>::default());
     let c = {
-        let (p, r, s) = (Arc::clone(&posted), refused.clone(), stop.clone());
+        let (p, r, s, http) = (Arc::clone(&posted), refused.clone(), stop.clone(), t.http);
         std::thread::spawn(move || client(http, p, r, s))
     };
     assert!(wait_for(10, || posted.load(Ordering::SeqCst) >= 2_000));
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, "source = '.version = 2'", "out.ndjson"),
-    );
-    pipe.signal("HUP");
-    wait_logged(&log, "Reloaded the topology.", 1);
+    t.edit("source = '.version = 2'", "out.ndjson");
+    wait_logged(&t.log, "Reloaded the topology.", 1);
     let after_reload = posted.load(Ordering::SeqCst) + 50;
     assert!(wait_for(10, || posted.load(Ordering::SeqCst) >= after_reload + 2_000));
     stop.store(1, Ordering::SeqCst);
     c.join().unwrap();
     let total = posted.load(Ordering::SeqCst);
-    assert_eq!(reloads(api, "ok"), Some(1.0));
-    assert_eq!(pipe.stop(30), 0, "{}", tail(&log, 20));
+    assert_eq!(reloads(t.api, "ok"), Some(1.0));
+    let (_dir, log, out) = t.stop();
 
     assert_eq!(refused.load(Ordering::SeqCst), 0, "{}", tail(&log, 20));
-    let out = events(&dir.path().join("out.ndjson"));
     let missing: Vec<u64> = (0..total).filter(|s| !seqs(&out).contains(s)).collect();
     assert!(
         missing.is_empty(),
@@ -154,95 +199,61 @@ fn a_remap_edit_applies_while_a_client_posts_and_nothing_is_refused_or_lost() {
         "the old program ran after the reload: {late_old:?}"
     );
     assert!(out.iter().filter(|e| version(e) == 2).count() >= 2_000);
-    let started = log_lines_with(&log, "Topology started.").len();
-    assert_eq!(started, 1, "the process was not restarted");
+    assert_eq!(
+        log_lines_with(&log, "Topology started.").len(),
+        1,
+        "the process was not restarted"
+    );
 }
 
 #[test]
 fn an_invalid_edit_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, api) = (free_port(), free_port());
-    let topology = dir.path().join("t.toml");
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, "source = '.version = 1'", "out.ndjson"),
-    );
-    let log = dir.path().join("pipe.log");
-    let mut pipe = Pipe::start(&topology, &log);
-    wait_api(api, &log);
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, "source = '.version = '", "out.ndjson"),
-    );
-    pipe.signal("HUP");
-    wait_logged(&log, "The new topology is invalid", 1);
-    let complaint = log_lines_with(&log, "The new topology is invalid").join("\n");
+    let mut t = HttpRemapFile::start("source = '.version = 1'", "out.ndjson", &[]);
+    t.edit("source = '.version = '", "out.ndjson");
+    wait_logged(&t.log, "The new topology is invalid", 1);
+    let complaint = log_lines_with(&t.log, "The new topology is invalid").join("\n");
     assert!(
         complaint.contains("transforms.tag"),
         "the error names the component: {complaint}"
     );
-    assert!(pipe.running());
-    assert_eq!(reloads(api, "failed"), Some(1.0));
-    assert_eq!(
-        post(http, "/", "application/x-ndjson", &ndjson(0, 10)).map(|r| r.0),
-        Some(200)
-    );
-    assert_eq!(pipe.stop(30), 0);
-    let out = events(&dir.path().join("out.ndjson"));
+    assert!(t.pipe.running());
+    assert_eq!(reloads(t.api, "failed"), Some(1.0));
+    assert_eq!(t.post(0, 10), Some(200));
+    let (_dir, _, out) = t.stop();
     assert_eq!(out.len(), 10);
     assert!(out.iter().all(|e| e["version"] == 1), "the old program goes on");
 }
 
 #[test]
 fn a_changed_sink_drains_into_its_old_file_and_its_successor_writes_the_rest() {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, api) = (free_port(), free_port());
-    let topology = dir.path().join("t.toml");
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, "source = '.v = 1'", "a.ndjson"),
-    );
-    let log = dir.path().join("pipe.log");
-    let pipe = Pipe::start(&topology, &log);
-    wait_api(api, &log);
+    let mut t = HttpRemapFile::start("source = '.v = 1'", "a.ndjson", &[]);
     for r in 0..10 {
-        assert_eq!(
-            post(http, "/", "application/x-ndjson", &ndjson(r * 50, 50)).map(|r| r.0),
-            Some(200)
-        );
+        assert_eq!(t.post(r * 50, 50), Some(200));
     }
-    let before = metric(api, "pipe_component_received_events_total", "out");
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, "source = '.v = 1'", "b.ndjson"),
-    );
-    pipe.signal("HUP");
-    wait_logged(&log, "Reloaded the topology.", 1);
-    let reloaded = log_lines_with(&log, "Reloaded the topology.").join("\n");
+    let before = metric(t.api, "pipe_component_received_events_total", "out");
+    t.edit("source = '.v = 1'", "b.ndjson");
+    wait_logged(&t.log, "Reloaded the topology.", 1);
+    let reloaded = log_lines_with(&t.log, "Reloaded the topology.").join("\n");
     assert!(
         reloaded.contains(r#"changed=["out"]"#),
         "only the sink is replaced: {reloaded}"
     );
     for r in 10..20 {
-        assert_eq!(
-            post(http, "/", "application/x-ndjson", &ndjson(r * 50, 50)).map(|r| r.0),
-            Some(200)
-        );
+        assert_eq!(t.post(r * 50, 50), Some(200));
     }
     assert_eq!(
-        metric(api, "pipe_component_received_events_total", "out"),
+        metric(t.api, "pipe_component_received_events_total", "out"),
         before.map(|b| b + 500.0),
         "the rebuilt sink keeps its counters"
     );
-    assert_eq!(pipe.stop(30), 0);
+    let (dir, _, b) = t.stop();
     let a = seqs(&events(&dir.path().join("a.ndjson")));
-    let b = seqs(&events(&dir.path().join("b.ndjson")));
     assert_eq!(
         a,
         (0..500).collect(),
         "what was acknowledged before the reload is in the old file"
     );
-    assert_eq!(b, (500..1000).collect());
+    assert_eq!(seqs(&b), (500..1000).collect());
 }
 
 fn metric(api: u16, name: &str, component: &str) -> Option<f64> {
@@ -330,44 +341,25 @@ async fn a_sink_that_cannot_drain_is_stopped_and_its_successor_reads_its_events_
 
 #[test]
 fn a_changed_http_source_is_replaced_on_the_same_port() {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, api) = (free_port(), free_port());
-    let topology = dir.path().join("t.toml");
-    let text = http_remap_file(dir.path(), http, api, "source = '.v = 1'", "out.ndjson");
-    write(&topology, &text);
-    let log = dir.path().join("pipe.log");
-    let pipe = Pipe::start(&topology, &log);
-    wait_api(api, &log);
-    assert_eq!(
-        post(http, "/", "application/x-ndjson", &ndjson(0, 10)).map(|r| r.0),
-        Some(200)
-    );
+    let t = HttpRemapFile::start("source = '.v = 1'", "out.ndjson", &[]);
+    assert_eq!(t.post(0, 10), Some(200));
     // The same port, now with a token.
+    let text = std::fs::read_to_string(&t.topology).unwrap();
     let with_auth = text.replace(
         "decoding = \"ndjson\"\n",
         "decoding = \"ndjson\"\nauth = { bearer_tokens = [\"s3cret\"] }\n",
     );
-    write(&topology, &with_auth);
-    pipe.signal("HUP");
-    wait_logged(&log, "Reloaded the topology.", 1);
-    let reloaded = log_lines_with(&log, "Reloaded the topology.").join("\n");
+    write(&t.topology, &with_auth);
+    t.pipe.signal("HUP");
+    wait_logged(&t.log, "Reloaded the topology.", 1);
+    let reloaded = log_lines_with(&t.log, "Reloaded the topology.").join("\n");
     assert!(reloaded.contains(r#"changed=["web"]"#), "{reloaded}");
+    assert_eq!(t.post(10, 10), Some(401), "the new source answers on the port");
+    let with_token = post_as(t.http, "/", "application/x-ndjson", &ndjson(10, 10), Some("s3cret"));
+    assert_eq!(with_token.map(|r| r.0), Some(200), "{}", tail(&t.log, 10));
+    let (_dir, _, out) = t.stop();
     assert_eq!(
-        post(http, "/", "application/x-ndjson", &ndjson(10, 10)).map(|r| r.0),
-        Some(401),
-        "the new source answers on the port"
-    );
-    let token = Some("s3cret");
-    assert_eq!(
-        post_as(http, "/", "application/x-ndjson", &ndjson(10, 10), token).map(|r| r.0),
-        Some(200),
-        "{}",
-        tail(&log, 10)
-    );
-    assert_eq!(pipe.stop(30), 0);
-    let out = seqs(&events(&dir.path().join("out.ndjson")));
-    assert_eq!(
-        out,
+        seqs(&out),
         (0..20).collect(),
         "the kept transform and sink take the new source's events"
     );
@@ -531,39 +523,21 @@ fn an_unchanged_kafka_source_keeps_its_group_membership() {
 
 #[test]
 fn watch_picks_up_an_edit_of_a_program_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let (http, api) = (free_port(), free_port());
-    let program = dir.path().join("tag.vrl");
-    write(&program, ".version = 1\n");
-    let topology = dir.path().join("t.toml");
-    let file_key = format!("file = \"{}\"", program.display());
-    write(
-        &topology,
-        &http_remap_file(dir.path(), http, api, &file_key, "out.ndjson"),
-    );
-    let log = dir.path().join("pipe.log");
-    let pipe = Pipe::start_args(&topology, &log, &["--watch"]);
-    wait_api(api, &log);
-    assert_eq!(
-        post(http, "/", "application/x-ndjson", &ndjson(0, 10)).map(|r| r.0),
-        Some(200)
-    );
+    let t = HttpRemapFile::start("file = \"{dir}/tag.vrl\"", "out.ndjson", &["--watch"]);
+    let program = t.dir.path().join("tag.vrl");
+    assert_eq!(t.post(0, 10), Some(200));
     // Saved again unchanged: no reload.
     write(&program, ".version = 1\n");
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        log_lines_with(&log, "Reloading the topology.").is_empty(),
+        log_lines_with(&t.log, "Reloading the topology.").is_empty(),
         "{}",
-        tail(&log, 10)
+        tail(&t.log, 10)
     );
     write(&program, ".version = 2\n");
-    wait_logged(&log, "Reloaded the topology.", 1);
-    assert_eq!(
-        post(http, "/", "application/x-ndjson", &ndjson(10, 10)).map(|r| r.0),
-        Some(200)
-    );
-    assert_eq!(pipe.stop(30), 0);
-    let out = events(&dir.path().join("out.ndjson"));
+    wait_logged(&t.log, "Reloaded the topology.", 1);
+    assert_eq!(t.post(10, 10), Some(200));
+    let (_dir, _, out) = t.stop();
     let version_of = |seq: u64| out.iter().find(|e| e["seq"] == seq).map(|e| e["version"].clone());
     assert_eq!(version_of(0), Some(1.into()));
     assert_eq!(version_of(10), Some(2.into()));

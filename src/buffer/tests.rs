@@ -45,7 +45,13 @@ struct Running {
     metrics: Arc<ComponentMetrics>,
 }
 
+/// Opens the buffer in `dir`, once a buffer closed before has let go of it (as a
+/// restarted process would).
 fn start(dir: &Path, config: &BufferConfig) -> Running {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while in_use(dir) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let metrics = ComponentMetrics::new("sink", "sink", "test", &[], &[]);
     let (input, rx) = mpsc::channel(4);
     let (output, buffer) = open(config, dir, &metrics, rx).unwrap();
@@ -90,6 +96,7 @@ async fn sources_are_acknowledged_at_sync_and_a_restart_reads_what_the_sink_did_
     drop(second);
     drop(r.output);
     r.buffer.finish(Duration::from_secs(5)).await;
+    drop(r.buffer);
 
     let mut again = start(dir.path(), &cfg);
     assert_eq!(again.metrics.snapshot().gauges.get("pipe_buffer_events"), Some(&20));
@@ -103,6 +110,7 @@ async fn sources_are_acknowledged_at_sync_and_a_restart_reads_what_the_sink_did_
     assert!(again.output.recv().await.is_none(), "the buffer ends after its input");
     again.buffer.finish(Duration::from_secs(5)).await;
     assert_eq!(again.metrics.snapshot().gauges.get("pipe_buffer_events"), Some(&0));
+    drop(again.buffer);
     // Everything delivered: a third start has nothing to give.
     let mut third = start(dir.path(), &cfg);
     drop(third.input);
@@ -169,6 +177,7 @@ async fn a_damaged_record_is_skipped_and_counted_and_the_rest_delivered() {
     drop(r.input);
     drop(r.output);
     r.buffer.finish(Duration::from_secs(5)).await;
+    drop(r.buffer);
     let (_, seg) = log::segments(dir.path()).unwrap().pop().unwrap();
     let mut bytes = std::fs::read(&seg).unwrap();
     let scan = log::scan(&bytes);
