@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""pipe's benchmark: file -> remap -> blackhole against a serde_json floor, in one run.
+"""pipe's benchmark: file -> remap -> blackhole against a serde_json floor, in one run
+(and the same with `decoding = "json"` on the file source instead of `parse_json`).
 With `stdin`: stdin -> remap (parse_json) -> blackhole and stdin with `decoding =
 "json"` -> remap -> blackhole against the same floor.
 
@@ -76,24 +77,28 @@ def main():
     link = os.path.join(args.work, "input", "bench.log")
     done = pipe_until_done(args, os.path.join(args.work, "data"), nbytes)
     env = dict(os.environ, PIPE_BENCH_DIR=args.work)
-    floors, pipes = [], []
+    floors, pipes, jsons = [], [], []
     for _ in range(args.repeat):
         wall, cpu, rss, _ = run_measured([floor, "run", src])
         floors.append((cpu, wall, rss))
-        # pipe: a fresh data dir and the input linked into the watched folder.
-        shutil.rmtree(os.path.join(args.work, "data"), ignore_errors=True)
-        if os.path.lexists(link):
-            os.remove(link)
-        os.link(src, link)
-        wall, cpu, rss, _ = run_measured([pipe, "-q", "-t", os.path.join(here, "bench.toml")], env=env, until=done)
-        pipes.append((cpu, wall, rss))
+        for topology, runs in (("bench.toml", pipes), ("bench-json.toml", jsons)):
+            # pipe: a fresh data dir and the input linked into the watched folder.
+            shutil.rmtree(os.path.join(args.work, "data"), ignore_errors=True)
+            if os.path.lexists(link):
+                os.remove(link)
+            os.link(src, link)
+            wall, cpu, rss, _ = run_measured([pipe, "-q", "-t", os.path.join(here, topology)], env=env, until=done)
+            runs.append((cpu, wall, rss))
     if shutil.which("valgrind"):
         count_instructions(args, here, floor, pipe, src, env)
     cpu_floor, wall, rss = min(floors)
     report("floor (serde_json)", args.lines, nbytes, wall, cpu_floor, rss)
     cpu_pipe, wall, rss = min(pipes)
     report("pipe file→remap→null", args.lines, nbytes, wall, cpu_pipe, rss)
-    print(f"ratio CPU-s pipe/floor: {cpu_pipe/cpu_floor:.2f} (target <= 2); all runs CPU-s: floor {[round(f[0], 2) for f in floors]}, pipe {[round(p[0], 2) for p in pipes]}")
+    cpu_json, wall, rss = min(jsons)
+    report("pipe file json→remap", args.lines, nbytes, wall, cpu_json, rss)
+    print(f"ratio CPU-s pipe/floor: {cpu_pipe/cpu_floor:.2f}, with decoding = \"json\": {cpu_json/cpu_floor:.2f} (target <= 2); "
+          f"all runs CPU-s: floor {[round(f[0], 2) for f in floors]}, pipe {[round(p[0], 2) for p in pipes]}, json {[round(p[0], 2) for p in jsons]}")
 
 def stdin_modes(args, here, floor, pipe, src, nbytes):
     """The floor, stdin -> parse_json -> blackhole and stdin (decoding json) -> blackhole, interleaved."""
