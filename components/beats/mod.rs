@@ -30,5 +30,19 @@ fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildError> 
     let config: config::BeatsSourceConfig = parse_options(options)?;
     let address = config.validate()?;
     let tls = config.tls.as_ref().map(config::TlsConfig::server_config).transpose()?;
-    Ok(Built::source(server::BeatsSource { config, address, tls }).claim(Resource::Port(address.to_string())))
+    // A renewed certificate is a change: a reload (or --watch) picks it up.
+    let files: Vec<_> = config
+        .tls
+        .iter()
+        .flat_map(|t| {
+            [
+                Some(t.crt_file.clone()),
+                Some(t.key_file.clone()),
+                t.client_ca_file.clone(),
+            ]
+        })
+        .flatten()
+        .collect();
+    let built = Built::source(server::BeatsSource { config, address, tls }).claim(Resource::Port(address.to_string()));
+    Ok(files.into_iter().fold(built, Built::reading))
 }

@@ -136,8 +136,8 @@ pub fn events(
                     out: &mut out,
                     max: max_events,
                     too_many: &mut too_many,
-                    each: fields,
-                    item: std::marker::PhantomData::<serde_json::Value>,
+                    each: object_fields,
+                    item: std::marker::PhantomData::<Value>,
                 };
                 let mut de = serde_json::Deserializer::from_str(text);
                 let read = seed.deserialize(&mut de).and_then(|()| de.end());
@@ -147,11 +147,11 @@ pub fn events(
                 read.map_err(malformed)?;
                 return Ok(out);
             }
-            let value: serde_json::Value = serde_json::from_str(text).map_err(malformed)?;
+            let value: Value = serde_json::from_str(text).map_err(malformed)?;
             if max_events == 0 {
                 return Err(BodyError::TooManyEvents(max_events));
             }
-            Ok(vec![fields(value)])
+            Ok(vec![object_fields(value)])
         }
         Decoding::Ndjson => {
             let mut out = Vec::new();
@@ -162,10 +162,11 @@ pub fn events(
                 if out.len() == max_events {
                     return Err(BodyError::TooManyEvents(max_events));
                 }
-                let value: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                // Straight into the event's values, with no serde_json::Value between.
+                let value: Value = serde_json::from_str(line).map_err(|e| {
                     BodyError::Malformed(format!("invalid JSON on line {} column {}: {e}", n + 1, e.column()))
                 })?;
-                out.push(fields(value));
+                out.push(object_fields(value));
             }
             Ok(out)
         }
@@ -220,13 +221,14 @@ impl<'de, T: Deserialize<'de>, F: FnMut(T) -> ObjectMap> Visitor<'de> for Capped
 
 /// An object's fields, or `message` holding any other value.
 pub(super) fn fields(value: serde_json::Value) -> ObjectMap {
-    match json_to_value(value) {
+    object_fields(json_to_value(value))
+}
+
+/// [`fields`] of a value already decoded.
+fn object_fields(value: Value) -> ObjectMap {
+    match value {
         Value::Object(m) => m,
-        other => {
-            let mut m = ObjectMap::new();
-            m.insert(KeyString::from("message"), other);
-            m
-        }
+        other => ObjectMap::from([(KeyString::from("message"), other)]),
     }
 }
 

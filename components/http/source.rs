@@ -224,11 +224,18 @@ pub fn build(_cx: &BuildContext, options: toml::Value) -> Result<Built, BuildErr
         }
     }
     let (decoding, max_events) = (config.decoding, config.max_events_per_request);
-    Ok(Built::source(HttpSource { config, address })
+    // A renewed certificate is a change: a reload (or --watch) picks it up.
+    let files: Vec<_> = config
+        .tls
+        .iter()
+        .flat_map(|t| [t.crt_file.clone(), t.key_file.clone()])
+        .collect();
+    let built = Built::source(HttpSource { config, address })
         .claim(Resource::Port(address.to_string()))
         .with_decoder(std::sync::Arc::new(move |body| {
             decode::events(body, decoding, None, max_events).map_err(|e| e.to_string())
-        })))
+        }));
+    Ok(files.into_iter().fold(built, Built::reading))
 }
 
 struct HttpSource {

@@ -283,6 +283,11 @@ impl DiskBuffer {
         (rx, generation)
     }
 
+    /// True while its reader runs (a sink can be attached).
+    pub fn is_readable(&self) -> bool {
+        !lock(&self.shared.state).reader_done
+    }
+
     /// True while the sink of `generation` is the one reading this buffer.
     pub fn is_read_by(&self, generation: u64) -> bool {
         lock(&self.shared.state).generation == generation
@@ -519,12 +524,20 @@ fn write_loop(
                     );
                     s = lock(&shared.state);
                 }
-                while !fits(&s, 0) {
+                while !fits(&s, 0) && !s.reader_done {
                     s = shared
                         .changed
                         .wait_timeout(s, Duration::from_millis(100))
                         .map(|(g, _)| g)
                         .unwrap_or_else(|p| p.into_inner().0);
+                }
+                if !fits(&s, 0) {
+                    // Full, and no sink reads it any more (it failed, or a reload
+                    // removed it): never room again. The batch goes back to its source
+                    // undelivered instead of blocking it.
+                    drop(s);
+                    drop(batch);
+                    continue;
                 }
             }
             let seq = s.next_seq;
@@ -679,8 +692,9 @@ fn read_loop(shared: &Arc<Shared>, mut tx: mpsc::Sender<EventBatch>, runtime: &t
                     }
                     break Some((first, meta));
                 }
-                if s.input_closed {
+                if s.input_closed || tx.is_closed() {
                     // Decided under the lock: nothing is queued for a reader after this.
+                    // A sink gone (failed, or removed by a reload) reads nothing more.
                     s.reader_done = true;
                     break None;
                 }

@@ -259,3 +259,27 @@ async fn a_reattached_sink_reads_what_the_replaced_sink_did_not_deliver() {
     r.buffer.finish(Duration::from_secs(5)).await;
     assert_eq!(r.metrics.snapshot().gauges.get("pipe_buffer_events"), Some(&0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_buffer_whose_sink_is_gone_sends_new_batches_back_undelivered() {
+    let dir = tempfile::tempdir().unwrap();
+    // One record fills it: the next waits for room.
+    let r = start(dir.path(), &config(1, WhenFull::Block));
+    let (a, ack) = batch(0, 10, 10);
+    r.input.send(a).await.unwrap();
+    assert_eq!(status(ack).await, BatchStatus::Delivered);
+    let mut output = r.output;
+    let held = output.recv().await.unwrap();
+    // The sink fails: what it held and its input are gone.
+    drop(held);
+    drop(output);
+    let (b, ack) = batch(10, 10, 10);
+    r.input.send(b).await.unwrap();
+    assert_eq!(
+        status(ack).await,
+        BatchStatus::Errored,
+        "no room will come: the batch goes back to its source instead of blocking it"
+    );
+    drop(r.input);
+    r.buffer.finish(Duration::from_secs(5)).await;
+}

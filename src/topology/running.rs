@@ -23,6 +23,15 @@ use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 
+/// The turn of a sink task waiting for buffer directory `dir` and opening it: one at
+/// a time per directory.
+fn opening_turn(dir: &std::path::Path) -> Arc<tokio::sync::Mutex<()>> {
+    static TURNS: std::sync::LazyLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> =
+        std::sync::LazyLock::new(Default::default);
+    let mut turns = TURNS.lock().unwrap_or_else(|e| e.into_inner());
+    turns.entry(dir.to_path_buf()).or_default().clone()
+}
+
 /// One running component.
 pub(super) struct Component {
     pub info: NodeInfo,
@@ -243,7 +252,9 @@ impl Running {
                 .filter(|o| {
                     n.kind == Kind::Sink && n.buffer.kind == BufferKind::Disk && o.buffer.kind == BufferKind::Disk
                 })
-                .and_then(|o| Some((o.disk.clone()?, o.input.as_ref()?.upgrade()?)));
+                .and_then(|o| Some((o.disk.clone()?, o.input.as_ref()?.upgrade()?)))
+                // A buffer whose reader is gone (its sink failed) is not handed on.
+                .filter(|(disk, _)| disk.is_readable());
             if let Some((disk, tx)) = kept_buffer {
                 reattach.insert(n.id.clone(), disk);
                 new_inputs.insert(n.id.clone(), (tx, None));
@@ -433,19 +444,26 @@ impl Running {
                         Some(Reads::Channel(rx)) => Ok((rx, None)),
                         Some(Reads::Reattached(rx, disk, generation)) => Ok((rx, Some((disk, generation)))),
                         Some(Reads::Opens(rx, dir)) => {
+                            let turn = opening_turn(&dir);
+                            let _turn = turn.lock().await;
                             if crate::buffer::in_use(&dir) {
                                 tracing::info!(component = %id, "Waiting for the replaced sink to close its disk buffer.");
                             }
                             while crate::buffer::in_use(&dir) {
                                 tokio::time::sleep(Duration::from_millis(100)).await;
                             }
-                            crate::buffer::open(&buffer, &dir, &metrics, rx)
-                                .map(|(rx, disk)| {
+                            let m = metrics.clone();
+                            // Recovery reads the segments: off the runtime's workers.
+                            let opened = tokio::task::spawn_blocking(move || crate::buffer::open(&buffer, &dir, &m, rx)).await;
+                            match opened {
+                                Ok(Ok((rx, disk))) => {
                                     let disk = Arc::new(disk);
                                     let _ = disk_tx.send(disk.clone());
-                                    (rx, Some((disk, 0)))
-                                })
-                                .map_err(|e| e.to_string())
+                                    Ok((rx, Some((disk, 0))))
+                                }
+                                Ok(Err(e)) => Err(e.to_string()),
+                                Err(e) => Err(format!("opening the disk buffer failed: {e}")),
+                            }
                         }
                     };
                     let (rx, disk) = match opened {
