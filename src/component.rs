@@ -372,13 +372,6 @@ impl FanoutHandle {
         *shared.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(consumers);
         true
     }
-
-    /// The ids of the current consumers, and whether the output still exists.
-    pub fn consumers(&self) -> Option<Vec<(String, mpsc::Sender<EventBatch>)>> {
-        let shared = self.0.upgrade()?;
-        let list = shared.read().unwrap_or_else(|e| e.into_inner()).clone();
-        Some(list.as_ref().clone())
-    }
 }
 
 /// The outputs of a source or transform: the default one and any named ones.
