@@ -17,6 +17,25 @@ pub enum LineDecoding {
     Json,
 }
 
+/// The fields of one line as `decoding` says, or why it cannot be decoded. Text that
+/// is not UTF-8 is kept with U+FFFD in place of the bad bytes, counted in
+/// `invalid_utf8`.
+pub fn line_fields(decoding: LineDecoding, line: &[u8], invalid_utf8: &mut u64) -> Result<ObjectMap, String> {
+    match decoding {
+        LineDecoding::Json => json_fields(line),
+        LineDecoding::Text => {
+            let text = match simdutf8::basic::from_utf8(line) {
+                Ok(s) => bytes::Bytes::copy_from_slice(s.as_bytes()),
+                Err(_) => {
+                    *invalid_utf8 += 1;
+                    bytes::Bytes::from(String::from_utf8_lossy(line).into_owned())
+                }
+            };
+            Ok(ObjectMap::from([(KeyString::from("message"), Value::Bytes(text))]))
+        }
+    }
+}
+
 /// The fields of one JSON value: an object's fields, anything else in `message`; or
 /// why it is not JSON.
 pub fn json_fields(payload: &[u8]) -> Result<ObjectMap, String> {

@@ -167,13 +167,7 @@ path = "{dir}/bad.ndjson"
     let input = "{\"n\":1,\"user\":{\"id\":7}}\n{\"n\":2, broken\n42\n{\"n\":3,\"host\":\"mine\"}\n";
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     assert_eq!(wait_exit(&mut child, 30), 0, "{}", tail(&log, 20));
-    let read = |name: &str| -> Vec<serde_json::Value> {
-        fs::read_to_string(dir.path().join(name))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let read = |name: &str| json_lines(&dir.path().join(name));
     let out = read("out.ndjson");
     assert_eq!(out.len(), 3, "{out:?}");
     assert_eq!(out[0]["user"]["id"], 7);
@@ -228,13 +222,7 @@ path = "{dir}/bad.ndjson"
     .unwrap();
     let log = dir.path().join("pipe.log");
     let pipe = Pipe::start(&topology, &log);
-    let read = |name: &str| -> Vec<serde_json::Value> {
-        fs::read_to_string(dir.path().join(name))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    };
+    let read = |name: &str| json_lines(&dir.path().join(name));
     assert!(
         wait_for(20, || read("out.ndjson").len() == 2 && read("bad.ndjson").len() == 1),
         "{}",

@@ -511,25 +511,6 @@ path = "{refused}"
     assert!(counters.iter().any(|l| l.contains("rejected_by_kafka")), "{counters:?}");
 }
 
-fn kcat() -> Command {
-    let which = Command::new("kcat").arg("-V").output();
-    assert!(
-        which.is_ok_and(|o| o.status.success()),
-        "kcat is needed (apt-get install kcat; .ci/run installs it)"
-    );
-    Command::new("kcat")
-}
-
-fn kcat_produce(bootstrap: &str, topic: &str, text: &str) {
-    let mut child = kcat()
-        .args(["-P", "-b", bootstrap, "-t", topic])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 /// `count` records read from the start of `topic` as `key=K HEADERS\tVALUE`.
 fn kcat_consume(bootstrap: &str, topic: &str, count: usize) -> Vec<String> {
     let out = kcat()

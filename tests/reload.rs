@@ -95,7 +95,7 @@ impl HttpRemapFile {
     /// events of its (last) `out`.
     fn stop(self) -> (tempfile::TempDir, PathBuf, Vec<serde_json::Value>) {
         assert_eq!(self.pipe.stop(30), 0, "{}", tail(&self.log, 20));
-        let out = events(&self.dir.path().join(&self.out));
+        let out = json_lines(&self.dir.path().join(&self.out));
         (self.dir, self.log, out)
     }
 
@@ -112,15 +112,6 @@ impl HttpRemapFile {
     fn post(&self, first: u64, n: u64) -> Option<u16> {
         post(self.http, "/", "application/x-ndjson", &ndjson(first, n)).map(|r| r.0)
     }
-}
-
-/// The JSON lines of `path`.
-fn events(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn seqs(events: &[serde_json::Value]) -> HashSet<u64> {
@@ -247,7 +238,7 @@ fn a_changed_sink_drains_into_its_old_file_and_its_successor_writes_the_rest() {
         "the rebuilt sink keeps its counters"
     );
     let (dir, _, b) = t.stop();
-    let a = seqs(&events(&dir.path().join("a.ndjson")));
+    let a = seqs(&json_lines(&dir.path().join("a.ndjson")));
     assert_eq!(
         a,
         (0..500).collect(),
@@ -446,22 +437,6 @@ async fn a_file_source_outlives_its_stopped_sink_and_reads_what_it_held_again_at
     server.abort();
 }
 
-fn kcat_produce(bootstrap: &str, topic: &str, first: u64, n: u64) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("kcat")
-        .args(["-P", "-b", bootstrap, "-t", topic])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("kcat (apt-get install kcat; .ci/run installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(ndjson(first, n).as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-}
-
 fn kafka_file(dir: &Path, bootstrap: &str, api: u16, out: &str) -> String {
     format!(
         r#"data_dir = "{data}"
@@ -498,25 +473,25 @@ fn an_unchanged_kafka_source_keeps_its_group_membership() {
     let log = dir.path().join("pipe.log");
     let pipe = Pipe::start(&topology, &log);
     wait_api(api, &log);
-    kcat_produce(&bootstrap, "logs", 0, 100);
+    kcat_produce(&bootstrap, "logs", &ndjson(0, 100));
     let a = dir.path().join("a.ndjson");
-    assert!(wait_for(30, || events(&a).len() >= 100), "{}", tail(&log, 20));
+    assert!(wait_for(30, || json_lines(&a).len() >= 100), "{}", tail(&log, 20));
     let rebalances = metric(api, "pipe_kafka_rebalances_total", "k");
     assert!(rebalances.is_some_and(|r| r >= 1.0), "{rebalances:?}");
     write(&topology, &kafka_file(dir.path(), &bootstrap, api, "b.ndjson"));
     pipe.signal("HUP");
     wait_logged(&log, "Reloaded the topology.", 1);
-    kcat_produce(&bootstrap, "logs", 100, 100);
+    kcat_produce(&bootstrap, "logs", &ndjson(100, 100));
     let b = dir.path().join("b.ndjson");
-    assert!(wait_for(30, || events(&b).len() >= 100), "{}", tail(&log, 20));
+    assert!(wait_for(30, || json_lines(&b).len() >= 100), "{}", tail(&log, 20));
     assert_eq!(
         metric(api, "pipe_kafka_rebalances_total", "k"),
         rebalances,
         "the consumer did not rejoin its group"
     );
     assert_eq!(pipe.stop(30), 0);
-    let mut all = seqs(&events(&a));
-    all.extend(seqs(&events(&b)));
+    let mut all = seqs(&json_lines(&a));
+    all.extend(seqs(&json_lines(&b)));
     assert_eq!(all, (0..200).collect());
     let _ = mock.kill();
 }

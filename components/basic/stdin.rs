@@ -9,11 +9,10 @@ use crate::component::{BoxFuture, BuildContext, BuildError, Built, Source, Sourc
 use crate::decoding::{self, LineDecoding};
 use crate::event::{Event, EventBatch};
 use crate::metrics::Emitter;
-use bytes::Bytes;
 use serde::Deserialize;
 use std::io::Read;
 use tokio::sync::mpsc;
-use vrl::value::{KeyString, ObjectMap, Value};
+use vrl::value::{KeyString, Value};
 
 /// Options of the `stdin` source.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -137,22 +136,16 @@ impl Stdin {
                 truncated += 1;
             }
             reports.lines += 1;
-            let mut m = match self.decoding {
-                LineDecoding::Text => ObjectMap::from([(
-                    KeyString::from("message"),
-                    Value::Bytes(Bytes::from(String::from_utf8_lossy(line).into_owned())),
-                )]),
-                LineDecoding::Json => match decoding::json_fields(line) {
-                    Ok(fields) => fields,
-                    Err(reason) => {
-                        reports.undecodable.emit(UndecodableLine {
-                            line: reports.lines,
-                            reason: reason.clone(),
-                        });
-                        bad.push(Event::from_map(decoding::undecodable(line, reason, &cx.id)));
-                        continue;
-                    }
-                },
+            let mut m = match decoding::line_fields(self.decoding, line, &mut 0) {
+                Ok(fields) => fields,
+                Err(reason) => {
+                    reports.undecodable.emit(UndecodableLine {
+                        line: reports.lines,
+                        reason: reason.clone(),
+                    });
+                    bad.push(Event::from_map(decoding::undecodable(line, reason, &cx.id)));
+                    continue;
+                }
             };
             m.entry(KeyString::from("host")).or_insert_with(|| host.clone());
             m.entry(KeyString::from("timestamp")).or_insert(Value::Timestamp(now));

@@ -336,3 +336,34 @@ pub fn kafka_mock(topic: &str) -> (Child, String) {
         .expect("read the bootstrap address");
     (mock, bootstrap.trim().to_string())
 }
+
+/// The `kcat` command (an independent Kafka client; `.ci/run` installs it).
+pub fn kcat() -> Command {
+    let which = Command::new("kcat").arg("-V").output();
+    assert!(
+        which.is_ok_and(|o| o.status.success()),
+        "kcat is needed (apt-get install kcat; .ci/run installs it)"
+    );
+    Command::new("kcat")
+}
+
+/// Produces `text`, one record per line, to `topic` with kcat.
+pub fn kcat_produce(bootstrap: &str, topic: &str, text: &str) {
+    use std::io::Write;
+    let mut child = kcat()
+        .args(["-P", "-b", bootstrap, "-t", topic])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// The JSON lines of `path` (none when it does not exist yet).
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

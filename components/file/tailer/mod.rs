@@ -17,11 +17,10 @@ use super::lines::{LineReader, Oversize};
 use super::source::{FileSource, FileSourceConfig, Rule};
 use crate::ack::BatchNotifier;
 use crate::component::{Fanout, Outputs};
-use crate::decoding::{self, LineDecoding};
+use crate::decoding;
 use crate::event::{Event, EventBatch};
 use crate::metrics::{ComponentMetrics, Emitter, Gauge};
 use crate::shutdown::ShutdownSignal;
-use bytes::Bytes;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -29,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use vrl::value::{KeyString, ObjectMap, Value};
+use vrl::value::{KeyString, Value};
 
 /// A group of lines waiting for the end of a multiline event.
 struct Pending {
@@ -327,7 +326,7 @@ impl Tailer {
         let mut undecodable: Option<(u64, String)> = None;
         let mut make = |message: &[u8], offset: u64| {
             bytes_in += message.len() as u64 + 1;
-            let (mut m, good) = match decode_line(decoding, message, &mut invalid_utf8) {
+            let (mut m, good) = match decoding::line_fields(decoding, message, &mut invalid_utf8) {
                 Ok(m) => (m, true),
                 Err(reason) => {
                     let count = undecodable.get_or_insert((0, reason.clone()));
@@ -510,7 +509,7 @@ impl Tailer {
         let t = &self.files[i];
         let bytes = p.message.len() as u64;
         let mut invalid_utf8 = 0;
-        let decoded = decode_line(self.config.decoding, &p.message, &mut invalid_utf8);
+        let decoded = decoding::line_fields(self.config.decoding, &p.message, &mut invalid_utf8);
         let good = decoded.is_ok();
         let mut m = decoded.unwrap_or_else(|reason| {
             self.events.undecodable.emit(UndecodableLines {
@@ -567,22 +566,4 @@ impl Tailer {
 
 fn path_value(path: &Path) -> Value {
     crate::event::interned(&path.to_string_lossy())
-}
-
-/// The fields of one line (or multiline group) as `decoding` says, or why it cannot be
-/// decoded. Invalid UTF-8 in text is replaced and counted in `invalid_utf8`.
-fn decode_line(decoding: LineDecoding, message: &[u8], invalid_utf8: &mut u64) -> Result<ObjectMap, String> {
-    match decoding {
-        LineDecoding::Json => decoding::json_fields(message),
-        LineDecoding::Text => {
-            let text = match simdutf8::basic::from_utf8(message) {
-                Ok(s) => Bytes::copy_from_slice(s.as_bytes()),
-                Err(_) => {
-                    *invalid_utf8 += 1;
-                    Bytes::from(String::from_utf8_lossy(message).into_owned())
-                }
-            };
-            Ok(ObjectMap::from([(KeyString::from("message"), Value::Bytes(text))]))
-        }
-    }
 }
