@@ -173,6 +173,9 @@ pub struct Columns {
     /// Declared schemas only: the string column keeping values that did not fit.
     rejected: Option<String>,
     schema: SchemaRef,
+    /// The columns' names with their positions, sorted by name: an event's fields
+    /// (sorted too) are matched to columns in one walk (see [`walk_fields`]).
+    by_name: Vec<(String, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -194,6 +197,7 @@ impl Columns {
             overflowing: false,
             rejected: None,
             schema: Arc::new(Schema::empty()),
+            by_name: Vec::new(),
         };
         c.rebuild();
         c
@@ -218,6 +222,7 @@ impl Columns {
             overflowing: false,
             rejected: None,
             schema: Arc::new(Schema::empty()),
+            by_name: Vec::new(),
         }
     }
 
@@ -244,44 +249,49 @@ impl Columns {
             return false;
         }
         let mut changed = false;
+        let mut new_fields: Vec<(&KeyString, Option<ColumnType>)> = Vec::new();
         for event in events {
             let Value::Object(map) = event else { continue };
-            for (key, value) in map {
-                let seen = ColumnType::of(value);
-                let full = self.columns.len() >= self.max_columns;
-                match self.columns.get_mut(key.as_str()) {
-                    None if full => {
-                        if !self.overflowing {
-                            self.overflowing = true;
-                            changed = true;
-                            tracing::warn!(component = %metrics.id, max_columns = self.max_columns, field = %key, "The inferred schema reached its column limit; fields of new names go to the `_overflow` JSON column.");
+            walk_fields(
+                &self.by_name,
+                map,
+                |index, value| {
+                    let Some((key, col)) = self.columns.get_index_mut(index) else {
+                        return;
+                    };
+                    let merged = match (col.ty, ColumnType::of(value)) {
+                        (a, None) => a,
+                        (None, b) => b,
+                        (Some(a), Some(b)) if a == b => Some(a),
+                        (Some(ColumnType::Int64), Some(ColumnType::Float64))
+                        | (Some(ColumnType::Float64), Some(ColumnType::Int64)) => Some(ColumnType::Float64),
+                        (Some(ColumnType::Utf8), Some(_)) => Some(ColumnType::Utf8),
+                        (Some(_), Some(_)) => {
+                            metrics
+                                .emitter::<TypeConflict>()
+                                .emit(TypeConflict { field: key.clone() });
+                            Some(ColumnType::Utf8)
                         }
-                    }
-                    None => {
-                        self.columns.insert(key.to_string(), Column { ty: seen });
+                    };
+                    if merged != col.ty {
+                        col.ty = merged;
                         changed = true;
                     }
-                    Some(col) => {
-                        let merged = match (col.ty, seen) {
-                            (a, None) => a,
-                            (None, b) => b,
-                            (Some(a), Some(b)) if a == b => Some(a),
-                            (Some(ColumnType::Int64), Some(ColumnType::Float64))
-                            | (Some(ColumnType::Float64), Some(ColumnType::Int64)) => Some(ColumnType::Float64),
-                            (Some(ColumnType::Utf8), Some(_)) => Some(ColumnType::Utf8),
-                            (Some(_), Some(_)) => {
-                                metrics
-                                    .emitter::<TypeConflict>()
-                                    .emit(TypeConflict { field: key.to_string() });
-                                Some(ColumnType::Utf8)
-                            }
-                        };
-                        if merged != col.ty {
-                            col.ty = merged;
-                            changed = true;
-                        }
-                    }
+                },
+                |key, value| new_fields.push((key, ColumnType::of(value))),
+            );
+            for (key, seen) in new_fields.drain(..) {
+                if self.columns.len() < self.max_columns {
+                    self.columns.insert(key.to_string(), Column { ty: seen });
+                    changed = true;
+                } else if !self.overflowing {
+                    self.overflowing = true;
+                    changed = true;
+                    tracing::warn!(component = %metrics.id, max_columns = self.max_columns, field = %key, "The inferred schema reached its column limit; fields of new names go to the `_overflow` JSON column.");
                 }
+            }
+            if self.by_name.len() != self.columns.len() {
+                self.index_names();
             }
         }
         if changed {
@@ -301,7 +311,13 @@ impl Columns {
         true
     }
 
+    fn index_names(&mut self) {
+        self.by_name = self.columns.keys().enumerate().map(|(i, k)| (k.clone(), i)).collect();
+        self.by_name.sort_unstable();
+    }
+
     fn rebuild(&mut self) {
+        self.index_names();
         let mut fields: Vec<Field> = self
             .columns
             .iter()
@@ -320,28 +336,45 @@ impl Columns {
     /// by column name at the top level of each event.
     pub fn to_batch<'a>(
         &self,
-        events: impl ExactSizeIterator<Item = &'a Value> + Clone,
+        events: impl ExactSizeIterator<Item = &'a Value>,
         metrics: &ComponentMetrics,
     ) -> Result<RecordBatch, arrow::error::ArrowError> {
         let n = events.len();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len() + 1);
+        let width = self.columns.len();
+        // Row-major: the value of column `c` in row `r` is `cells[r * width + c]`.
+        let mut cells: Vec<Option<&'a Value>> = vec![None; n * width];
+        let mut overflow: Vec<ObjectMap> = Vec::new();
+        if self.overflowing {
+            overflow.resize_with(n, ObjectMap::new);
+        }
+        for (row, event) in events.enumerate() {
+            let Value::Object(map) = event else { continue };
+            let cells = &mut cells[row * width..(row + 1) * width];
+            walk_fields(
+                &self.by_name,
+                map,
+                |column, value| cells[column] = Some(value),
+                |key, value| {
+                    if let Some(extra) = overflow.get_mut(row) {
+                        extra.insert(key.clone(), value.clone());
+                    }
+                },
+            );
+        }
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width + 2);
         let mut failed = 0u64;
         let mut rejected: Vec<Option<ObjectMap>> = Vec::new();
-        for (name, col) in &self.columns {
-            let field = |e: &'a Value| match e {
-                Value::Object(m) => m.get(name.as_str()),
-                _ => None,
-            };
-            let values = events.clone().map(field);
+        let mut failed_rows = Vec::new();
+        for (column, (name, col)) in self.columns.iter().enumerate() {
+            let values = cells.iter().skip(column).step_by(width.max(1)).copied();
             let ty = col.ty.unwrap_or(ColumnType::Utf8);
-            let mut failed_rows = Vec::new();
+            failed_rows.clear();
             arrays.push(build_array(ty, values, n, &mut failed_rows));
             failed += failed_rows.len() as u64;
             if self.rejected.is_some() && !failed_rows.is_empty() {
                 rejected.resize(n, None);
-                let values: Vec<Option<&Value>> = events.clone().map(field).collect();
-                for row in failed_rows {
-                    if let Some(v) = values[row] {
+                for &row in &failed_rows {
+                    if let Some(v) = cells[row * width + column] {
                         rejected[row]
                             .get_or_insert_with(ObjectMap::new)
                             .insert(KeyString::from(name.as_str()), v.clone());
@@ -350,38 +383,15 @@ impl Columns {
             }
         }
         if self.overflowing {
-            let mut b = StringBuilder::with_capacity(n, 0);
-            let mut rows = 0u64;
-            for event in events.clone() {
-                let extra: ObjectMap = match event {
-                    Value::Object(m) => m
-                        .iter()
-                        .filter(|(k, _)| !self.columns.contains_key(k.as_str()))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect(),
-                    _ => ObjectMap::new(),
-                };
-                if extra.is_empty() {
-                    b.append_null();
-                } else {
-                    rows += 1;
-                    b.append_value(serde_json::to_string(&extra).unwrap_or_default());
-                }
-            }
+            let rows = overflow.iter().filter(|extra| !extra.is_empty()).count() as u64;
+            arrays.push(json_objects(overflow.iter().map(|extra| Some(extra).filter(|e| !e.is_empty()))));
             if rows > 0 {
                 metrics.emitter::<TooManyColumns>().emit_n(TooManyColumns, rows);
             }
-            arrays.push(Arc::new(b.finish()));
         }
         if self.rejected.is_some() {
-            let mut b = StringBuilder::with_capacity(n, 0);
-            for row in 0..n {
-                match rejected.get(row).and_then(Option::as_ref) {
-                    Some(m) => b.append_value(serde_json::to_string(m).unwrap_or_default()),
-                    None => b.append_null(),
-                }
-            }
-            arrays.push(Arc::new(b.finish()));
+            rejected.resize(n, None);
+            arrays.push(json_objects(rejected.iter().map(Option::as_ref)));
         }
         if failed > 0 {
             metrics
@@ -397,6 +407,42 @@ impl Columns {
         }
         RecordBatch::try_new(self.schema.clone(), arrays)
     }
+}
+
+/// Matches the fields of `map` to the columns of `by_name` (both sorted by name) in
+/// one walk: `found(position, value)` for a field with a column, `other(key, value)`
+/// for one without.
+fn walk_fields<'a>(
+    by_name: &[(String, usize)],
+    map: &'a ObjectMap,
+    mut found: impl FnMut(usize, &'a Value),
+    mut other: impl FnMut(&'a KeyString, &'a Value),
+) {
+    let mut next = 0;
+    for (key, value) in map {
+        while by_name.get(next).is_some_and(|(name, _)| name.as_str() < key.as_str()) {
+            next += 1;
+        }
+        match by_name.get(next) {
+            Some((name, position)) if name.as_str() == key.as_str() => {
+                found(*position, value);
+                next += 1;
+            }
+            _ => other(key, value),
+        }
+    }
+}
+
+/// A string column of JSON objects (null where there is none).
+fn json_objects<'a>(objects: impl Iterator<Item = Option<&'a ObjectMap>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for object in objects {
+        match object {
+            Some(m) => b.append_value(serde_json::to_string(m).unwrap_or_default()),
+            None => b.append_null(),
+        }
+    }
+    Arc::new(b.finish())
 }
 
 fn build_array<'a>(
@@ -439,9 +485,29 @@ fn build_array<'a>(
             Value::Integer(i) if i.abs() < (1 << 53) => Some(*i as f64),
             _ => None,
         }),
-        ColumnType::Utf8 => fill!(StringBuilder::with_capacity(n, n * 16), |v: &Value| Some(
-            value_to_string(v)
-        )),
+        ColumnType::Utf8 => {
+            let values: Vec<Option<&Value>> = values.collect();
+            let bytes = values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::Bytes(b)) => b.len(),
+                    Some(Value::Null) | None => 0,
+                    Some(_) => 16,
+                })
+                .sum();
+            let mut b = StringBuilder::with_capacity(n, bytes);
+            for v in values {
+                match v {
+                    None | Some(Value::Null) => b.append_null(),
+                    Some(Value::Bytes(bytes)) => match simdutf8::basic::from_utf8(bytes) {
+                        Ok(text) => b.append_value(text),
+                        Err(_) => b.append_value(String::from_utf8_lossy(bytes)),
+                    },
+                    Some(v) => b.append_value(value_to_string(v)),
+                }
+            }
+            Arc::new(b.finish())
+        }
         ColumnType::Timestamp(unit) => {
             let ts = |v: &Value| crate::template::time_of(v);
             match unit {

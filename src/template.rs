@@ -18,8 +18,12 @@ pub struct Template {
 
 #[derive(Debug, Clone)]
 enum Part {
-    /// Literal text, possibly holding strftime specifiers.
-    Text { text: String, has_time: bool },
+    /// Literal text, possibly holding strftime specifiers (parsed once, in `items`).
+    Text {
+        text: String,
+        has_time: bool,
+        items: Vec<Item<'static>>,
+    },
     /// A field path.
     Field(String),
 }
@@ -64,8 +68,10 @@ impl Template {
     /// `/logs/{{ service }}/%H.log`).
     pub fn fixed_dir(&self) -> &str {
         let end = match self.parts.first() {
-            Some(Part::Text { text, has_time: false }) => text.len(),
-            Some(Part::Text { text, has_time: true }) => text.find('%').unwrap_or(0),
+            Some(Part::Text {
+                text, has_time: false, ..
+            }) => text.len(),
+            Some(Part::Text { text, has_time: true, .. }) => text.find('%').unwrap_or(0),
             _ => 0,
         };
         let fixed = &self.source[..end.min(self.source.len())];
@@ -85,8 +91,8 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Field(_) => star(&mut out),
-                Part::Text { text, has_time: false } => out.push_str(&literal(text)),
-                Part::Text { text, has_time: true } => {
+                Part::Text { text, has_time: false, .. } => out.push_str(&literal(text)),
+                Part::Text { text, has_time: true, .. } => {
                     let mut chars = text.chars().peekable();
                     let mut run = String::new();
                     while let Some(c) = chars.next() {
@@ -145,8 +151,10 @@ impl Template {
         let mut time: Option<DateTime<Utc>> = None;
         for part in &self.parts {
             match part {
-                Part::Text { text, has_time: false } => out.push_str(text),
-                Part::Text { text, has_time: true } => {
+                Part::Text { text, has_time: false, .. } => out.push_str(text),
+                Part::Text {
+                    items, has_time: true, ..
+                } => {
                     let t = *time.get_or_insert_with(|| {
                         event
                             .get_path(&self.time_field)
@@ -154,7 +162,7 @@ impl Template {
                             .unwrap_or_else(Utc::now)
                     });
                     use std::fmt::Write;
-                    let _ = write!(out, "{}", t.format(text));
+                    let _ = write!(out, "{}", t.format_with_items(items.iter()));
                 }
                 Part::Field(field) => {
                     let text = event
@@ -215,14 +223,20 @@ fn push_text(parts: &mut Vec<Part>, text: &str) -> Result<(), TemplateError> {
     if text.is_empty() {
         return Ok(());
     }
-    let items: Vec<Item> = StrftimeItems::new(text).collect();
+    let items: Vec<Item<'static>> = StrftimeItems::new(text).map(Item::to_owned).collect();
     if items.iter().any(|i| matches!(i, Item::Error)) {
         return Err(TemplateError::BadTime(text.to_string()));
     }
-    let has_time = items.iter().any(|i| !matches!(i, Item::Literal(_) | Item::Space(_)));
+    let has_time = items.iter().any(|i| {
+        !matches!(
+            i,
+            Item::Literal(_) | Item::Space(_) | Item::OwnedLiteral(_) | Item::OwnedSpace(_)
+        )
+    });
     parts.push(Part::Text {
         text: text.to_string(),
         has_time,
+        items,
     });
     Ok(())
 }

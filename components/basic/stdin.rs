@@ -124,10 +124,10 @@ impl Stdin {
         let mut batch = Vec::new();
         let mut bad = Vec::new();
         let mut truncated = 0;
-        for mut line in data
-            .split(|b| *b == b'\n')
-            .take(memchr::memchr_iter(b'\n', data).count())
-        {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', data) {
+            let mut line = &data[start..end];
+            start = end + 1;
             if line.last() == Some(&b'\r') {
                 line = &line[..line.len() - 1];
             }

@@ -8,11 +8,13 @@ use crate::columnar::Columns;
 use crate::encoding::{Encoding, encode_line};
 use crate::event::Event;
 use crate::metrics::ComponentMetrics;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::{DataType, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -249,6 +251,7 @@ impl StagedFile {
         if rows.is_empty() {
             return Ok(());
         }
+        let batch = columns.to_batch(rows.iter(), metrics)?;
         let (w, _) = match writer {
             Some(w) => w,
             None => {
@@ -256,10 +259,10 @@ impl StagedFile {
                     unreachable!("a file without writer keeps its file")
                 };
                 let schema = columns.schema();
-                writer.insert((ArrowWriter::try_new(f, schema.clone(), Some(props.clone()))?, schema))
+                let props = encodings_for(&batch, props.clone());
+                writer.insert((ArrowWriter::try_new(f, schema.clone(), Some(props))?, schema))
             }
         };
-        let batch = columns.to_batch(rows.iter(), metrics)?;
         w.write(&batch)?;
         rows.clear();
         self.written.extend(std::mem::take(&mut self.waiting));
@@ -323,6 +326,43 @@ fn properties(cfg: &Checked, who: &Provenance) -> WriterProperties {
         .build()
 }
 
+/// The file's encodings, chosen per column from its first rows: a column whose
+/// values are mostly distinct gets no dictionary (Parquet would build one only to
+/// abandon it at its size limit, and the file grows by it), and such a column of
+/// integers or timestamps is delta-encoded (the usual case: times, ids and counters
+/// that change by small steps).
+fn encodings_for(first: &RecordBatch, props: WriterProperties) -> WriterProperties {
+    let mut b = props.into_builder();
+    for (field, column) in first.schema().fields().iter().zip(first.columns()) {
+        let present = column.len() - column.null_count();
+        if present < 2 || distinct_values(column.as_ref()).is_none_or(|d| d * 2 <= present) {
+            continue;
+        }
+        let path = ColumnPath::from(field.name().as_str());
+        b = b.set_column_dictionary_enabled(path.clone(), false);
+        if column.data_type().is_integer() || matches!(column.data_type(), DataType::Timestamp(..)) {
+            b = b.set_column_encoding(path, parquet::basic::Encoding::DELTA_BINARY_PACKED);
+        }
+    }
+    b.build()
+}
+
+/// How many distinct values a string, integer or timestamp column holds (nulls not
+/// counted); `None` for other types.
+fn distinct_values(column: &dyn Array) -> Option<usize> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
+    use std::collections::HashSet;
+    match column.data_type() {
+        DataType::Utf8 => Some(column.as_string::<i32>().iter().flatten().collect::<HashSet<_>>().len()),
+        DataType::Int64 | DataType::Timestamp(..) => {
+            let ints = arrow::compute::cast(column, &DataType::Int64).ok()?;
+            Some(ints.as_primitive::<Int64Type>().iter().flatten().collect::<HashSet<_>>().len())
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +378,52 @@ mod tests {
             topology: "t".into(),
             sink: "s".into(),
         }
+    }
+
+    /// Mostly distinct columns lose their dictionary (integers and timestamps get
+    /// delta encoding instead); repetitive ones keep it; every value reads back.
+    #[test]
+    fn encodings_follow_each_column_of_the_first_rows() {
+        use parquet::basic::Encoding as ParquetEncoding;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = ComponentMetrics::unchecked("s", "sink");
+        let mut columns = Columns::inferred();
+        let cfg = checked("url = 'x'");
+        let path = dir.path().join("f");
+        let mut f = StagedFile::create(&path, &cfg, &who()).unwrap();
+        let mut scratch = Vec::new();
+        let ts: chrono::DateTime<chrono::Utc> = "2026-12-04T10:00:00Z".parse().unwrap();
+        for i in 0..20_000i64 {
+            let mut m = vrl::value::ObjectMap::new();
+            m.insert("id".into(), Value::Integer(i * 7));
+            m.insert("msg".into(), Value::from(format!("request {i}")));
+            m.insert("level".into(), Value::from(["info", "warn"][i as usize % 2]));
+            m.insert("at".into(), Value::Timestamp(ts + chrono::Duration::milliseconds(i)));
+            f.push(Event::from_map(m), &mut scratch).unwrap();
+            if f.rows_full() {
+                columns.observe(f.pending_rows(), &metrics);
+                f.convert(&columns, &metrics).unwrap();
+            }
+        }
+        columns.observe(f.pending_rows(), &metrics);
+        let (path, _, _) = f.finish(&columns, &metrics).unwrap();
+        let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let encodings = |name: &str| {
+            let column = group.columns().iter().find(|c| c.column_path().string() == name).unwrap();
+            column.encodings().collect::<Vec<_>>()
+        };
+        for name in ["id", "at"] {
+            assert!(encodings(name).contains(&ParquetEncoding::DELTA_BINARY_PACKED), "{name}");
+            assert!(!encodings(name).contains(&ParquetEncoding::RLE_DICTIONARY), "{name}");
+        }
+        assert!(!encodings("msg").contains(&ParquetEncoding::RLE_DICTIONARY));
+        assert!(encodings("level").contains(&ParquetEncoding::RLE_DICTIONARY));
+        let rows: Vec<_> = reader.get_row_iter(None).unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 20_000);
+        let last = rows[19_999].to_string();
+        assert!(last.contains("id: 139993") && last.contains("request 19999"), "{last}");
     }
 
     /// `max_bytes` sees the bytes that reach the disk, compressed or not.

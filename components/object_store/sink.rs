@@ -236,9 +236,9 @@ impl Writer<'_> {
             .filename
             .as_ref()
             .map(|t| t.render_path(&event, Some(NULL_PARTITION)).unwrap_or_default());
-        let key = match &name {
-            Some(n) => format!("{dir}/{n}"),
-            None => dir.clone(),
+        let (key, dir) = match &name {
+            Some(n) => (format!("{dir}/{n}"), Some(dir)),
+            None => (dir, None),
         };
         if !self.files.contains_key(&key) {
             if let Err(reason) = self.check_key(&key) {
@@ -250,6 +250,7 @@ impl Writer<'_> {
             if self.files.len() >= cfg.config.max_open_files {
                 self.complete_least_recent().await;
             }
+            let dir = dir.unwrap_or_else(|| key.clone());
             let Some(open) = self.open(dir, name) else {
                 event.finalize(BatchStatus::Errored);
                 return;
