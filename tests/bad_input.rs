@@ -245,3 +245,55 @@ path = "{dir}/bad.ndjson"
         "{checkpoint}"
     );
 }
+
+/// A line without end on stdin is sent truncated at `max_line_bytes` as soon as it
+/// is that long, and the rest of it is skipped: pipe's memory stays bounded while the
+/// line goes on (400 MB here), and the lines after it arrive whole.
+#[test]
+fn an_endless_line_on_stdin_is_truncated_without_growing_memory() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let topology = dir.path().join("t.toml");
+    fs::write(
+        &topology,
+        format!(
+            "data_dir = \"{data}\"\n[sources.in]\ntype = \"stdin\"\nmax_line_bytes = 1000\n\
+             [sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"{dir}/out.ndjson\"\n",
+            data = dir.path().join("data").display(),
+            dir = dir.path().display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("pipe.log");
+    let mut child = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(&topology)
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..400 {
+        stdin.write_all(&block).unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let status = fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    stdin.write_all(b"yyy\nlast\n").unwrap();
+    drop(stdin);
+    assert_eq!(wait_exit(&mut child, 30), 0, "{}", tail(&log, 20));
+    assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB while a 400 MB line was read");
+    let out = json_lines(&dir.path().join("out.ndjson"));
+    let messages: Vec<&str> = out.iter().map(|e| e["message"].as_str().unwrap()).collect();
+    assert_eq!(messages.len(), 3, "{:?}", messages.iter().map(|m| m.len()).collect::<Vec<_>>());
+    assert_eq!(messages[0], "first");
+    assert_eq!(messages[1], "x".repeat(1000), "the long line, truncated");
+    assert_eq!(messages[2], "last", "the tail of the long line (`yyy`) is skipped");
+    assert_eq!(exit_counter(&log, "in", "line_too_long"), Some(1), "{}", tail(&log, 5));
+}

@@ -18,7 +18,8 @@ use vrl::value::{KeyString, Value};
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct StdinConfig {
-    /// Longest line kept, in bytes; longer lines are truncated and counted.
+    /// Longest line kept, in bytes; longer lines are truncated and counted, and never
+    /// buffered whole.
     #[serde(default = "default_max_line_bytes")]
     max_line_bytes: usize,
     /// `text`: the line in `message`. `json`: the line's JSON object fields are the
@@ -86,23 +87,43 @@ impl Source for Stdin {
                 lines: 0,
             };
             let dropped = cx.out.named("dropped").cloned().unwrap_or_default();
+            // The unfinished last line, at most `max_line_bytes` + 1 bytes: a longer
+            // one is sent truncated at once and the rest of it skipped, so a line
+            // without end cannot grow memory.
             let mut partial: Vec<u8> = Vec::new();
+            let mut skipping = false;
             loop {
                 let chunk = tokio::select! {
                     c = rx.recv() => c,
                     _ = cx.shutdown.wait() => return Ok(()),
                 };
                 let Some(chunk) = chunk else { break };
-                partial.extend_from_slice(&chunk);
-                let Some(last_nl) = memchr::memrchr(b'\n', &partial) else {
-                    continue;
-                };
-                let rest = partial.split_off(last_nl + 1);
-                let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
-                partial = rest;
-                dropped.send(bad).await;
-                if !cx.out.default.send(batch).await {
-                    return Ok(());
+                let mut data = &chunk[..];
+                if skipping {
+                    let Some(nl) = memchr::memchr(b'\n', data) else { continue };
+                    data = &data[nl + 1..];
+                    skipping = false;
+                }
+                partial.extend_from_slice(data);
+                if let Some(last_nl) = memchr::memrchr(b'\n', &partial) {
+                    let rest = partial.split_off(last_nl + 1);
+                    let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
+                    partial = rest;
+                    dropped.send(bad).await;
+                    if !cx.out.default.send(batch).await {
+                        return Ok(());
+                    }
+                }
+                if partial.len() > self.max_line_bytes {
+                    partial.truncate(self.max_line_bytes + 1);
+                    partial.push(b'\n');
+                    let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
+                    partial.clear();
+                    skipping = true;
+                    dropped.send(bad).await;
+                    if !cx.out.default.send(batch).await {
+                        return Ok(());
+                    }
                 }
             }
             if !partial.is_empty() {
