@@ -384,7 +384,9 @@ impl Columns {
         }
         if self.overflowing {
             let rows = overflow.iter().filter(|extra| !extra.is_empty()).count() as u64;
-            arrays.push(json_objects(overflow.iter().map(|extra| Some(extra).filter(|e| !e.is_empty()))));
+            arrays.push(json_objects(
+                overflow.iter().map(|extra| Some(extra).filter(|e| !e.is_empty())),
+            ));
             if rows > 0 {
                 metrics.emitter::<TooManyColumns>().emit_n(TooManyColumns, rows);
             }

@@ -71,7 +71,9 @@ impl Template {
             Some(Part::Text {
                 text, has_time: false, ..
             }) => text.len(),
-            Some(Part::Text { text, has_time: true, .. }) => text.find('%').unwrap_or(0),
+            Some(Part::Text {
+                text, has_time: true, ..
+            }) => text.find('%').unwrap_or(0),
             _ => 0,
         };
         let fixed = &self.source[..end.min(self.source.len())];
@@ -91,8 +93,12 @@ impl Template {
         for part in &self.parts {
             match part {
                 Part::Field(_) => star(&mut out),
-                Part::Text { text, has_time: false, .. } => out.push_str(&literal(text)),
-                Part::Text { text, has_time: true, .. } => {
+                Part::Text {
+                    text, has_time: false, ..
+                } => out.push_str(&literal(text)),
+                Part::Text {
+                    text, has_time: true, ..
+                } => {
                     let mut chars = text.chars().peekable();
                     let mut run = String::new();
                     while let Some(c) = chars.next() {
@@ -151,7 +157,9 @@ impl Template {
         let mut time: Option<DateTime<Utc>> = None;
         for part in &self.parts {
             match part {
-                Part::Text { text, has_time: false, .. } => out.push_str(text),
+                Part::Text {
+                    text, has_time: false, ..
+                } => out.push_str(text),
                 Part::Text {
                     items, has_time: true, ..
                 } => {

@@ -288,10 +288,18 @@ fn an_endless_line_on_stdin_is_truncated_without_growing_memory() {
     stdin.write_all(b"yyy\nlast\n").unwrap();
     drop(stdin);
     assert_eq!(wait_exit(&mut child, 30), 0, "{}", tail(&log, 20));
-    assert!(peak_kib < 200 * 1024, "peak RSS {peak_kib} KiB while a 400 MB line was read");
+    assert!(
+        peak_kib < 200 * 1024,
+        "peak RSS {peak_kib} KiB while a 400 MB line was read"
+    );
     let out = json_lines(&dir.path().join("out.ndjson"));
     let messages: Vec<&str> = out.iter().map(|e| e["message"].as_str().unwrap()).collect();
-    assert_eq!(messages.len(), 3, "{:?}", messages.iter().map(|m| m.len()).collect::<Vec<_>>());
+    assert_eq!(
+        messages.len(),
+        3,
+        "{:?}",
+        messages.iter().map(|m| m.len()).collect::<Vec<_>>()
+    );
     assert_eq!(messages[0], "first");
     assert_eq!(messages[1], "x".repeat(1000), "the long line, truncated");
     assert_eq!(messages[2], "last", "the tail of the long line (`yyy`) is skipped");

@@ -100,7 +100,9 @@ impl Source for Stdin {
                 let Some(chunk) = chunk else { break };
                 let mut data = &chunk[..];
                 if skipping {
-                    let Some(nl) = memchr::memchr(b'\n', data) else { continue };
+                    let Some(nl) = memchr::memchr(b'\n', data) else {
+                        continue;
+                    };
                     data = &data[nl + 1..];
                     skipping = false;
                 }

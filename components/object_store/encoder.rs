@@ -357,7 +357,13 @@ fn distinct_values(column: &dyn Array) -> Option<usize> {
         DataType::Utf8 => Some(column.as_string::<i32>().iter().flatten().collect::<HashSet<_>>().len()),
         DataType::Int64 | DataType::Timestamp(..) => {
             let ints = arrow::compute::cast(column, &DataType::Int64).ok()?;
-            Some(ints.as_primitive::<Int64Type>().iter().flatten().collect::<HashSet<_>>().len())
+            Some(
+                ints.as_primitive::<Int64Type>()
+                    .iter()
+                    .flatten()
+                    .collect::<HashSet<_>>()
+                    .len(),
+            )
         }
         _ => None,
     }
@@ -411,11 +417,18 @@ mod tests {
         let reader = SerializedFileReader::new(File::open(&path).unwrap()).unwrap();
         let group = reader.metadata().row_group(0);
         let encodings = |name: &str| {
-            let column = group.columns().iter().find(|c| c.column_path().string() == name).unwrap();
+            let column = group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap();
             column.encodings().collect::<Vec<_>>()
         };
         for name in ["id", "at"] {
-            assert!(encodings(name).contains(&ParquetEncoding::DELTA_BINARY_PACKED), "{name}");
+            assert!(
+                encodings(name).contains(&ParquetEncoding::DELTA_BINARY_PACKED),
+                "{name}"
+            );
             assert!(!encodings(name).contains(&ParquetEncoding::RLE_DICTIONARY), "{name}");
         }
         assert!(!encodings("msg").contains(&ParquetEncoding::RLE_DICTIONARY));
