@@ -231,16 +231,12 @@ fn push_text(parts: &mut Vec<Part>, text: &str) -> Result<(), TemplateError> {
     if text.is_empty() {
         return Ok(());
     }
-    let items: Vec<Item<'static>> = StrftimeItems::new(text).map(Item::to_owned).collect();
+    let items: Vec<Item> = StrftimeItems::new(text).collect();
     if items.iter().any(|i| matches!(i, Item::Error)) {
         return Err(TemplateError::BadTime(text.to_string()));
     }
-    let has_time = items.iter().any(|i| {
-        !matches!(
-            i,
-            Item::Literal(_) | Item::Space(_) | Item::OwnedLiteral(_) | Item::OwnedSpace(_)
-        )
-    });
+    let has_time = items.iter().any(|i| !matches!(i, Item::Literal(_) | Item::Space(_)));
+    let items = items.into_iter().map(Item::to_owned).collect();
     parts.push(Part::Text {
         text: text.to_string(),
         has_time,

@@ -132,14 +132,11 @@ fn symlinks_are_skipped_when_not_followed() {
 /// is counted; the good lines around it all arrive.
 #[test]
 fn json_lines_on_stdin_become_fields_and_the_rest_goes_to_dropped() {
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let topology = dir.path().join("t.toml");
-    fs::write(
-        &topology,
-        format!(
-            r#"data_dir = "{data}"
-[sources.in]
+    let (mut child, log) = pipe_on_stdin(
+        dir.path(),
+        &format!(
+            r#"[sources.in]
 type = "stdin"
 decoding = "json"
 [sinks.out]
@@ -151,19 +148,9 @@ type = "file"
 inputs = ["in.dropped"]
 path = "{dir}/bad.ndjson"
 "#,
-            data = dir.path().join("data").display(),
             dir = dir.path().display()
         ),
-    )
-    .unwrap();
-    let log = dir.path().join("pipe.log");
-    let mut child = Command::new(pipe_bin())
-        .arg("-t")
-        .arg(&topology)
-        .stdin(Stdio::piped())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    );
     let input = "{\"n\":1,\"user\":{\"id\":7}}\n{\"n\":2, broken\n42\n{\"n\":3,\"host\":\"mine\"}\n";
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     assert_eq!(wait_exit(&mut child, 30), 0, "{}", tail(&log, 20));
@@ -251,27 +238,15 @@ path = "{dir}/bad.ndjson"
 /// line goes on (400 MB here), and the lines after it arrive whole.
 #[test]
 fn an_endless_line_on_stdin_is_truncated_without_growing_memory() {
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let topology = dir.path().join("t.toml");
-    fs::write(
-        &topology,
-        format!(
-            "data_dir = \"{data}\"\n[sources.in]\ntype = \"stdin\"\nmax_line_bytes = 1000\n\
+    let (mut child, log) = pipe_on_stdin(
+        dir.path(),
+        &format!(
+            "[sources.in]\ntype = \"stdin\"\nmax_line_bytes = 1000\n\
              [sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"{dir}/out.ndjson\"\n",
-            data = dir.path().join("data").display(),
             dir = dir.path().display()
         ),
-    )
-    .unwrap();
-    let log = dir.path().join("pipe.log");
-    let mut child = Command::new(pipe_bin())
-        .arg("-t")
-        .arg(&topology)
-        .stdin(Stdio::piped())
-        .stderr(fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    );
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"first\n").unwrap();
     let block = vec![b'x'; 1 << 20];
@@ -304,4 +279,25 @@ fn an_endless_line_on_stdin_is_truncated_without_growing_memory() {
     assert_eq!(messages[1], "x".repeat(1000), "the long line, truncated");
     assert_eq!(messages[2], "last", "the tail of the long line (`yyy`) is skipped");
     assert_eq!(exit_counter(&log, "in", "line_too_long"), Some(1), "{}", tail(&log, 5));
+}
+
+/// Starts pipe on `topology` (its `data_dir` under `dir`) with a pipe for stdin;
+/// returns the process and its log.
+fn pipe_on_stdin(dir: &std::path::Path, topology: &str) -> (std::process::Child, std::path::PathBuf) {
+    use std::process::{Command, Stdio};
+    let path = dir.join("t.toml");
+    fs::write(
+        &path,
+        format!("data_dir = \"{}\"\n{topology}", dir.join("data").display()),
+    )
+    .unwrap();
+    let log = dir.join("pipe.log");
+    let child = Command::new(pipe_bin())
+        .arg("-t")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, log)
 }

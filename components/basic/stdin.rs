@@ -107,25 +107,23 @@ impl Source for Stdin {
                     skipping = false;
                 }
                 partial.extend_from_slice(data);
-                if let Some(last_nl) = memchr::memrchr(b'\n', &partial) {
-                    let rest = partial.split_off(last_nl + 1);
-                    let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
-                    partial = rest;
-                    dropped.send(bad).await;
-                    if !cx.out.default.send(batch).await {
-                        return Ok(());
-                    }
-                }
-                if partial.len() > self.max_line_bytes {
-                    partial.truncate(self.max_line_bytes + 1);
+                let unfinished = memchr::memrchr(b'\n', &partial).map_or(0, |nl| nl + 1);
+                if partial.len() - unfinished > self.max_line_bytes {
+                    // Already too long: the line ends here, truncated, and the rest
+                    // of it is skipped.
+                    partial.truncate(unfinished + self.max_line_bytes + 1);
                     partial.push(b'\n');
-                    let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
-                    partial.clear();
                     skipping = true;
-                    dropped.send(bad).await;
-                    if !cx.out.default.send(batch).await {
-                        return Ok(());
-                    }
+                }
+                let Some(last_nl) = memchr::memrchr(b'\n', &partial) else {
+                    continue;
+                };
+                let rest = partial.split_off(last_nl + 1);
+                let (batch, bad) = self.lines(&partial, &host, &cx, &mut reports);
+                partial = rest;
+                dropped.send(bad).await;
+                if !cx.out.default.send(batch).await {
+                    return Ok(());
                 }
             }
             if !partial.is_empty() {
